@@ -11,9 +11,23 @@ __citation__ = "metabac {version}: meta-analysis of clinical trials, validated a
 )
 
 from metabac._checks import ConvergenceError, InputError
+from metabac.effects import MEASURES, effect_sizes
+from metabac.mantel_haenszel import mantel_haenszel, peto
+from metabac.pooling import HeterogeneityCI, Interval, PoolResult, pool
+from metabac.tau2 import METHODS, Control
 
 __all__ = [
     "__version__",
     "InputError",
     "ConvergenceError",
+    "Control",
+    "HeterogeneityCI",
+    "Interval",
+    "MEASURES",
+    "METHODS",
+    "PoolResult",
+    "effect_sizes",
+    "mantel_haenszel",
+    "peto",
+    "pool",
 ]

@@ -1,0 +1,56 @@
+"""What every result object shares: JSON-ready conversion and metafor-style number formatting.
+
+Results never round; these helpers format only when printing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy scalars and arrays, tuples and nested results to JSON types; NaN and inf become None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "_asdict"):
+        return {name: to_jsonable(item) for name, item in value._asdict().items()}
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def fmt(value: float, digits: int = 4) -> str:
+    """A number with ``digits`` decimals, or "NA"."""
+    if value is None or not np.isfinite(value):
+        return "NA"
+    return f"{value:.{digits}f}"
+
+
+def fmt_p(value: float, digits: int = 4) -> str:
+    """A p-value as metafor prints it: ``<.0001`` below 10^-digits, otherwise with ``digits`` decimals."""
+    if value is None or not np.isfinite(value):
+        return "NA"
+    if value < 10**-digits:
+        return "<." + "0" * (digits - 1) + "1"
+    return f"{value:.{digits}f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """Right-aligned plain-text columns."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    lines = [" ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in [header, *rows]]
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Fixed-effect pooling straight from 2x2 tables: Mantel-Haenszel (OR, RR, RD) and Peto's odds ratio.
+
+Both follow metafor's ``rma.mh`` and ``rma.peto``: the pooled estimate uses the observed cells (no continuity
+correction), and the heterogeneity test uses the escalc effect sizes (1/2 added to every cell of a study with a
+zero cell, double-zero studies left out of Q).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from metabac._checks import InputError, require_choice, require_level
+from metabac.effects import BINARY_MEASURES, Cells, cells_from_arms
+from metabac.pooling import PoolResult
+
+MHMeasure = Literal["OR", "RR", "RD"]
+
+
+def _heterogeneity(cells: Cells, measure: str, estimate: float, add: float) -> tuple[float, int]:
+    """Cochran's Q of the escalc effect sizes around ``estimate``, and its number of studies (k.yi)."""
+    keep = ~cells.double_zero()
+    sub = Cells(cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep])
+    yi, vi = BINARY_MEASURES[measure](sub.with_continuity(add, "only0"))
+    usable = np.isfinite(yi) & np.isfinite(vi)
+    q = float(max(0.0, np.sum((yi[usable] - estimate) ** 2 / vi[usable])))
+    return q, int(usable.sum())
+
+
+def _result(
+    cells: Cells, measure: str, model: str, estimate: float, se: float, weights: np.ndarray, q: float, k_q: int,
+    level: float, labels: ArrayLike | None,
+) -> PoolResult:
+    crit = stats.norm.ppf(0.5 + level / 200)
+    statistic = estimate / se
+    q_df = k_q - 1
+    i2 = max(0.0, 100 * (q - q_df) / q) if q_df > 0 and q > 0 else 0.0
+    h2 = q / q_df if q_df > 0 else 1.0
+    return PoolResult(
+        estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se, statistic=statistic,
+        pvalue=float(2 * stats.norm.sf(abs(statistic))), df=None, tau2=0.0, q=q, q_df=q_df,
+        q_pvalue=float(stats.chi2.sf(q, q_df)) if q_df > 0 else 1.0, i2=i2, h2=h2,
+        pi_low=estimate - crit * se, pi_high=estimate + crit * se, k=len(cells.a),
+        weights=100 * weights / weights.sum(), method="EE", test="z", level=level, measure=measure, model=model,
+        labels=None if labels is None else tuple(str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))),
+        yi=np.empty(0), vi=np.empty(0),
+    )
+
+
+def mantel_haenszel(
+    measure: MHMeasure, *, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None, **arms: ArrayLike
+) -> PoolResult:
+    """Mantel-Haenszel fixed-effect pooling of 2x2 tables, as metafor's ``rma.mh``.
+
+    Parameters
+    ----------
+    measure : {"OR", "RR", "RD"}
+    level : float
+        Confidence level in percent.
+    add : float
+        Continuity correction for the effect sizes behind the heterogeneity test (not for the pooled estimate).
+    labels : array-like, optional
+        Study labels for error messages.
+    **arms : array-like
+        ``ai, bi, ci, di`` or ``ai, n1i, ci, n2i``.
+
+    Notes
+    -----
+    With N the study total:
+
+    - OR: R = Σ a·d/N, S = Σ b·c/N, log OR = log(R/S); variance of Robins, Breslow & Greenland (1986):
+      ½[Σ P·R/R² + Σ(P·S + Q·R)/(R·S) + Σ Q·S/S²] with per-study P = (a + d)/N, Q = (b + c)/N.
+    - RR: log(R/S) with R = Σ a·n2/N, S = Σ c·n1/N; variance Σ(n1·n2·(a + c)/N² − a·c/N)/(R·S)
+      (Greenland & Robins 1985).
+    - RD: Σ(a·n2 − c·n1)/N / Σ n1·n2/N; variance of Sato, Greenland & Robins (1989), as metafor.
+    """
+    measure = require_choice(measure, ("OR", "RR", "RD"), "measure")
+    level = require_level(level)
+    cells = cells_from_arms(arms)
+    a, b, c, d = cells.a, cells.b, cells.c, cells.d
+    n1, n2 = cells.n1, cells.n2
+    total = n1 + n2
+    if measure == "OR":
+        r_i, s_i = a * d / total, b * c / total
+        r, s = r_i.sum(), s_i.sum()
+        if r == 0 or s == 0:
+            raise InputError("OR: Mantel-Haenszel odds ratio is not estimable (no discordant information)")
+        p_i, q_i = (a + d) / total, (b + c) / total
+        variance = 0.5 * (np.sum(p_i * r_i) / r**2 + np.sum(p_i * s_i + q_i * r_i) / (r * s) + np.sum(q_i * s_i) / s**2)
+        estimate, weights = float(np.log(r / s)), s_i
+    elif measure == "RR":
+        r, s = np.sum(a * n2 / total), np.sum(c * n1 / total)
+        if a.sum() == 0 or c.sum() == 0:
+            raise InputError("RR: Mantel-Haenszel risk ratio is not estimable (no events in one group)")
+        variance = np.sum(n1 * n2 * (a + c) / total**2 - a * c / total) / (r * s)
+        estimate, weights = float(np.log(r / s)), c * n1 / total
+    else:
+        weights = n1 * n2 / total
+        estimate = float(np.sum(a * n2 / total - c * n1 / total) / weights.sum())
+        numerator = estimate * np.sum(c * (n1 / total) ** 2 - a * (n2 / total) ** 2 + (n1 / total) * (n2 / total)
+                                      * (n2 - n1) / 2) + np.sum(a * (n2 - c) / total + c * (n1 - a) / total) / 2
+        variance = numerator / weights.sum() ** 2
+    q, k_q = _heterogeneity(cells, measure, estimate, add)
+    return _result(cells, measure, "Mantel-Haenszel", estimate, float(np.sqrt(variance)), weights, q, k_q, level,
+                   labels)
+
+
+def peto(*, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None, **arms: ArrayLike) -> PoolResult:
+    """Peto's fixed-effect log odds ratio, as metafor's ``rma.peto`` (Yusuf et al. 1985).
+
+    Notes
+    -----
+    With E = n1(a + c)/N and V = (a + c)(b + d)n1·n2/(N²(N − 1)) per study: log OR = Σ(a − E)/ΣV, se = 1/√ΣV,
+    Q = Σ(a − E)²/V − (Σ(a − E))²/ΣV over tables with V > 0, on k − 1 df (k excluding double-zero studies).
+    """
+    level = require_level(level)
+    cells = cells_from_arms(arms)
+    n1, n2 = cells.n1, cells.n2
+    total = n1 + n2
+    events = cells.a + cells.c
+    expected = events * n1 / total
+    variance = events * (cells.b + cells.d) * (n1 / total) * (n2 / total) / (total - 1)
+    if variance.sum() == 0:
+        raise InputError("PETO: not estimable (no events, or only events, in every study)")
+    estimate = float(np.sum(cells.a - expected) / variance.sum())
+    informative = variance > 0
+    deviation = (cells.a - expected)[informative]
+    q = float(max(0.0, np.sum(deviation**2 / variance[informative]) - deviation.sum() ** 2 / variance.sum()))
+    k_q = int((~cells.double_zero()).sum())
+    return _result(cells, "PETO", "Peto", estimate, float(1 / np.sqrt(variance.sum())), variance, q, k_q, level,
+                   labels)

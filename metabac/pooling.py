@@ -1,0 +1,379 @@
+"""Inverse-variance pooling (fixed and random effects), Q-profile intervals, and the pooled result object.
+
+``pool`` fits one meta-analysis, or a batch of them at once (2-D ``yi``/``vi`` with an optional mask); every
+formula is a weighted sum along the study axis (see :mod:`metabac.tau2`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive, same_length
+from metabac._result import fmt, fmt_p, table, to_jsonable
+from metabac.tau2 import METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, solve_q_equation
+
+Test = Literal["z", "knha"]
+Array = NDArray[np.float64]
+RATIO_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "Peto odds ratio", "ROM": "ratio of means"}
+MEASURE_NAMES = {
+    **{key: f"log {name}" for key, name in RATIO_NAMES.items()},
+    "RD": "risk difference",
+    "MD": "mean difference",
+    "SMD": "standardised mean difference",
+}
+
+
+class Interval(NamedTuple):
+    """An estimate with its confidence interval."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+
+
+class HeterogeneityCI(NamedTuple):
+    """Q-profile confidence intervals for tau², tau, I² (percent) and H².
+
+    ``upper_censored`` / ``lower_censored`` are true where a bound lies beyond the search limit ``tau2_max`` and
+    the interval shows the limit instead (metafor prints these bounds as ">tau2_max").
+    """
+
+    tau2: Interval
+    tau: Interval
+    i2: Interval
+    h2: Interval
+    tau2_max: float = float("inf")
+    lower_censored: bool = False
+    upper_censored: bool = False
+
+
+@dataclass(frozen=True)
+class PoolResult:
+    """One fitted meta-analysis, or a batch of them (numeric fields then have shape (batch,)).
+
+    Attributes
+    ----------
+    estimate, se, ci_low, ci_high, statistic, pvalue
+        Pooled estimate (on the analysis scale, e.g. log RR), its standard error, confidence interval, z or t
+        statistic and two-sided p-value.
+    df
+        Degrees of freedom of the t distribution (k − 1) under ``test="knha"``; None for z.
+    tau2, q, q_df, q_pvalue, i2, h2
+        Between-study variance, Cochran's Q with its df and p-value, I² (percent; tau²-based for random effects,
+        Q-based for fixed effect, as metafor) and H².
+    pi_low, pi_high
+        Prediction interval: estimate ± crit·√(se² + tau²), crit from z or t(k − 1).
+    k, weights
+        Number of studies and the percent weight of each study.
+    """
+
+    estimate: float | Array
+    se: float | Array
+    ci_low: float | Array
+    ci_high: float | Array
+    statistic: float | Array
+    pvalue: float | Array
+    df: int | Array | None
+    tau2: float | Array
+    q: float | Array
+    q_df: int | Array
+    q_pvalue: float | Array
+    i2: float | Array
+    h2: float | Array
+    pi_low: float | Array
+    pi_high: float | Array
+    k: int | Array
+    weights: Array
+    method: str
+    test: str
+    level: float
+    measure: str | None = None
+    model: str = "inverse variance"
+    labels: tuple[str, ...] | None = None
+    yi: Array = field(default_factory=lambda: np.empty(0), repr=False)
+    vi: Array = field(default_factory=lambda: np.empty(0), repr=False)
+    vt: float | Array = field(default=float("nan"), repr=False)
+    control: Control = field(default_factory=Control, repr=False)
+    iterations: int | Array = 0
+
+    @property
+    def is_random(self) -> bool:
+        return self.method not in ("EE", "FE") and self.model == "inverse variance"
+
+    def confint(self, tau2_max: float | None = None) -> HeterogeneityCI:
+        """Q-profile confidence intervals for tau², tau, I² and H² (Viechtbauer 2007).
+
+        ``tau2_max`` bounds the search, as metafor's ``control=list(tau2.max=...)``; by default metafor's
+        max(100, 10·tau²). Pass ``float("inf")`` for the exact bounds however far out they lie.
+        """
+        if np.ndim(self.estimate) != 0 or self.model != "inverse variance":
+            raise InputError("confint: available for a single inverse-variance analysis")
+        return q_profile(self, tau2_max)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: arrays become lists, NaN becomes None."""
+        return to_jsonable(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-study rows (yi, CI, weight) and a pooled row, as a forest plot lists them."""
+        crit = stats.norm.ppf(0.5 + self.level / 200)
+        se = np.sqrt(self.vi)
+        labels = list(self.labels) if self.labels else [f"study {i + 1}" for i in range(len(self.yi))]
+        frame = pd.DataFrame(
+            {"estimate": self.yi, "se": se, "ci_low": self.yi - crit * se, "ci_high": self.yi + crit * se,
+             "weight": self.weights},
+            index=pd.Index(labels, name="study"),
+        )
+        pooled = pd.DataFrame(
+            {"estimate": [self.estimate], "se": [self.se], "ci_low": [self.ci_low], "ci_high": [self.ci_high],
+             "weight": [100.0]},
+            index=pd.Index([f"pooled ({self.method})"], name="study"),
+        )
+        return pd.concat([frame, pooled])
+
+    def summary(self, digits: int = 4) -> str:
+        """A text summary in metafor's print layout, with a back-transformed line for ratio measures."""
+        return format_summary(self, digits)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _prepare(yi: ArrayLike, vi: ArrayLike, mask: ArrayLike | None, labels) -> Problem:
+    y_raw, v_raw = np.asarray(yi, dtype=object), np.asarray(vi, dtype=object)
+    if y_raw.ndim <= 1 and v_raw.ndim <= 1:
+        y = as_float_array(yi, "yi", labels)
+        v = as_float_array(vi, "vi", labels)
+        same_length({"yi": y, "vi": v}, "yi/vi")
+        require_positive(v, "vi", labels)
+        return Problem.intercept_only(y, v)
+    y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    if y.shape != v.shape or y.ndim != 2:
+        raise InputError(f"yi/vi: batched input needs two arrays of one shape (batch, k), got {y.shape}, {v.shape}")
+    keep = np.ones(y.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if keep.shape != y.shape:
+        raise InputError(f"mask: shape {keep.shape} differs from yi {y.shape}")
+    if not np.all(np.isfinite(y[keep]) & np.isfinite(v[keep])):
+        raise InputError("yi/vi: must be finite where mask is true")
+    if np.any(v[keep] <= 0):
+        raise InputError("vi: must be positive where mask is true")
+    if np.any(keep.sum(axis=1) == 0):
+        raise InputError("mask: a problem of the batch has no studies")
+    return Problem.intercept_only(y, v, keep)
+
+
+def fit_problem(problem: Problem, method: str, test: str, level: float, control: Control) -> dict:
+    """Fit every problem of the batch: all PoolResult numbers as arrays of shape (batch,)."""
+    k, p = problem.k, problem.p
+    tau = estimate_tau2(problem, method, control)
+    tau2 = tau.tau2
+    random = method not in ("EE", "FE")
+    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None]))
+    estimate = fit.beta[:, 0]
+    se = np.sqrt(fit.xwx_inv[:, 0, 0])
+    fixed = WeightedFit.fit(problem, 1 / problem.v)
+    q = np.maximum(fixed.rss(), 0.0)
+    q_df = k - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_pvalue = np.where(q_df > 0, stats.chi2.sf(q, np.maximum(q_df, 1)), 1.0)
+        vt = q_df / fixed.trace_p()
+        if random:
+            i2 = 100 * tau2 / (vt + tau2)
+            h2 = tau2 / vt + 1
+        else:
+            i2 = np.where(q > 0, np.maximum(0.0, 100 * (q - q_df) / q), 0.0)
+            h2 = np.where(q_df > 0, q / q_df, 1.0)
+    i2 = np.where(k > 1, i2, 0.0)
+    h2 = np.where(k > 1, h2, 1.0)
+    alpha = 1 - level / 100
+    if test == "knha":
+        rss = fit.rss()
+        s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / np.maximum(q_df, 1))
+        se = se * np.sqrt(s2w)
+        df = q_df
+        with np.errstate(invalid="ignore"):
+            crit = np.where(df > 0, stats.t.ppf(1 - alpha / 2, np.maximum(df, 1)), np.nan)
+            statistic = estimate / se
+            pvalue = np.where(df > 0, 2 * stats.t.sf(np.abs(statistic), np.maximum(df, 1)), np.nan)
+    else:
+        df = None
+        crit = np.full_like(estimate, stats.norm.ppf(1 - alpha / 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            statistic = estimate / se
+        pvalue = 2 * stats.norm.sf(np.abs(statistic))
+    pi_half = crit * np.sqrt(se**2 + tau2)
+    weights = 100 * fit.w / np.sum(fit.w, axis=-1, keepdims=True)
+    return dict(
+        estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
+        statistic=statistic, pvalue=pvalue, df=df, tau2=tau2, q=q, q_df=q_df, q_pvalue=q_pvalue, i2=i2, h2=h2,
+        pi_low=estimate - pi_half, pi_high=estimate + pi_half, k=k, weights=weights, vt=vt,
+        iterations=tau.iterations,
+    )
+
+
+def pool(
+    yi: ArrayLike,
+    vi: ArrayLike,
+    method: str = "REML",
+    test: Test = "z",
+    level: float = 95,
+    *,
+    measure: str | None = None,
+    labels: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+    control: Control | None = None,
+) -> PoolResult:
+    """Pool effect sizes by inverse-variance weighting, with a fixed-effect or random-effects model.
+
+    Parameters
+    ----------
+    yi, vi : array-like
+        Effect sizes and sampling variances: shape (k,) for one analysis, or (batch, k) for many at once.
+    method : {"EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"}
+        tau² estimator (EE/FE: equal-effects model, tau² = 0). See :mod:`metabac.tau2`.
+    test : {"z", "knha"}
+        Normal-theory tests and intervals, or the Hartung-Knapp-Sidik-Jonkman adjustment: se² multiplied by
+        Σw(y − μ̂)²/(k − 1) and a t distribution with k − 1 df (Knapp & Hartung 2003, eq. 10).
+    level : float
+        Confidence level in percent.
+    measure : str, optional
+        The effect measure of ``yi`` (e.g. "RR"), used for printing and back-transformation.
+    labels : array-like, optional
+        Study labels, used in error messages, ``to_frame`` and reports.
+    mask : array-like of bool, optional
+        For batched input: which studies each problem includes.
+    control : Control, optional
+        Convergence settings; by default the exact root (see :class:`metabac.tau2.Control`).
+
+    Returns
+    -------
+    PoolResult
+
+    Notes
+    -----
+    With w = 1/(v + tau²): μ̂ = Σwy/Σw, se = 1/√Σw, Q = Σ(y − μ̂_EE)²/v. Random effects: I² = 100 tau²/(vt + tau²),
+    H² = tau²/vt + 1 with the typical sampling variance vt = (k − 1)/(Σ(1/v) − Σ(1/v²)/Σ(1/v)) (Higgins & Thompson
+    2002); fixed effect: I² = 100 max(0, Q − (k − 1))/Q, H² = Q/(k − 1).
+
+    Examples
+    --------
+    >>> fit = pool([0.1, 0.3, 0.35, 0.65], [0.01, 0.02, 0.015, 0.03], method="DL")
+    >>> round(float(fit.estimate), 4), round(float(fit.tau2), 4)
+    (0.2758, 0.0131)
+    """
+    method = require_choice(method, METHODS, "method")
+    test = require_choice(test, ("z", "knha"), "test")  # type: ignore[assignment]
+    level = require_level(level)
+    label_list = None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
+    problem = _prepare(yi, vi, mask, label_list)
+    control = control or Control()
+    numbers = fit_problem(problem, method, test, level, control)
+    single = np.ndim(yi) <= 1
+    if single:
+        numbers = {key: (value[0] if isinstance(value, np.ndarray) and key != "weights" else value)
+                   for key, value in numbers.items()}
+        numbers["weights"] = numbers["weights"][0]
+        numbers["k"] = int(numbers["k"])
+        numbers["q_df"] = int(numbers["q_df"])
+        numbers["iterations"] = int(numbers["iterations"])
+        if numbers["df"] is not None:
+            numbers["df"] = int(numbers["df"])
+    return PoolResult(
+        **numbers, method=method, test=test, level=level, measure=measure,
+        labels=tuple(label_list) if label_list else None,
+        yi=problem.y[0] if single else problem.y, vi=problem.v[0] if single else problem.v, control=control,
+    )
+
+
+def q_profile(result: PoolResult, tau2_max: float | None = None) -> HeterogeneityCI:
+    """Q-profile interval: the tau² where the generalised Q(tau²) equals the χ²(k − 1) quantiles (Viechtbauer 2007).
+
+    Lower bound: Q(tau²) = χ²_{1−α/2}; upper bound: Q(tau²) = χ²_{α/2}; a bound is 0 when Q(0) is already below its
+    quantile. The search stops at ``tau2_max`` (metafor's default max(100, 10·tau²)); a bound beyond it is reported
+    as ``tau2_max`` and flagged as censored. I² and H² bounds follow from tau² through vt, as metafor.
+    """
+    problem = Problem.intercept_only(result.yi, result.vi)
+    df = result.k - problem.p
+    if df < 1:
+        raise InputError("confint: needs at least 2 studies")
+    limit = max(100.0, 10 * float(result.tau2)) if tau2_max is None else float(tau2_max)
+    alpha = 1 - result.level / 100
+    targets = np.array([stats.chi2.ppf(1 - alpha / 2, df), stats.chi2.ppf(alpha / 2, df)])
+    both = Problem(*(np.repeat(a, 2, axis=0) for a in (problem.y, problem.v, problem.X, problem.mask)))
+    if np.isfinite(limit):
+        censored = q_statistic(both, np.full(2, limit)) > targets
+        bounds = np.full(2, limit)
+        if not censored.all():
+            solvable = both.rows(~censored)
+            bounds[~censored] = solve_q_equation(solvable, targets[~censored], result.control, "Q-profile",
+                                                 upper=np.full(solvable.y.shape[0], limit))
+    else:
+        censored = np.zeros(2, dtype=bool)
+        bounds = solve_q_equation(both, targets, result.control, "Q-profile")
+    vt = float(result.vt)
+    tau2 = np.array([result.tau2, *bounds], dtype=float)
+    i2 = 100 * tau2 / (vt + tau2)
+    h2 = tau2 / vt + 1
+    return HeterogeneityCI(
+        tau2=Interval(*tau2),
+        tau=Interval(*np.sqrt(tau2)),
+        i2=Interval(float(result.i2), i2[1], i2[2]),
+        h2=Interval(float(result.h2), h2[1], h2[2]),
+        tau2_max=limit,
+        lower_censored=bool(censored[0]),
+        upper_censored=bool(censored[1]),
+    )
+
+
+def format_summary(result: PoolResult, digits: int = 4) -> str:
+    """metafor-style text for a single PoolResult."""
+    if np.ndim(result.estimate) != 0:
+        return f"Batch of {len(result.estimate)} meta-analyses ({result.method}); use to_frame() per problem"
+    d = digits
+    lines = []
+    if result.model != "inverse variance":
+        lines.append(f"Equal-Effects Model ({result.model} method; k = {result.k})")
+    elif result.is_random:
+        lines.append(f"Random-Effects Model (k = {result.k}; tau^2 estimator: {result.method})")
+    else:
+        lines.append(f"Equal-Effects Model (k = {result.k})")
+    lines.append("")
+    if result.is_random:
+        lines += [
+            f"tau^2 (estimated amount of total heterogeneity): {fmt(result.tau2, d)}",
+            f"tau (square root of estimated tau^2 value):      {fmt(np.sqrt(result.tau2), d)}",
+        ]
+    lines += [
+        f"I^2 (total heterogeneity / total variability):   {result.i2:.2f}%",
+        f"H^2 (total variability / sampling variability):  {result.h2:.2f}",
+        "",
+        "Test for Heterogeneity:",
+        f"Q(df = {result.q_df}) = {fmt(result.q, d)}, p-val = {fmt_p(result.q_pvalue, d)}",
+        "",
+    ]
+    scale = MEASURE_NAMES.get(result.measure or "", "")
+    lines.append(f"Model Results{f' ({scale})' if scale else ''}:")
+    stat_name = "t" if result.test == "knha" else "z"
+    header = ["estimate", "se", stat_name, "p", "ci_low", "ci_high"]
+    row = [fmt(result.estimate, d), fmt(result.se, d), fmt(result.statistic, d), fmt_p(result.pvalue, d),
+           fmt(result.ci_low, d), fmt(result.ci_high, d)]
+    if result.is_random:
+        header += ["pi_low", "pi_high"]
+        row += [fmt(result.pi_low, d), fmt(result.pi_high, d)]
+    lines.append(table(header, [row]))
+    if result.test == "knha":
+        lines.append(f"(Hartung-Knapp adjustment: t distribution with {result.df} df)")
+    if result.measure in RATIO_NAMES:
+        level = f"{result.level:g}%"
+        text = (f"{result.measure} {np.exp(result.estimate):.2f} [{level} CI {np.exp(result.ci_low):.2f}, "
+                f"{np.exp(result.ci_high):.2f}]")
+        if result.is_random:
+            text += f"; {level} prediction interval {np.exp(result.pi_low):.2f}, {np.exp(result.pi_high):.2f}"
+        lines += ["", text]
+    return "\n".join(lines)

@@ -1,0 +1,364 @@
+"""Between-study variance (tau²) estimators over a batch of meta-analyses.
+
+Every estimator takes a :class:`Problem`: effect sizes ``y`` and sampling variances ``v`` of shape (B, k), a
+design ``X`` of shape (B, k, p) (a column of ones for plain pooling) and a ``mask`` of shape (B, k) that marks the
+studies present in each problem. Absent studies get weight zero, so one code path serves a single analysis
+(B = 1), subgroup fits, leave-one-out and GOSH subsets. All formulas are weighted sums along the study axis plus
+p x p solves: O(k p²) per problem, never a k x k matrix.
+
+Notation (metafor's): for weights w, W = diag(w), P = W − W X (X'W X)⁻¹ X' W, so that
+y'P y = Σ w r² with r the WLS residuals, and P y = W r.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import brentq
+
+from metabac._checks import ConvergenceError
+
+Method = Literal["EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
+Array = NDArray[np.float64]
+METHODS: tuple[str, ...] = ("EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+
+
+@dataclass(frozen=True)
+class Control:
+    """Numerical settings of the iterative estimators.
+
+    The defaults converge to the exact root: Fisher scoring (ML, REML, EB) stops when
+    |Δtau²| <= ``threshold`` · max(tau², typical sampling variance), and Brent's method (PM and the Q-profile
+    bounds) runs to ``xtol`` relative to the same scale. :meth:`metafor` reproduces metafor 3.8's default stopping
+    rules (absolute threshold 1e-5, uniroot tolerance eps^0.25, 100 iterations, tau2.max = max(100, 10 mad(y)²))
+    for users comparing with metafor's printed output digit by digit.
+    """
+
+    threshold: float = 1e-13
+    xtol: float = 1e-15
+    maxiter: int = 1000
+    absolute: bool = False
+    tau2_max: float | None = None
+
+    @classmethod
+    def metafor(cls) -> "Control":
+        """metafor's default ``control`` for ``rma()``: stops early, as metafor itself does."""
+        return cls(threshold=1e-5, xtol=float(np.finfo(float).eps) ** 0.25, maxiter=100, absolute=True)
+
+
+class Tau2Fit(NamedTuple):
+    """Estimated tau² per problem, with the iterations used and whether the estimator converged."""
+
+    tau2: Array
+    iterations: NDArray[np.int64]
+    converged: NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A batch of meta-analyses (see the module docstring for shapes)."""
+
+    y: Array
+    v: Array
+    X: Array
+    mask: NDArray[np.bool_]
+
+    @classmethod
+    def intercept_only(cls, y: Array, v: Array, mask: NDArray[np.bool_] | None = None) -> "Problem":
+        """Plain pooling: X is a column of ones."""
+        y, v = np.atleast_2d(y).astype(float), np.atleast_2d(v).astype(float)
+        mask = np.ones(y.shape, dtype=bool) if mask is None else np.atleast_2d(mask).astype(bool)
+        return cls(np.where(mask, y, 0.0), np.where(mask, v, 1.0), np.ones((*y.shape, 1)), mask)
+
+    @property
+    def k(self) -> NDArray[np.int64]:
+        return self.mask.sum(axis=-1)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[-1]
+
+    def scale(self) -> Array:
+        """Typical sampling variance of each problem (used to make tolerances scale-free)."""
+        return np.sum(self.v * self.mask, axis=-1) / np.maximum(self.k, 1)
+
+    def rows(self, keep: NDArray[np.bool_]) -> "Problem":
+        """The sub-batch of problems where ``keep`` is true."""
+        return Problem(self.y[keep], self.v[keep], self.X[keep], self.mask[keep])
+
+
+@dataclass(frozen=True)
+class WeightedFit:
+    """Weighted least squares of y on X with weights w (zero for absent studies), per problem."""
+
+    w: Array
+    beta: Array  # (B, p)
+    residuals: Array  # (B, k)
+    xwx_inv: Array  # (B, p, p) = (X'WX)⁻¹
+    X: Array
+
+    @classmethod
+    def fit(cls, problem: Problem, w: Array) -> "WeightedFit":
+        w = np.where(problem.mask, w, 0.0)
+        X = problem.X
+        xwx = np.einsum("bki,bk,bkj->bij", X, w, X)
+        xwx_inv = np.linalg.inv(xwx)
+        beta = np.einsum("bij,bkj,bk,bk->bi", xwx_inv, X, w, problem.y)
+        residuals = problem.y - np.einsum("bkj,bj->bk", X, beta)
+        return cls(w, beta, residuals, xwx_inv, X)
+
+    def rss(self) -> Array:
+        """y'P y = Σ w r² (the generalised Q statistic)."""
+        return np.sum(self.w * self.residuals**2, axis=-1)
+
+    def _trace_term(self, power: int) -> Array:
+        """tr((X'WX)⁻¹ X'W^power X)."""
+        xwx = np.einsum("bki,bk,bkj->bij", self.X, self.w**power, self.X)
+        return np.einsum("bij,bji->b", self.xwx_inv, xwx)
+
+    def trace_p(self) -> Array:
+        """tr(P) = Σw − tr((X'WX)⁻¹ X'W²X)."""
+        return np.sum(self.w, axis=-1) - self._trace_term(2)
+
+    def ypp_y(self) -> Array:
+        """y'P P y = Σ (w r)²."""
+        return np.sum((self.w * self.residuals) ** 2, axis=-1)
+
+    def trace_pp(self) -> Array:
+        """tr(P P) = Σw² − 2 tr((X'WX)⁻¹X'W³X) + tr([(X'WX)⁻¹X'W²X]²)."""
+        w2 = np.einsum("bki,bk,bkj->bij", self.X, self.w**2, self.X)
+        a = np.einsum("bij,bjk->bik", self.xwx_inv, w2)
+        return np.sum(self.w**2, axis=-1) - 2 * self._trace_term(3) + np.einsum("bij,bji->b", a, a)
+
+
+def q_statistic(problem: Problem, tau2: Array) -> Array:
+    """Generalised Q(tau²) = Σ (y − Xβ̂)²/(v + tau²), decreasing in tau²; Q(0) is Cochran's Q."""
+    return WeightedFit.fit(problem, 1 / (problem.v + np.asarray(tau2)[..., None])).rss()
+
+
+def _done(tau2: Array) -> Tau2Fit:
+    n = tau2.shape[0]
+    return Tau2Fit(np.maximum(tau2, 0.0), np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+
+
+def equal_effects(problem: Problem, control: Control) -> Tau2Fit:
+    """Equal-effects (fixed-effect) model: tau² = 0."""
+    return _done(np.zeros(problem.y.shape[0]))
+
+
+def dersimonian_laird(problem: Problem, control: Control) -> Tau2Fit:
+    """DerSimonian-Laird: tau² = max(0, (Q − (k − p)) / tr(P)), w = 1/v (DerSimonian & Laird 1986, eq. 8).
+
+    For p = 1, tr(P) = Σw − Σw²/Σw.
+    """
+    fit = WeightedFit.fit(problem, 1 / problem.v)
+    return _done((fit.rss() - (problem.k - problem.p)) / fit.trace_p())
+
+
+def hedges(problem: Problem, control: Control) -> Tau2Fit:
+    """Hedges (variance components): tau² = max(0, (RSS_ols − tr(P₁V))/(k − p)), P₁ the OLS residual maker.
+
+    For p = 1: (Σ(y − ȳ)² − (k − 1)/k · Σv)/(k − 1) (Hedges 1983; Hedges & Olkin 1985, p. 194).
+    """
+    ols = WeightedFit.fit(problem, np.ones_like(problem.v))
+    v = np.where(problem.mask, problem.v, 0.0)
+    tr_pv = np.sum(v, axis=-1) - np.einsum("bij,bki,bk,bkj->b", ols.xwx_inv, problem.X, v, problem.X)
+    return _done((ols.rss() - tr_pv) / (problem.k - problem.p))
+
+
+def hunter_schmidt(problem: Problem, control: Control) -> Tau2Fit:
+    """Hunter-Schmidt: tau² = max(0, (Q − k)/Σw), w = 1/v (Hunter & Schmidt 2004; Viechtbauer 2005, eq. 10)."""
+    fit = WeightedFit.fit(problem, 1 / problem.v)
+    return _done((fit.rss() - problem.k) / np.sum(fit.w, axis=-1))
+
+
+def sidik_jonkman(problem: Problem, control: Control) -> Tau2Fit:
+    """Sidik-Jonkman: tau² = tau0² · Q(tau0²)/(k − p), tau0² = Σ(y − ȳ)²/k (Sidik & Jonkman 2005, eq. 3-4).
+
+    The start value tau0² is the (unweighted, n-denominator) variance of y, as metafor.
+    """
+    k = problem.k
+    mean = np.sum(problem.y * problem.mask, axis=-1) / k
+    tau0 = np.sum(((problem.y - mean[:, None]) * problem.mask) ** 2, axis=-1) / k
+    return _done(tau0 * q_statistic(problem, tau0) / (k - problem.p))
+
+
+def _log_likelihood(problem: Problem, tau2: Array, restricted: bool) -> Array:
+    """(Restricted) log-likelihood of the normal-normal model at tau² (constants kept as metafor)."""
+    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None]))
+    k, p = problem.k, problem.p
+    log_det_v = np.sum(np.where(problem.mask, np.log(problem.v + tau2[:, None]), 0.0), axis=-1)
+    ll = -0.5 * (k - p if restricted else k) * np.log(2 * np.pi) - 0.5 * log_det_v - 0.5 * fit.rss()
+    if restricted:
+        ll -= 0.5 * np.linalg.slogdet(np.linalg.inv(fit.xwx_inv))[1]
+    return ll
+
+
+def _fisher_scoring(problem: Problem, control: Control, step: Callable[[Problem, Array], Array]) -> Tau2Fit:
+    """Iterate tau² ← tau² + step(tau²), halving steps that would cross 0, until |Δ| is below the threshold.
+
+    Starts from max(0, Hedges' estimate), as metafor. Converged problems are frozen; each problem reports its own
+    iterations and convergence.
+    """
+    tau2 = hedges(problem, control).tau2
+    n = tau2.shape[0]
+    iterations = np.zeros(n, dtype=np.int64)
+    converged = np.zeros(n, dtype=bool)
+    scale = problem.scale()
+    active = np.arange(n)
+    for _ in range(control.maxiter):
+        sub = problem.rows(active)
+        adj = step(sub, tau2[active])
+        adj = np.where(np.isnan(adj), 0.0, adj)
+        while np.any(tau2[active] + adj < 0):
+            adj = np.where(tau2[active] + adj < 0, adj / 2, adj)
+        new = tau2[active] + adj
+        iterations[active] += 1
+        limit = control.threshold if control.absolute else control.threshold * np.maximum(new, scale[active])
+        finished = np.abs(adj) <= limit
+        tau2[active] = new
+        converged[active[finished]] = True
+        active = active[~finished]
+        if active.size == 0:
+            break
+    return Tau2Fit(tau2, iterations, converged)
+
+
+def _ml_step(problem: Problem, tau2: Array) -> Array:
+    """ML scoring step: (y'PPy − Σw)/Σw², w = 1/(v + tau²) (Viechtbauer 2005, eq. 13 and Appendix)."""
+    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None]))
+    return (fit.ypp_y() - np.sum(fit.w, axis=-1)) / np.sum(fit.w**2, axis=-1)
+
+
+def _reml_step(problem: Problem, tau2: Array) -> Array:
+    """REML scoring step: (y'PPy − tr P)/tr(PP) (Viechtbauer 2005, eq. 15 and Appendix)."""
+    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None]))
+    return (fit.ypp_y() - fit.trace_p()) / fit.trace_pp()
+
+
+def _eb_step(problem: Problem, tau2: Array) -> Array:
+    """Empirical Bayes step: (y'Py · k/(k − p) − k)/Σw (Morris 1983; Berkey et al. 1995, eq. 6)."""
+    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None]))
+    k = problem.k
+    return (fit.rss() * k / (k - problem.p) - k) / np.sum(fit.w, axis=-1)
+
+
+def _with_boundary_check(problem: Problem, fit: Tau2Fit, restricted: bool) -> Tau2Fit:
+    """Set tau² to 0 where the (restricted) likelihood is higher at 0 than at the scoring root, as metafor."""
+    at_zero = _log_likelihood(problem, np.zeros_like(fit.tau2), restricted)
+    at_root = _log_likelihood(problem, fit.tau2, restricted)
+    better = (at_zero - at_root > 1e-12 * np.abs(at_root)) & (fit.tau2 > 0)
+    return fit._replace(tau2=np.where(better, 0.0, fit.tau2))
+
+
+def maximum_likelihood(problem: Problem, control: Control) -> Tau2Fit:
+    """Maximum likelihood by Fisher scoring; root of Σw²((y − Xβ̂)² − v − tau²) = 0 (Hardy & Thompson 1996)."""
+    return _with_boundary_check(problem, _fisher_scoring(problem, control, _ml_step), restricted=False)
+
+
+def restricted_maximum_likelihood(problem: Problem, control: Control) -> Tau2Fit:
+    """Restricted maximum likelihood by Fisher scoring; root of y'PPy = tr(P) (Viechtbauer 2005, eq. 15)."""
+    return _with_boundary_check(problem, _fisher_scoring(problem, control, _reml_step), restricted=True)
+
+
+def empirical_bayes(problem: Problem, control: Control) -> Tau2Fit:
+    """Empirical Bayes (Morris 1983): root of Q(tau²) = k − p reached by the EB iteration; equals PM at the root."""
+    return _fisher_scoring(problem, control, _eb_step)
+
+
+def upper_bracket(problem: Problem, target: Array, control: Control) -> Array:
+    """A tau² at which Q(tau²) <= target: metafor's max(100, 10·mad(y)²), doubled until it brackets."""
+    if control.tau2_max is not None:
+        return np.full(problem.y.shape[0], control.tau2_max)
+    upper = np.empty(problem.y.shape[0])
+    for i in range(problem.y.shape[0]):
+        y = problem.y[i][problem.mask[i]]
+        upper[i] = max(100.0, 10 * (1.4826 * np.median(np.abs(y - np.median(y)))) ** 2)
+    if control.absolute:
+        return upper
+    for _ in range(200):
+        short = q_statistic(problem, upper) > target
+        if not short.any():
+            return upper
+        upper = np.where(short, upper * 4, upper)
+    raise ConvergenceError("tau2: Q(tau2) stays above its target for every tau2 below 1e120")
+
+
+def solve_q_equation(
+    problem: Problem, target: Array, control: Control, method: str, upper: Array | None = None
+) -> Array:
+    """The tau² >= 0 with Q(tau²) = target for each problem (0 when Q(0) < target), by Brent's method.
+
+    The search runs on [0, upper]; by default ``upper`` comes from :func:`upper_bracket`. A root beyond a given
+    ``upper`` raises :class:`ConvergenceError`.
+    """
+    n = problem.y.shape[0]
+    q0 = q_statistic(problem, np.zeros(n))
+    upper = upper_bracket(problem, target, control) if upper is None else upper
+    root = np.zeros(n)
+    scale = problem.scale()
+    for i in np.flatnonzero(q0 >= target):
+        one = problem.rows(np.array([i]))
+        objective = lambda t: q_statistic(one, np.array([t]))[0] - target[i]  # noqa: E731
+        if objective(upper[i]) > 0:
+            raise ConvergenceError(f"{method}: Q(tau2) is still above {target[i]:g} at tau2 = {upper[i]:g}")
+        xtol = control.xtol if control.absolute else control.xtol * scale[i]
+        root[i] = brentq(objective, 0.0, upper[i], xtol=xtol, maxiter=control.maxiter)
+    return root
+
+
+def paule_mandel(problem: Problem, control: Control) -> Tau2Fit:
+    """Paule-Mandel: the tau² with Q(tau²) = k − p, or 0 if Q(0) < k − p (Paule & Mandel 1982; DerSimonian &
+    Kacker 2007, eq. 6), found by Brent's method."""
+    tau2 = solve_q_equation(problem, (problem.k - problem.p).astype(float), control, "PM")
+    n = tau2.shape[0]
+    return Tau2Fit(tau2, np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+
+
+TAU2_ESTIMATORS: dict[str, Callable[[Problem, Control], Tau2Fit]] = {
+    "EE": equal_effects,
+    "FE": equal_effects,
+    "DL": dersimonian_laird,
+    "HE": hedges,
+    "HS": hunter_schmidt,
+    "SJ": sidik_jonkman,
+    "ML": maximum_likelihood,
+    "REML": restricted_maximum_likelihood,
+    "EB": empirical_bayes,
+    "PM": paule_mandel,
+}
+
+
+def estimate_tau2(problem: Problem, method: str, control: Control | None = None, strict: bool = True) -> Tau2Fit:
+    """Estimate tau² with ``method`` for every problem of the batch.
+
+    Problems with a single study get tau² = 0, as metafor. With ``strict`` (the default), an iterative estimator
+    that fails to converge raises :class:`ConvergenceError` naming the method and the iterations tried; otherwise
+    the failure is reported per problem in ``converged``.
+    """
+    control = control or Control()
+    single = problem.k <= problem.p
+    if single.all():
+        return equal_effects(problem, control)
+    if single.any():
+        rest = TAU2_ESTIMATORS[method](problem.rows(~single), control)
+        tau2 = np.zeros(problem.y.shape[0])
+        tau2[~single] = rest.tau2
+        iterations = np.zeros_like(tau2, dtype=np.int64)
+        iterations[~single] = rest.iterations
+        converged = np.ones_like(tau2, dtype=bool)
+        converged[~single] = rest.converged
+        fit = Tau2Fit(tau2, iterations, converged)
+    else:
+        fit = TAU2_ESTIMATORS[method](problem, control)
+    if strict and not fit.converged.all():
+        tried = int(fit.iterations[~fit.converged].max())
+        raise ConvergenceError(f"{method}: tau2 did not converge after {tried} iterations")
+    return fit
+
+
+__all__ = ["Control", "Method", "METHODS", "Problem", "Tau2Fit", "TAU2_ESTIMATORS", "estimate_tau2"]

@@ -1,0 +1,75 @@
+"""Every case of tests/reference/metafor_reference.json (metafor 3.8-1, tight control), through the public API.
+
+Each case id reads dataset-measure-kind-options, e.g. ``bcg-RR-pool-REML-knha``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import metabac as mb
+from conftest import ATOL, ATOL_I2, RTOL_CLOSED, RTOL_ITERATIVE, load_reference
+
+ITERATIVE = {"ML", "REML", "EB", "PM"}
+FOUNDATION_KINDS = {"effect_sizes", "pool", "confint", "mantel_haenszel", "peto"}
+POOL_FIELDS = {"estimate": "estimate", "se": "se", "ci_low": "ci_low", "ci_high": "ci_high", "pval": "pvalue",
+               "tau2": "tau2", "i2": "i2", "h2": "h2", "q": "q", "q_pval": "q_pvalue", "pi_low": "pi_low",
+               "pi_high": "pi_high", "k": "k"}
+
+
+def case_id(case: dict) -> str:
+    options = "-".join(str(v) for v in (case.get("options") or {}).values())
+    return "-".join(filter(None, [case["dataset"], case["measure"], case["kind"], options]))
+
+
+def cases_of(kinds: set[str]) -> list:
+    return [pytest.param(c, id=case_id(c)) for c in load_reference() if c["kind"] in kinds]
+
+
+def tolerance(case: dict) -> float:
+    iterative = (case.get("options") or {}).get("method") in ITERATIVE or case["kind"] == "confint"
+    return RTOL_ITERATIVE if iterative else RTOL_CLOSED
+
+
+def assert_close(name: str, got, want, rtol: float) -> None:
+    want = np.asarray([np.nan if w is None else w for w in np.atleast_1d(want)], dtype=float)
+    got = np.atleast_1d(np.asarray(got, dtype=float))
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=ATOL_I2 if name == "i2" else ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("case", cases_of(FOUNDATION_KINDS))
+def test_foundation_case(case: dict) -> None:
+    expected, rtol = case["expected"], tolerance(case)
+    kind = case["kind"]
+    if kind == "effect_sizes":
+        es = mb.effect_sizes(case["measure"], **case["input"])
+        assert_close("yi", es["yi"], expected["yi"], rtol)
+        assert_close("vi", es["vi"], expected["vi"], rtol)
+        return
+    if kind == "confint":
+        ci = mb.pool(case["yi"], case["vi"], method=case["options"]["method"]).confint()
+        for name in ("tau2", "tau", "i2", "h2"):
+            assert_close(name, list(getattr(ci, name)), expected[name], rtol)
+        return
+    if kind == "pool":
+        fit = mb.pool(case["yi"], case["vi"], method=case["options"]["method"], test=case["options"]["test"])
+    elif kind == "peto":
+        fit = mb.peto(**case["input"])
+    else:
+        fit = mb.mantel_haenszel(case["options"]["measure"], **case["input"])
+    for key, attribute in POOL_FIELDS.items():
+        if expected.get(key) is not None:
+            assert_close(key, getattr(fit, attribute), expected[key], rtol)
+
+
+def test_reference_covers_every_estimator_and_test() -> None:
+    """The grid is complete: every method with z, and DL/REML/PM with Knapp-Hartung, on every dataset."""
+    grid = {(c["dataset"], c["measure"], c["options"]["method"], c["options"]["test"])
+            for c in load_reference() if c["kind"] == "pool"}
+    datasets = {(d, m) for d, m, _, _ in grid}
+    for dataset in datasets:
+        for method in ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"):
+            assert (*dataset, method, "z") in grid
+        for method in ("DL", "REML", "PM"):
+            assert (*dataset, method, "knha") in grid
