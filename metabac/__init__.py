@@ -13,6 +13,7 @@ __citation__ = "metabac {version}: meta-analysis of clinical trials, validated a
 from metabac._checks import ConvergenceError, InputError
 from metabac.effects import MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
+from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
 from metabac.pooling import HeterogeneityCI, Interval, PoolResult, pool
 from metabac.tau2 import METHODS, Control
 
@@ -25,6 +26,11 @@ __all__ = [
     "Interval",
     "MEASURES",
     "METHODS",
+    "MetaRegResult",
+    "PermutationResult",
+    "SubgroupResult",
+    "metareg",
+    "subgroups",
     "PoolResult",
     "effect_sizes",
     "mantel_haenszel",

@@ -73,3 +73,30 @@ def test_reference_covers_every_estimator_and_test() -> None:
             assert (*dataset, method, "z") in grid
         for method in ("DL", "REML", "PM"):
             assert (*dataset, method, "knha") in grid
+
+
+@pytest.mark.parametrize("case", cases_of({"metareg"}))
+def test_metareg_case(case: dict) -> None:
+    expected, rtol = case["expected"], tolerance(case)
+    fit = mb.metareg(case["yi"], case["vi"], mods=np.asarray(case["mods"], dtype=float),
+                     method=case["options"]["method"])
+    for key, attribute in {"coef": "coef", "se": "se", "pval": "pvalue", "tau2": "tau2", "qm": "qm",
+                           "qm_pval": "qm_pvalue", "qe": "qe", "qe_pval": "qe_pvalue", "r2": "r2"}.items():
+        assert_close(key, getattr(fit, attribute), expected[key], rtol)
+
+
+@pytest.mark.parametrize("case", cases_of({"subgroups"}))
+def test_subgroups_case(case: dict) -> None:
+    expected, rtol = case["expected"], tolerance(case)
+    fit = mb.subgroups(case["yi"], case["vi"], groups=case["groups"], method=case["options"]["method"])
+    assert list(fit.table.index) == sorted(str(g) for g in expected["groups"])
+    rows = fit.table.loc[[str(g) for g in expected["groups"]]]
+    for name in ("estimate", "se", "tau2"):
+        assert_close(name, rows[name], expected[name], rtol)
+    assert_close("q_between", fit.q_between, expected["q_between"], rtol)
+    assert_close("q_between_pval", fit.q_between_pvalue, expected["q_between_pval"], rtol)
+    if expected.get("qm") is None:
+        assert np.isnan(fit.qm) and fit.qm_reason
+    else:
+        assert_close("qm", fit.qm, expected["qm"], rtol)
+        assert_close("qm_pval", fit.qm_pvalue, expected["qm_pval"], rtol)
