@@ -233,8 +233,8 @@ def effect_sizes(
     Examples
     --------
     >>> effect_sizes("RR", ai=[30], n1i=[42], ci=[12], n2i=[42]).round(4)
-           yi      vi
-    0  0.9163  0.0833
+           yi     vi
+    0  0.9163  0.069
     """
     measure = require_choice(measure, MEASURES, "measure")  # type: ignore[assignment]
     to = require_choice(to, ("only0", "all", "if0all", "none"), "to")  # type: ignore[assignment]

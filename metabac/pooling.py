@@ -265,7 +265,7 @@ def pool(
     --------
     >>> fit = pool([0.1, 0.3, 0.35, 0.65], [0.01, 0.02, 0.015, 0.03], method="DL")
     >>> round(float(fit.estimate), 4), round(float(fit.tau2), 4)
-    (0.2758, 0.0131)
+    (0.3226, 0.029)
     """
     method = require_choice(method, METHODS, "method")
     test = require_choice(test, ("z", "knha"), "test")  # type: ignore[assignment]

@@ -1,0 +1,148 @@
+"""Each tau² estimator satisfies its defining equation at the returned value, and behaves at the edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import metabac as mb
+from metabac.tau2 import Problem, WeightedFit, q_statistic
+from conftest import load_reference
+
+BCG = next(c for c in load_reference() if c["dataset"] == "bcg" and c["measure"] == "RR" and c["kind"] == "pool")
+Y, V = np.array(BCG["yi"]), np.array(BCG["vi"])
+HOMOGENEOUS_Y = np.array([0.10, 0.12, 0.09, 0.11])
+HOMOGENEOUS_V = np.array([0.04, 0.05, 0.03, 0.06])
+
+
+def weighted(tau2: float, y=Y, v=V) -> WeightedFit:
+    return WeightedFit.fit(Problem.intercept_only(y, v), np.atleast_2d(1 / (v + tau2)))
+
+
+def test_dl_formula() -> None:
+    w = 1 / V
+    q = np.sum(w * (Y - np.sum(w * Y) / w.sum()) ** 2)
+    expected = (q - (len(Y) - 1)) / (w.sum() - np.sum(w**2) / w.sum())
+    assert mb.pool(Y, V, method="DL").tau2 == pytest.approx(expected, rel=1e-12)
+
+
+def test_reml_root_solves_its_score_equation() -> None:
+    tau2 = mb.pool(Y, V, method="REML").tau2
+    fit = weighted(tau2)
+    assert fit.ypp_y()[0] == pytest.approx(fit.trace_p()[0], rel=1e-10)
+
+
+def test_ml_root_solves_its_score_equation() -> None:
+    tau2 = mb.pool(Y, V, method="ML").tau2
+    fit = weighted(tau2)
+    assert fit.ypp_y()[0] == pytest.approx(np.sum(fit.w), rel=1e-10)
+
+
+@pytest.mark.parametrize("method", ["PM", "EB"])
+def test_pm_and_eb_roots_make_q_equal_k_minus_1(method: str) -> None:
+    tau2 = mb.pool(Y, V, method=method).tau2
+    q = q_statistic(Problem.intercept_only(Y, V), np.array([tau2]))[0]
+    assert q == pytest.approx(len(Y) - 1, rel=1e-10)
+
+
+def test_sj_formula() -> None:
+    tau0 = np.mean((Y - Y.mean()) ** 2)
+    q = q_statistic(Problem.intercept_only(Y, V), np.array([tau0]))[0]
+    assert mb.pool(Y, V, method="SJ").tau2 == pytest.approx(tau0 * q / (len(Y) - 1), rel=1e-12)
+
+
+def test_q_profile_bounds_hit_their_chi2_quantiles() -> None:
+    ci = mb.pool(Y, V, method="REML").confint()
+    problem = Problem.intercept_only(Y, V)
+    df = len(Y) - 1
+    assert q_statistic(problem, np.array([ci.tau2.ci_low]))[0] == pytest.approx(stats.chi2.ppf(0.975, df), rel=1e-9)
+    assert q_statistic(problem, np.array([ci.tau2.ci_high]))[0] == pytest.approx(stats.chi2.ppf(0.025, df), rel=1e-9)
+    assert not ci.upper_censored
+
+
+@pytest.mark.parametrize("method", ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"])
+def test_homogeneous_data_give_tau2_on_the_boundary(method: str) -> None:
+    fit = mb.pool(HOMOGENEOUS_Y, HOMOGENEOUS_V, method=method)
+    ee = mb.pool(HOMOGENEOUS_Y, HOMOGENEOUS_V, method="EE")
+    if method != "SJ":  # SJ is positive by construction
+        assert fit.tau2 == 0
+        assert fit.estimate == pytest.approx(ee.estimate, rel=1e-14)
+        assert fit.se == pytest.approx(ee.se, rel=1e-14)
+
+
+def test_q_profile_lower_bound_zero_when_q_is_small() -> None:
+    ci = mb.pool(HOMOGENEOUS_Y, HOMOGENEOUS_V, method="REML").confint()
+    assert ci.tau2.ci_low == 0 and ci.tau2.ci_high == 0
+
+
+def test_q_profile_upper_bound_censored_as_metafor_unless_unbounded() -> None:
+    fit = mb.pool([0.0, 30.0, -25.0], [1.0, 1.0, 1.0], method="DL")
+    capped = fit.confint()
+    exact = fit.confint(tau2_max=float("inf"))
+    assert capped.upper_censored and capped.tau2.ci_high == pytest.approx(max(100, 10 * fit.tau2))
+    assert exact.tau2.ci_high > capped.tau2.ci_high and not exact.upper_censored
+
+
+@pytest.mark.parametrize("method", mb.METHODS)
+def test_single_study_returns_the_study(method: str) -> None:
+    fit = mb.pool([0.4], [0.09], method=method)
+    assert (fit.estimate, fit.se, fit.tau2, fit.k) == (pytest.approx(0.4), pytest.approx(0.3), 0.0, 1)
+
+
+@pytest.mark.parametrize("method", mb.METHODS)
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_two_studies_give_finite_results(method: str, test: str) -> None:
+    fit = mb.pool([0.1, 0.9], [0.02, 0.05], method=method, test=test)
+    assert np.isfinite([fit.estimate, fit.se, fit.ci_low, fit.ci_high, fit.tau2]).all()
+    assert fit.ci_low < fit.estimate < fit.ci_high
+
+
+@pytest.mark.parametrize("method", ["ML", "REML", "EB", "PM"])
+def test_huge_heterogeneity_converges(method: str) -> None:
+    y = np.array([-5000.0, 0.0, 7000.0, 12000.0])
+    v = np.array([1e-6, 1e-3, 1.0, 1e3])
+    fit = mb.pool(y, v, method=method)
+    assert fit.tau2 > 1e6
+    if method in ("PM", "EB"):
+        assert q_statistic(Problem.intercept_only(y, v), np.array([fit.tau2]))[0] == pytest.approx(3, rel=1e-8)
+
+
+def test_tiny_and_huge_variances_together() -> None:
+    fit = mb.pool([0.1, 0.2, 0.5, 3.0], [1e-12, 1e-6, 1.0, 1e12], method="REML")
+    assert np.isfinite([fit.estimate, fit.se, fit.tau2]).all()
+
+
+def test_metafor_control_stops_early_but_close() -> None:
+    rd = next(c for c in load_reference() if c["dataset"] == "bcg" and c["measure"] == "RD" and c["kind"] == "pool"
+              and c["options"] == {"method": "PM", "test": "z"})
+    exact = mb.pool(rd["yi"], rd["vi"], method="PM")
+    early = mb.pool(rd["yi"], rd["vi"], method="PM", control=mb.Control.metafor())
+    assert exact.tau2 == pytest.approx(rd["expected"]["tau2"], rel=1e-9)
+    assert early.tau2 != exact.tau2 and early.tau2 == pytest.approx(exact.tau2, rel=0.05)
+
+
+def test_nonconvergence_is_an_error_not_a_number() -> None:
+    with pytest.raises(mb.ConvergenceError, match="REML: tau2 did not converge after 2 iterations"):
+        mb.pool(Y, V, method="REML", control=mb.Control(maxiter=2))
+
+
+def test_pool_equals_statsmodels_wls_with_fixed_scale() -> None:
+    import statsmodels.api as sm
+
+    fit = mb.pool(Y, V, method="REML")
+    w = 1 / (V + fit.tau2)
+    wls = sm.WLS(Y, np.ones_like(Y), weights=w).fit(cov_type="fixed scale")
+    assert fit.estimate == pytest.approx(wls.params[0], rel=1e-12)
+    assert fit.se == pytest.approx(wls.bse[0], rel=1e-12)
+
+
+def test_knapp_hartung_matches_its_formula() -> None:
+    fit = mb.pool(Y, V, method="DL", test="knha")
+    plain = mb.pool(Y, V, method="DL")
+    w = 1 / (V + plain.tau2)
+    s2 = np.sum(w * (Y - plain.estimate) ** 2) / (len(Y) - 1)
+    assert fit.se == pytest.approx(plain.se * np.sqrt(s2), rel=1e-12)
+    assert fit.df == len(Y) - 1
+    half = stats.t.ppf(0.975, len(Y) - 1) * np.sqrt(fit.se**2 + fit.tau2)
+    assert fit.pi_high - fit.estimate == pytest.approx(half, rel=1e-12)
