@@ -146,3 +146,15 @@ def test_knapp_hartung_matches_its_formula() -> None:
     assert fit.df == len(Y) - 1
     half = stats.t.ppf(0.975, len(Y) - 1) * np.sqrt(fit.se**2 + fit.tau2)
     assert fit.pi_high - fit.estimate == pytest.approx(half, rel=1e-12)
+
+
+def test_he_formula() -> None:
+    k = len(Y)
+    expected = (np.sum((Y - Y.mean()) ** 2) - (k - 1) / k * V.sum()) / (k - 1)
+    assert mb.pool(Y, V, method="HE").tau2 == pytest.approx(expected, rel=1e-12)
+
+
+def test_hs_formula() -> None:
+    w = 1 / V
+    q = np.sum(w * (Y - np.sum(w * Y) / w.sum()) ** 2)
+    assert mb.pool(Y, V, method="HS").tau2 == pytest.approx((q - len(Y)) / w.sum(), rel=1e-12)
