@@ -76,7 +76,7 @@ class Cells:
 
 def log_odds_ratio(t: Cells) -> tuple[Array, Array]:
     """Log odds ratio: yi = log(a·d / (b·c)), vi = 1/a + 1/b + 1/c + 1/d (Woolf 1955)."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         yi = np.log(t.a) + np.log(t.d) - np.log(t.b) - np.log(t.c)
         vi = 1 / t.a + 1 / t.b + 1 / t.c + 1 / t.d
     return yi, vi
@@ -84,7 +84,7 @@ def log_odds_ratio(t: Cells) -> tuple[Array, Array]:
 
 def log_risk_ratio(t: Cells) -> tuple[Array, Array]:
     """Log risk ratio: yi = log(a/n1) − log(c/n2), vi = 1/a − 1/n1 + 1/c − 1/n2 (Katz et al. 1978)."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         yi = np.log(t.a / t.n1) - np.log(t.c / t.n2)
         vi = 1 / t.a - 1 / t.n1 + 1 / t.c - 1 / t.n2
     return yi, vi
@@ -92,7 +92,8 @@ def log_risk_ratio(t: Cells) -> tuple[Array, Array]:
 
 def risk_difference(t: Cells) -> tuple[Array, Array]:
     """Risk difference: yi = p1 − p2, vi = p1(1 − p1)/n1 + p2(1 − p2)/n2 (escalc's default ``vtype="LS"``)."""
-    p1, p2 = t.a / t.n1, t.c / t.n2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p2 = t.a / t.n1, t.c / t.n2
     return p1 - p2, p1 * (1 - p1) / t.n1 + p2 * (1 - p2) / t.n2
 
 
