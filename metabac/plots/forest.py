@@ -1,0 +1,246 @@
+"""RevMan-style forest plot: study rows with arm data, weights and effect, subgroup and overall diamonds.
+
+Built on :class:`matplotlib.figure.Figure` without pyplot, so it holds no global state; text columns sit in figure
+coordinates and share the y axis of the graphic, so rows and markers always line up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Polygon
+from matplotlib.transforms import blended_transform_factory
+from scipy import stats
+
+from metabac.moderators import SubgroupResult
+from metabac.pooling import PoolResult
+
+RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
+INK, GREY, BLUE, BLACK = "#222222", "#777777", "#1f4e9c", "#000000"
+
+
+@dataclass(frozen=True)
+class _Row:
+    kind: str  # "header", "group", "study", "diamond", "pi", "text"
+    cells: tuple[str, ...] = ()
+    estimate: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    size: float = 0.0
+    bold: bool = False
+
+
+def _p(value: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "NA"
+    return "P < 0.00001" if value < 1e-5 else f"P = {value:.2g}" if value < 0.01 else f"P = {value:.2f}"
+
+
+def _num(value: float, digits: int = 2) -> str:
+    return "NA" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def heterogeneity_line(fit: PoolResult) -> str:
+    """RevMan's line: "Heterogeneity: Tau² = …; Chi² = …, df = … (P = …); I² = …%"."""
+    tau = f"Tau² = {_num(fit.tau2)}; " if fit.is_random else ""
+    return (f"Heterogeneity: {tau}Chi² = {_num(fit.q)}, df = {fit.q_df} ({_p(fit.q_pvalue)}); "
+            f"I² = {fit.i2:.0f}%")
+
+
+def overall_effect_line(fit: PoolResult) -> str:
+    name = "t" if fit.test == "knha" else "Z"
+    return f"Test for overall effect: {name} = {abs(fit.statistic):.2f} ({_p(fit.pvalue)})"
+
+
+def subgroup_difference_line(result: SubgroupResult) -> str:
+    if not np.isfinite(result.q_between):
+        return "Test for subgroup differences: not applicable (one subgroup)"
+    i2 = max(0.0, 100 * (result.q_between - result.q_between_df) / result.q_between) if result.q_between > 0 else 0
+    return (f"Test for subgroup differences: Chi² = {_num(result.q_between)}, df = {result.q_between_df} "
+            f"({_p(result.q_between_pvalue)}), I² = {i2:.0f}%")
+
+
+def _effect_text(measure: str, estimate: float, low: float, high: float) -> str:
+    f = np.exp if measure in RATIO else (lambda x: x)
+    return f"{_num(f(estimate))} [{_num(f(low))}, {_num(f(high))}]"
+
+
+def _arm_cells(row: pd.Series, binary: bool) -> tuple[str, ...]:
+    if binary:
+        return (f"{row.ai:g}", f"{row.n1i:g}", f"{row.ci:g}", f"{row.n2i:g}")
+    return tuple(f"{row[c]:.3g}" if c.startswith(("m", "sd")) else f"{row[c]:g}"
+                 for c in ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"))
+
+
+def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, groups: SubgroupResult | None,
+          measure: str, binary: bool, arm_labels: tuple[str, str]) -> list[_Row]:
+    crit = stats.norm.ppf(0.5 + random.level / 200)
+    blanks = ("",) * (4 if binary else 6)
+    model = f"Random, {random.method}" + (", HK" if random.test == "knha" else "")
+    fixed_name = "Fixed, " + ("M-H" if fixed is not None and fixed.model == "Mantel-Haenszel" else "IV")
+    rows: list[_Row] = []
+    max_weight = float(np.max(studies["weight"])) if len(studies) else 1.0
+
+    def study_row(row: pd.Series) -> _Row:
+        se = math.sqrt(row.vi)
+        weights = (f"{row.weight:.1f}%", f"{row.weight_fixed:.1f}%" if fixed is not None else "")
+        return _Row("study", (f"{row.study}{row.get('mark', '') or ''}", *_arm_cells(row, binary), *weights,
+                              _effect_text(measure, row.yi, row.yi - crit * se, row.yi + crit * se)),
+                    row.yi, row.yi - crit * se, row.yi + crit * se, float(row.weight) / max_weight)
+
+    def diamond(label: str, fit: PoolResult, n1: float, n2: float, weight: str, weight_fixed: str) -> _Row:
+        arms = ("", f"{n1:g}", "", f"{n2:g}") if binary else ("", "", f"{n1:g}", "", "", f"{n2:g}")
+        return _Row("diamond", (label, *arms, weight, weight_fixed,
+                                _effect_text(measure, fit.estimate, fit.ci_low, fit.ci_high)),
+                    fit.estimate, fit.ci_low, fit.ci_high, bold=True)
+
+    if groups is not None and "group" in studies:
+        for name, fit in groups.fits.items():
+            members = studies[studies["group"].astype(str) == name]
+            rows.append(_Row("group", (f"{name}",), bold=True))
+            rows += [study_row(r) for _, r in members.iterrows()]
+            rows.append(diamond(f"Subtotal ({random.level:g}% CI, {model})", fit, members.n1i.sum(),
+                                members.n2i.sum(), f"{members.weight.sum():.1f}%",
+                                f"{members.weight_fixed.sum():.1f}%" if fixed is not None else ""))
+            rows.append(_Row("text", (heterogeneity_line(fit),)))
+            rows.append(_Row("text", (overall_effect_line(fit),)))
+        orphans = studies[~studies["group"].astype(str).isin(list(groups.fits))]
+        if len(orphans):
+            rows.append(_Row("group", ("No group label",), bold=True))
+            rows += [study_row(r) for _, r in orphans.iterrows()]
+        rows.append(_Row("text"))
+    else:
+        rows += [study_row(r) for _, r in studies.iterrows()]
+    n1, n2 = studies.n1i.sum(), studies.n2i.sum()
+    rows.append(diamond(f"Total ({random.level:g}% CI, {model})", random, n1, n2, "100.0%", ""))
+    if fixed is not None:
+        rows.append(diamond(f"Total ({fixed.level:g}% CI, {fixed_name})", fixed, n1, n2, "", "100.0%"))
+    if random.is_random and random.k > 2 and np.isfinite(random.pi_low):
+        rows.append(_Row("pi", (f"Prediction interval", *blanks, "", "",
+                                _effect_text(measure, random.estimate, random.pi_low, random.pi_high)),
+                         random.estimate, random.pi_low, random.pi_high))
+    rows.append(_Row("text", (heterogeneity_line(random),)))
+    rows.append(_Row("text", (overall_effect_line(random),)))
+    if groups is not None:
+        rows.append(_Row("text", (subgroup_difference_line(groups),)))
+    return rows
+
+
+def _limits(rows: list[_Row], measure: str) -> tuple[float, float]:
+    values = [v for r in rows if r.kind in ("study", "diamond", "pi") for v in (r.low, r.high) if np.isfinite(v)]
+    if measure in RATIO:
+        extent = max([abs(v) for v in values] + [math.log(2)])
+        extent = min(extent, math.log(100))
+        decade = [math.log(x) for x in (1.5, 2, 5, 10, 20, 50, 100) if math.log(x) >= extent * 0.999]
+        extent = decade[0] if decade else math.log(100)
+        return -extent, extent
+    low, high = (min(values + [0.0]), max(values + [0.0])) if values else (-1.0, 1.0)
+    pad = 0.05 * (high - low or 1.0)
+    return low - pad, high + pad
+
+
+def forest(
+    studies: pd.DataFrame,
+    random: PoolResult,
+    fixed: PoolResult | None = None,
+    groups: SubgroupResult | None = None,
+    *,
+    measure: str = "RR",
+    title: str = "",
+    arm_labels: tuple[str, str] = ("Baclofen", "Control"),
+) -> Figure:
+    """Draw a RevMan-style forest plot.
+
+    Parameters
+    ----------
+    studies : DataFrame
+        One row per study: ``study``, ``yi``, ``vi``, ``weight`` (random-effects percent weight), optional
+        ``weight_fixed``, ``group`` (subgroup label) and ``mark`` (e.g. "†" for a derived number), and the arm
+        columns ``ai, n1i, ci, n2i`` (binary) or ``m1i, sd1i, n1i, m2i, sd2i, n2i`` (continuous).
+    random : PoolResult
+        The random-effects fit (overall diamond, prediction interval, heterogeneity line).
+    fixed : PoolResult, optional
+        A fixed-effect fit (Mantel-Haenszel or inverse variance) drawn as a second overall diamond.
+    groups : SubgroupResult, optional
+        Subgroup fits (diamond per subgroup) and the test for subgroup differences.
+    measure, title, arm_labels
+        Effect measure (ratio measures get a log axis), figure title and the two arm names.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    binary = "ai" in studies.columns
+    if "weight_fixed" not in studies:
+        studies = studies.assign(weight_fixed=np.nan)
+    rows = _rows(studies, random, fixed, groups, measure, binary, arm_labels)
+    arm_cols = ["Events", "Total"] if binary else ["Mean", "SD", "Total"]
+    header = ("Study or subgroup", *arm_cols, *arm_cols, "Weight\n(random)",
+              "Weight\n(fixed)" if fixed is not None else "", f"{measure} [{random.level:g}% CI]")
+    widths = [0.20] + [0.045 if binary else 0.04] * (2 * len(arm_cols)) + [0.055, 0.055, 0.105]
+    x_cols = np.concatenate([[0.01], 0.01 + np.cumsum(widths)[:-1]])
+    left_graph = 0.01 + sum(widths) + 0.01
+    n = len(rows) + 2
+    height = 0.24 * n + 1.4
+    fig = Figure(figsize=(14, height), dpi=100)
+    bottom, top = 0.9 / height, 1 - 0.5 / height
+    ax = fig.add_axes((left_graph, bottom, 0.985 - left_graph, top - bottom))
+    ax.set_ylim(n - 0.5, -0.5)
+    lo, hi = _limits(rows, measure)
+    ax.set_xlim(lo, hi)
+    text_tf = blended_transform_factory(fig.transFigure, ax.transData)
+    if title:
+        fig.text(0.01, 1 - 0.2 / height, title, fontsize=12, weight="bold", va="top", color=INK)
+    group_y = -0.2
+    span = len(arm_cols)
+    for label, start in ((arm_labels[0], 1), (arm_labels[1], 1 + span)):
+        x_mid = (x_cols[start] + x_cols[start + span - 1] + widths[start + span - 1]) / 2
+        fig.text(x_mid, group_y, label, transform=text_tf, ha="center", va="center", fontsize=9, weight="bold")
+    for x, w, cell, i in zip(x_cols, widths, header, range(len(header))):
+        fig.text(x if i == 0 else x + w - 0.004, 0.75, cell, transform=text_tf, ha="left" if i == 0 else "right",
+                 va="center", fontsize=8.5, weight="bold", color=INK, linespacing=1.0)
+    ax.axhline(1.3, color=GREY, lw=0.6, clip_on=False)
+    for y, row in enumerate(rows, start=2):
+        if row.kind in ("group", "text"):
+            if row.cells:
+                fig.text(x_cols[0], y, row.cells[0], transform=text_tf, va="center", fontsize=8.5,
+                         weight="bold" if row.bold else "normal", color=INK if row.bold else GREY)
+            continue
+        for i, (x, w, cell) in enumerate(zip(x_cols, widths, row.cells)):
+            fig.text(x if i == 0 else x + w - 0.004, y, cell, transform=text_tf, ha="left" if i == 0 else "right",
+                     va="center", fontsize=8.5, weight="bold" if row.bold else "normal", color=INK)
+        _draw_row(ax, row, y, lo, hi)
+    ax.plot([0.0, 0.0], [1.3, n - 0.5], color=BLACK, lw=0.8)
+    ax.spines[["left", "right", "top"]].set_visible(False)
+    ax.set_yticks([])
+    if measure in RATIO:
+        ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo <= math.log(t) <= hi]
+        ax.set_xticks([math.log(t) for t in ticks], [f"{t:g}" for t in ticks])
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel(f"← lower with {arm_labels[0].lower()}        higher with {arm_labels[0].lower()} →",
+                  fontsize=8.5, color=INK)
+    return fig
+
+
+def _draw_row(ax, row: _Row, y: float, lo: float, hi: float) -> None:
+    if not np.isfinite(row.estimate):
+        return
+    low, high = max(row.low, lo), min(row.high, hi)
+    if row.kind == "study":
+        ax.plot([low, high], [y, y], color=INK, lw=0.9, solid_capstyle="butt")
+        for bound, edge, sign in ((row.low, lo, -1), (row.high, hi, 1)):
+            if bound < lo or bound > hi:
+                ax.annotate("", xy=(edge, y), xytext=(edge - sign * 0.02 * (hi - lo), y),
+                            arrowprops={"arrowstyle": "->", "color": INK, "lw": 0.9})
+        if lo <= row.estimate <= hi:
+            ax.plot([row.estimate], [y], marker="s", markersize=3 + 9 * math.sqrt(max(row.size, 0.0)),
+                    color=BLUE, lw=0)
+    elif row.kind == "diamond":
+        ax.add_patch(Polygon([(low, y), (min(max(row.estimate, lo), hi), y - 0.32), (high, y),
+                              (min(max(row.estimate, lo), hi), y + 0.32)], closed=True, color=BLACK, lw=0))
+    elif row.kind == "pi":
+        ax.plot([low, high], [y, y], color=INK, lw=2.2, solid_capstyle="butt")
