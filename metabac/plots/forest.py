@@ -46,6 +46,8 @@ def _num(value: float, digits: int = 2) -> str:
 
 def heterogeneity_line(fit: PoolResult) -> str:
     """RevMan's line: "Heterogeneity: Tau² = …; Chi² = …, df = … (P = …); I² = …%"."""
+    if fit.k < 2:
+        return "Heterogeneity: not applicable (one trial)"
     tau = f"Tau² = {_num(fit.tau2)}; " if fit.is_random else ""
     return (f"Heterogeneity: {tau}Chi² = {_num(fit.q)}, df = {fit.q_df} ({_p(fit.q_pvalue)}); "
             f"I² = {fit.i2:.0f}%")

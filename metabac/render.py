@@ -1,0 +1,295 @@
+"""Render a :class:`metabac.report.Report` as Markdown and as one self-contained HTML page.
+
+Both renderings come from one list of blocks (headings, paragraphs, tables, images), so the Markdown is a faithful
+twin of the HTML. Every data-derived string goes through ``html.escape`` in HTML (quote=True, so it is safe inside
+attributes too); figures are embedded as PNG ``data:`` URIs, and the page holds no script.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from string import Template
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
+from metabac.report import OutcomeAnalysis, Report
+from metabac.report_text import (convention, methods_paragraph, predictor_rows, reproduction_rows, slug,
+                                 small_study_lines, sof_rows)
+
+RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell: its text, an optional footnote id (the number's source) and an optional link target."""
+
+    text: str
+    note: str | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "h1", "h2", "h3", "p", "table", "img", "notes"
+    text: str = ""
+    anchor: str = ""
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[Cell, ...], ...] = ()
+    image: str = ""
+
+
+def note_id(study: str, outcome: str) -> str:
+    return f"{slug(study)}-{slug(outcome)}"
+
+
+def natural(measure: str, value: float) -> float:
+    return float(np.exp(value)) if measure in RATIO else float(value)
+
+
+def num(value: float | None, digits: int = 2) -> str:
+    if value is None or not np.isfinite(value):
+        return "NA"
+    return f"{value:.{digits}f}"
+
+
+def effect(measure: str, estimate: float, low: float, high: float) -> str:
+    return (f"{num(natural(measure, estimate))} [{num(natural(measure, low))}, "
+            f"{num(natural(measure, high))}]")
+
+
+def _study_rows(a: OutcomeAnalysis) -> tuple[tuple[Cell, ...], ...]:
+    crit = float(stats.norm.ppf(0.5 + a.random.level / 200))
+    rows = []
+    for _, r in a.studies.iterrows():
+        note = note_id(str(r.study), a.outcome)
+        se = math.sqrt(r.vi)
+        if a.kind == "binary":
+            arms = [f"{r.ai:g}/{r.n1i:g}", f"{r.ci:g}/{r.n2i:g}"]
+        else:
+            arms = [f"{r.m1i:.3g} ({r.sd1i:.3g}), {r.n1i:g}", f"{r.m2i:.3g} ({r.sd2i:.3g}), {r.n2i:g}"]
+        group = "" if "group" not in r else "(missing)" if r.group is None or (
+            isinstance(r.group, float) and np.isnan(r.group)) else str(r.group)
+        rows.append((Cell(f"{r.study}{r.mark or ''}", note), *(Cell(x, note) for x in arms), Cell(group),
+                     Cell(f"{r.weight:.1f}%"), Cell(f"{r.weight_fixed:.1f}%"),
+                     Cell(effect(a.measure, r.yi, r.yi - crit * se, r.yi + crit * se), note)))
+    return tuple(rows)
+
+
+def _outcome_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block]:
+    anchor = f"outcome-{slug(a.outcome)}"
+    arm_head = ("Baclofen events/N", "Control events/N") if a.kind == "binary" else \
+        ("Baclofen mean (SD), N", "Control mean (SD), N")
+    blocks = [Block("h2", f"Outcome: {a.outcome}", anchor)]
+    if f"forest-{slug(a.outcome)}" in images:
+        blocks.append(Block("img", f"Forest plot: {a.outcome} ({a.measure})", image=f"forest-{slug(a.outcome)}"))
+    blocks.append(Block("table", f"{a.outcome}: studies", header=("Study", *arm_head, "Subgroup", "Weight (random)",
+                                                                   "Weight (fixed)", f"{a.measure} [95% CI]"),
+                        rows=_study_rows(a)))
+    fixed_name = "Mantel-Haenszel" if a.fixed.model == "Mantel-Haenszel" else a.fixed.model
+    pooled = [
+        (Cell(f"Random effects ({a.random.method}{', Hartung-Knapp' if a.random.test == 'knha' else ''})"),
+         Cell(effect(a.measure, a.random.estimate, a.random.ci_low, a.random.ci_high), link=anchor),
+         Cell(effect(a.measure, a.random.estimate, a.random.pi_low, a.random.pi_high) if a.random.k > 2 else "k < 3"),
+         Cell(num(a.random.pvalue, 4))),
+        (Cell(f"Fixed effect ({fixed_name})"),
+         Cell(effect(a.measure, a.fixed.estimate, a.fixed.ci_low, a.fixed.ci_high), link=anchor), Cell(""),
+         Cell(num(a.fixed.pvalue, 4))),
+    ]
+    blocks.append(Block("table", f"{a.outcome}: pooled", header=("Model", f"{a.measure} [95% CI]",
+                                                                  "95% prediction interval", "p"), rows=tuple(pooled)))
+    lines = [heterogeneity_line(a.random), overall_effect_line(a.random)]
+    if a.groups is not None:
+        lines.append(subgroup_difference_line(a.groups))
+        for name, fit in a.groups.fits.items():
+            lines.append(f"Subgroup {name}: {a.measure} {effect(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}"
+                         f", k = {fit.k}; {heterogeneity_line(fit)}")
+    blocks += [Block("p", line) for line in lines]
+    if a.leave_one_out is not None:
+        blocks.append(Block("h3", f"Sensitivity: leave one out ({a.outcome})"))
+        blocks.append(_frame_block(a.leave_one_out, a.measure))
+    small = small_study_lines(a)
+    if small:
+        blocks.append(Block("h3", f"Small-study effects ({a.outcome})"))
+        if f"funnel-{slug(a.outcome)}" in images:
+            blocks.append(Block("img", f"Funnel plot: {a.outcome}", image=f"funnel-{slug(a.outcome)}"))
+        blocks += [Block("p", line) for line in small]
+    if a.predictors is not None:
+        header, rows = predictor_rows(a.predictors)
+        blocks.append(Block("h3", f"Predictors of the effect ({a.outcome})"))
+        blocks.append(Block("table", "predictors", header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows)))
+    return blocks
+
+
+def _frame_block(frame: pd.DataFrame, measure: str) -> Block:
+    shown = frame.reset_index() if frame.index.name else frame
+    header = tuple(str(c) for c in shown.columns)
+    rows = tuple(tuple(Cell(f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)) for v in row)
+                 for row in shown.itertuples(index=False))
+    return Block("table", "leave one out", header=header, rows=rows)
+
+
+def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
+    """The report as an ordered list of blocks, shared by both renderers."""
+    out = [Block("h1", "Baclofen for alcohol use disorder: meta-analysis of the trial records"),
+           Block("p", convention(report))]
+    header, rows = sof_rows(report)
+    out += [Block("h2", "Summary of findings", "summary-of-findings"),
+            Block("table", "summary of findings", header=header,
+                  rows=tuple(tuple(Cell(c, link=link) for c in r) for r, link in rows))]
+    out += [Block("h2", "Data coverage", "coverage"), _coverage_block(report)]
+    for outcome, reason in report.skipped:
+        out.append(Block("p", f"Not pooled: {outcome}: {reason}."))
+    for analysis in report.analyses:
+        out += _outcome_blocks(analysis, images)
+    if report.reproduction is not None:
+        header, rows = reproduction_rows(report.reproduction)
+        out += [Block("h2", "Reproduction of published analyses", "reproduction"),
+                Block("table", "reproduction", header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows))]
+    if report.absent:
+        out.append(Block("p", "Not in this report (library module not installed): " + ", ".join(report.absent) + "."))
+    out += [Block("h2", "Methods", "methods"), Block("p", methods_paragraph(report)),
+            Block("h2", "Sources of the numbers", "sources"), Block("notes")]
+    return out
+
+
+def _coverage_block(report: Report) -> Block:
+    frame = report.coverage
+    rows = []
+    for trial, values in frame.iterrows():
+        cells = [Cell(str(trial))]
+        for outcome, value in values.items():
+            present = bool(value) if not isinstance(value, float) or not np.isnan(value) else False
+            cells.append(Cell("yes", note_id(str(trial), str(outcome))) if present else Cell("missing"))
+        rows.append(tuple(cells))
+    return Block("table", "coverage", header=("Trial", *map(str, frame.columns)), rows=tuple(rows))
+
+
+def footnotes(report: Report) -> dict[str, dict[str, str]]:
+    """Footnote id -> provenance fields (study, outcome, quote, citation, url, derived) of every pooled number."""
+    notes: dict[str, dict[str, str]] = {}
+    for a in report.analyses:
+        for _, r in a.studies.iterrows():
+            fields = {k: str(r[k]) for k in ("source", "quote", "citation", "url", "derived", "source_kind", "file")
+                      if k in r and isinstance(r[k], str) and r[k]}
+            notes[note_id(str(r.study), a.outcome)] = {"study": str(r.study), "outcome": a.outcome, **fields}
+    return notes
+
+
+def _note_text(note: Mapping[str, str]) -> str:
+    parts = [f"{note['study']}, {note['outcome']}"]
+    if "quote" in note:
+        parts.append(f"“{note['quote']}”")
+    if "citation" in note or "source" in note:
+        parts.append(note.get("citation", note.get("source", "")))
+    if "derived" in note:
+        parts.append(f"† derived: {note['derived']}")
+    if note.get("source_kind") == "secondary":
+        parts.append("‡ second-hand (secondary source)")
+    return " — ".join(parts)
+
+
+def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
+    """Markdown twin of the HTML page; ``images`` maps figure names to file names relative to the report."""
+    images = images or {}
+    notes = footnotes(report)
+    lines: list[str] = []
+    esc = lambda s: (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # noqa: E731
+                     .replace("|", "\\|").replace("\n", " "))
+    for b in blocks(report, images):
+        if b.kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(b.kind[1]) + " " + esc(b.text), ""]
+        elif b.kind == "p":
+            lines += [esc(b.text), ""]
+        elif b.kind == "img":
+            lines += [f"![{b.text}]({images[b.image]})", ""]
+        elif b.kind == "table":
+            lines.append("| " + " | ".join(esc(h) for h in b.header) + " |")
+            lines.append("|" + "---|" * len(b.header))
+            for row in b.rows:  # one footnote mark per row and source, on its first number
+                seen: set[str] = set()
+                cells = [esc(c.text) + (f"[^{c.note}]" if c.note in notes and not (c.note in seen or seen.add(c.note))
+                                        else "") for c in row]
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+        elif b.kind == "notes":
+            lines += [f"[^{key}]: {esc(_note_text(note))}" for key, note in notes.items()] + [""]
+    lines.append(f"_Run: {stamp_text(report)}_")
+    return "\n".join(lines) + "\n"
+
+
+def stamp_text(report: Report) -> str:
+    s = report.stamp
+    parts = [f"metabac {s.metabac}", f"git {s.git}" if s.git else "", f"trials sha256:{s.trials_sha256[:16]}",
+             f"numpy {s.numpy}", f"scipy {s.scipy}", f"statsmodels {s.statsmodels}", f"matplotlib {s.matplotlib}",
+             f"command: {s.command}" if s.command else "", f"SOURCE_DATE_EPOCH {s.source_date_epoch}"
+             if s.source_date_epoch else ""]
+    return "; ".join(p for p in parts if p)
+
+
+PAGE = Template("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<style>
+body{font-family:"DejaVu Sans",Arial,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;color:#222;
+line-height:1.4}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
+th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;vertical-align:top}
+th:first-child,td:first-child{text-align:left}th{background:#f3f5f8}
+td.missing{color:#a33;background:#fbeeee}sup a{text-decoration:none}
+img{max-width:100%;border:1px solid #eee}p.convention{background:#f3f5f8;padding:.6em;border-left:4px solid #1f4e9c}
+ol.notes{font-size:.85em}footer{margin-top:3em;font-size:.8em;color:#666}
+</style></head><body>
+$body
+<footer>$stamp</footer>
+</body></html>
+""")
+
+
+def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> str:
+    """One self-contained HTML page: PNG figures inline as data URIs, footnotes and tooltips for every number."""
+    images = images or {}
+    e = lambda s: html.escape(str(s), quote=True)  # noqa: E731
+    notes = footnotes(report)
+    numbers = {key: i for i, key in enumerate(notes, start=1)}
+    parts: list[str] = []
+    for b in blocks(report, {name: name for name in images}):
+        anchor = f' id="{e(b.anchor)}"' if b.anchor else ""
+        if b.kind in ("h1", "h2", "h3"):
+            parts.append(f"<{b.kind}{anchor}>{e(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            cls = ' class="convention"' if b.text.startswith("Convention") else ""
+            parts.append(f"<p{cls}>{e(b.text)}</p>")
+        elif b.kind == "img":
+            data = base64.b64encode(images[b.image]).decode("ascii")
+            parts.append(f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}"></figure>')
+        elif b.kind == "table":
+            head = "".join(f"<th>{e(h)}</th>" for h in b.header)
+            body = "".join("<tr>" + "".join(_html_cell(c, notes, numbers, e) for c in row) + "</tr>" for row in b.rows)
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif b.kind == "notes":
+            items = "".join(f'<li id="fn-{e(key)}">{e(_note_text(note))}'
+                            + (f' <a href="{e(note["url"])}">source</a>' if note.get("url", "").startswith("http")
+                               else "") + "</li>" for key, note in notes.items())
+            parts.append(f'<ol class="notes">{items}</ol>')
+    return PAGE.substitute(title=e("metabac report"), body="\n".join(parts), stamp=e(stamp_text(report)))
+
+
+def _html_cell(cell: Cell, notes: Mapping[str, Mapping[str, str]], numbers: Mapping[str, int], e) -> str:
+    text = e(cell.text)
+    cls = ' class="missing"' if cell.text == "missing" else ""
+    if cell.link:
+        text = f'<a href="#{e(cell.link)}">{text}</a>'
+    if cell.note in notes:
+        tip = e(_note_text(notes[cell.note]))
+        return (f'<td{cls} title="{tip}">{text}<sup><a href="#fn-{e(cell.note)}">{numbers[cell.note]}</a></sup>'
+                f"</td>")
+    return f"<td{cls}>{text}</td>"

@@ -1,0 +1,330 @@
+"""The review of the trials as numbers: ``build_report(options) -> Report``, a tree of frozen dataclasses.
+
+Nothing here formats a string for display or computes a statistic itself: every number comes from the library
+(:func:`metabac.pool`, :func:`metabac.mantel_haenszel`, :func:`metabac.subgroups`, ...). The renderers in
+:mod:`metabac.render` turn a :class:`Report` into Markdown, HTML and JSON; :mod:`metabac.report_files` writes it.
+Library pieces that are not installed (sensitivity, small-study, predictors, reproduction) leave their sections
+out; the report says which sections are absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metabac import __version__
+from metabac._checks import InputError, require_choice
+from metabac._result import to_jsonable
+from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, effect_sizes
+from metabac.mantel_haenszel import mantel_haenszel, peto
+from metabac.moderators import SubgroupResult, subgroups
+from metabac.pooling import PoolResult, pool
+from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
+from metabac.tau2 import METHODS
+
+Progress = Callable[[int, int, str], None]
+BINARY_ARMS = ("ai", "n1i", "ci", "n2i")
+CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
+PROVENANCE = ("source", "quote", "citation", "url", "source_kind", "derived", "file")
+
+
+def optional_module(name: str) -> Any | None:
+    """A library module that other parts of metabac may not have yet; None when it is absent."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return None
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """The choices behind a report. Empty ``outcomes`` means every outcome reported by at least ``min_trials``."""
+
+    outcomes: tuple[str, ...] = ()
+    measure: str | None = None  # None: RR for binary outcomes, MD for continuous ones
+    method: str = "REML"
+    test: str = "z"
+    by: str | None = "severity"
+    trials_dir: Path = Path("trials")
+    level: float = 95.0
+    add: float = 0.5
+    shared_control: str = "combine"
+    min_trials: int = 2
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class OutcomeAnalysis:
+    """One outcome pooled: the studies table, the random- and fixed-effect fits, subgroups and extras.
+
+    ``studies`` has one row per comparison: study, arm data, yi, vi, weight (random, %), weight_fixed (%), group,
+    mark ("†" derived, "‡" second-hand) and the provenance columns (source, quote, citation, url, derived).
+    """
+
+    outcome: str
+    kind: str  # "binary" or "continuous"
+    measure: str
+    studies: pd.DataFrame
+    random: PoolResult
+    fixed: PoolResult
+    groups: SubgroupResult | None
+    sof: SummaryOfFindings
+    leave_one_out: pd.DataFrame | None = None
+    influence: pd.DataFrame | None = None
+    small_study: dict[str, Any] = field(default_factory=dict)
+    predictors: Any | None = None
+
+
+@dataclass(frozen=True)
+class RunStamp:
+    """What is needed to rerun the analysis: versions, the trials' hash and the command line."""
+
+    metabac: str
+    git: str | None
+    trials_sha256: str
+    numpy: str
+    scipy: str
+    statsmodels: str
+    matplotlib: str
+    command: str
+    source_date_epoch: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a rendering shows; no display strings are formatted here."""
+
+    options: ReportOptions
+    coverage: pd.DataFrame
+    analyses: tuple[OutcomeAnalysis, ...]
+    skipped: tuple[tuple[str, str], ...]
+    reproduction: Any | None
+    absent: tuple[str, ...]
+    stamp: RunStamp
+
+    def to_dict(self) -> dict:
+        """JSON-ready: DataFrames become lists of records, NaN becomes None."""
+        return to_jsonable({
+            "options": {**self.options.__dict__, "trials_dir": str(self.options.trials_dir)},
+            "coverage": _records(self.coverage.reset_index()),
+            "analyses": [_analysis_dict(a) for a in self.analyses],
+            "skipped": [{"outcome": o, "reason": r} for o, r in self.skipped],
+            "reproduction": _records(_frame(self.reproduction)) if self.reproduction is not None else None,
+            "absent_sections": list(self.absent),
+            "stamp": self.stamp.__dict__,
+        })
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict] | None:
+    if frame is None:
+        return None
+    return to_jsonable(frame.astype(object).where(frame.notna(), None).to_dict(orient="records"))
+
+
+def _frame(value: Any) -> pd.DataFrame:
+    if isinstance(value, pd.DataFrame):
+        return value
+    table = getattr(value, "table", None)
+    return table if isinstance(table, pd.DataFrame) else pd.DataFrame(to_jsonable(value))
+
+
+def _analysis_dict(a: OutcomeAnalysis) -> dict:
+    def result(value: Any) -> Any:
+        return value.to_dict() if hasattr(value, "to_dict") else to_jsonable(value)
+
+    return {
+        "outcome": a.outcome, "kind": a.kind, "measure": a.measure, "studies": _records(a.studies),
+        "random": {k: v for k, v in a.random.to_dict().items() if k != "control"},
+        "fixed": {k: v for k, v in a.fixed.to_dict().items() if k != "control"},
+        "subgroups": a.groups.to_dict() if a.groups is not None else None, "summary_of_findings": a.sof.to_dict(),
+        "leave_one_out": _records(a.leave_one_out), "influence": _records(a.influence),
+        "small_study": {name: result(value) for name, value in a.small_study.items()},
+        "predictors": a.predictors.to_dict() if a.predictors is not None else None,
+    }
+
+
+def _default_measure(kind: str, measure: str | None) -> str:
+    if measure is None:
+        return "RR" if kind == "binary" else "MD"
+    valid = BINARY_MEASURES if kind == "binary" else CONTINUOUS_MEASURES
+    if measure not in valid:
+        # a binary measure asked for a continuous outcome (or the reverse): the field's default for that kind
+        return "RR" if kind == "binary" else "MD"
+    return measure
+
+
+def _kind(arms: pd.DataFrame) -> str | None:
+    if all(c in arms for c in BINARY_ARMS) and arms[list(BINARY_ARMS)].notna().all(axis=None):
+        return "binary"
+    if all(c in arms for c in CONTINUOUS_ARMS) and arms[list(CONTINUOUS_ARMS)].notna().all(axis=None):
+        return "continuous"
+    return None
+
+
+def _marks(arms: pd.DataFrame) -> list[str]:
+    derived = arms["derived"] if "derived" in arms else pd.Series([None] * len(arms), index=arms.index)
+    kinds = arms["source_kind"] if "source_kind" in arms else pd.Series([None] * len(arms), index=arms.index)
+    return [("†" if isinstance(d, str) and d else "") + ("‡" if k == "secondary" else "")
+            for d, k in zip(derived, kinds)]
+
+
+def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) -> OutcomeAnalysis:
+    """Pool one outcome: fixed effect (Mantel-Haenszel or inverse variance), random effects, subgroups, SoF."""
+    kind = _kind(arms)
+    if kind is None:
+        raise InputError(f"{outcome}: the comparisons carry neither complete binary nor continuous arm data")
+    measure = _default_measure(kind, options.measure)
+    labels = arms["study"].astype(str).to_numpy()
+    columns = BINARY_ARMS if kind == "binary" else CONTINUOUS_ARMS
+    data = {c: arms[c].to_numpy(dtype=float) for c in columns}
+    es = effect_sizes(measure, add=options.add, labels=labels, **data)
+    random = pool(es.yi, es.vi, method=options.method, test=options.test, level=options.level, measure=measure,
+                  labels=labels)
+    if kind == "binary" and measure == "PETO":
+        fixed = peto(level=options.level, add=options.add, labels=labels, **data)
+    elif kind == "binary":
+        fixed = mantel_haenszel(measure, level=options.level, add=options.add, labels=labels, **data)
+    else:
+        fixed = pool(es.yi, es.vi, method="EE", level=options.level, measure=measure, labels=labels)
+    studies = arms.reset_index(drop=True).copy()
+    studies["yi"], studies["vi"] = es.yi.to_numpy(), es.vi.to_numpy()
+    studies["weight"], studies["weight_fixed"] = random.weights, fixed.weights
+    studies["mark"] = _marks(studies)
+    groups = None
+    if options.by and options.by in studies:
+        studies["group"] = studies[options.by].where(studies[options.by].notna(), None)
+        groups = subgroups(es.yi, es.vi, studies["group"].to_numpy(dtype=object), method=options.method,
+                           test=options.test, level=options.level)
+    participants = int(np.sum(data["n1i"]) + np.sum(data["n2i"]))
+    main = random if random.is_random else fixed
+    sof = summary_of_findings(
+        measure, float(main.estimate), float(main.ci_low), float(main.ci_high), participants=participants,
+        k=int(random.k), control_events=data.get("ci"), control_n=data["n2i"] if kind == "binary" else None,
+        control_means=data.get("m2i"))
+    return OutcomeAnalysis(outcome, kind, measure, studies, random, fixed, groups, sof)
+
+
+def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOptions) -> OutcomeAnalysis:
+    """Sensitivity, small-study and predictor analyses from the library modules that are present."""
+    changes: dict[str, Any] = {}
+    yi, vi = analysis.studies["yi"].to_numpy(), analysis.studies["vi"].to_numpy()
+    labels = analysis.studies["study"].astype(str).to_numpy()
+    sensitivity = optional_module("metabac.sensitivity")
+    if sensitivity is not None and analysis.random.k >= 3:
+        changes["leave_one_out"] = sensitivity.leave_one_out(yi, vi, method=options.method, test=options.test,
+                                                             labels=labels)
+        if hasattr(sensitivity, "influence"):
+            changes["influence"] = sensitivity.influence(yi, vi, method=options.method, labels=labels)
+    bias = optional_module("metabac.bias")
+    if bias is not None and analysis.random.k >= 3:
+        small: dict[str, Any] = {}
+        for name in ("egger", "begg", "trimfill"):
+            function = getattr(bias, name, None)
+            if function is not None:
+                try:
+                    small[name] = function(yi, vi) if name != "trimfill" else function(yi, vi, method=options.method)
+                except InputError as error:
+                    small[name] = {"not_estimable": str(error)}
+        changes["small_study"] = small
+    predictors = optional_module("metabac.predictors")
+    if predictors is not None:
+        try:
+            changes["predictors"] = predictors.predictors(arms, measure=analysis.measure, method=options.method,
+                                                          test=options.test, outcome=analysis.outcome)
+        except InputError:
+            pass  # no predictor columns for this outcome: the section says "none estimable"
+    return replace(analysis, **changes)
+
+
+def _trials_hash(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.toml")):
+        digest.update(str(path.relative_to(directory)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def run_stamp(options: ReportOptions) -> RunStamp:
+    import matplotlib
+    import scipy
+    import statsmodels
+
+    try:
+        described = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                                   cwd=Path(__file__).parent, timeout=5, check=False)
+        git = described.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        git = None
+    return RunStamp(__version__, git, _trials_hash(Path(options.trials_dir)), np.__version__, scipy.__version__,
+                    statsmodels.__version__, matplotlib.__version__, options.command,
+                    os.environ.get("SOURCE_DATE_EPOCH"))
+
+
+def check_options(options: ReportOptions) -> ReportOptions:
+    require_choice(options.method, METHODS, "method")
+    require_choice(options.test, ("z", "knha"), "test")
+    if options.measure is not None:
+        require_choice(options.measure, (*BINARY_MEASURES, *CONTINUOUS_MEASURES), "measure")
+    if not Path(options.trials_dir).is_dir():
+        raise InputError(f"{options.trials_dir}: trials folder not found")
+    return options
+
+
+def build_report(options: ReportOptions = ReportOptions(), progress: Progress | None = None) -> Report:
+    """Run every analysis of the review and return its numbers.
+
+    Parameters
+    ----------
+    options : ReportOptions
+        Outcomes, measure, tau² estimator, test, subgroup column and trials folder.
+    progress : callable, optional
+        Called as ``progress(done, total, label)`` after each step (the CLI draws a progress bar with it).
+    """
+    trials_module = optional_module("metabac.trials")
+    if trials_module is None:
+        raise InputError("metabac.trials is not installed: the report needs the trial loader")
+    options = check_options(options)
+    trials = trials_module.load_trials(options.trials_dir)
+    coverage = trials_module.coverage(trials)
+    available = [str(o) for o in coverage.columns]
+    wanted = list(options.outcomes) or available
+    unknown = [o for o in wanted if o not in available]
+    if unknown:
+        raise InputError(f"--outcome: no trial reports {', '.join(unknown)} (available: {', '.join(available)})")
+    analyses, skipped = [], []
+    reproduce = optional_module("metabac.reproduce")
+    total = len(wanted) + (reproduce is not None)
+    for done, outcome in enumerate(wanted, start=1):
+        arms = trials_module.comparisons(trials, outcome=outcome, shared_control=options.shared_control)
+        if len(arms) < options.min_trials:
+            skipped.append((outcome, f"{len(arms)} trial(s) report it, fewer than {options.min_trials}"))
+        else:
+            try:
+                analysis = analyse_outcome(arms, outcome, options)
+                analyses.append(_extras(analysis, arms, options))
+            except InputError as error:
+                skipped.append((outcome, str(error)))
+        if progress:
+            progress(done, total, outcome)
+    reproduction = None
+    if reproduce is not None:
+        reproduction = reproduce.reproduce(trials_dir=options.trials_dir)
+        if progress:
+            progress(total, total, "reproduction")
+    absent = tuple(name for name, module in (("sensitivity analyses", "metabac.sensitivity"),
+                                             ("small-study effects", "metabac.bias"),
+                                             ("predictors", "metabac.predictors"),
+                                             ("reproduction of published analyses", "metabac.reproduce"))
+                   if optional_module(module) is None)
+    return Report(options, coverage, tuple(analyses), tuple(skipped), reproduction, absent, run_stamp(options))
