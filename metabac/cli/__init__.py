@@ -44,8 +44,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register_commands() -> None:
     """Attach the commands; each lives in its own module of this package."""
     from metabac.cli.pool import pool_command
+    from metabac.cli.report import report_command
 
     cli.add_command(pool_command)
+    cli.add_command(report_command)
 
 
 _register_commands()

@@ -1,0 +1,75 @@
+"""``metabac report``: write the complete, self-contained review of the trials into a folder."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from metabac.tau2 import METHODS
+
+
+class _Bar:
+    """A click progress bar created on the first report of progress (when the number of steps is known)."""
+
+    def __init__(self, label: str, quiet: bool) -> None:
+        self.label, self.quiet, self.bar, self.done = label, quiet, None, 0
+
+    def __call__(self, done: int, total: int, item: str) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.done, item)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar, self.done = None, 0
+
+
+@click.command("report", epilog="\b\nExample:\n  metabac report --outcome abstinence --test knha --out reports/")
+@click.option("--outcome", "outcomes", multiple=True,
+              help="Outcome to analyse (repeatable); default: every outcome reported by at least 2 trials.")
+@click.option("--measure", default=None, help="Effect measure; default RR for dichotomous outcomes, MD for "
+              "continuous ones (OR, RR, RD, PETO, MD, SMD, ROM).")
+@click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
+@click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]),
+              help="z, or knha for the Hartung-Knapp adjustment.")
+@click.option("--by", default="severity", show_default=True,
+              help="Column to stratify by (subgroup diamonds); 'none' for no subgroups.")
+@click.option("--trials", "trials_dir", default="trials", show_default=True, type=click.Path(path_type=Path),
+              help="Folder of trial records.")
+@click.option("--out", default="reports", show_default=True, type=click.Path(path_type=Path),
+              help="Output folder (replaced atomically).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["html", "md", "json"]),
+              help="Report format (repeatable); default all three. Figures and CSVs are always written.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
+def report_command(outcomes: tuple[str, ...], measure: str | None, method: str, test: str, by: str,
+                   trials_dir: Path, out: Path, formats: tuple[str, ...], quiet: bool) -> None:
+    """Write a self-contained review of the trials: HTML (figures embedded), Markdown, JSON, PNG/SVG plots and
+    CSV tables, with forest plots by drinking severity, a summary of findings and the source of every number.
+    """
+    from metabac.report import ReportOptions, build_report
+    from metabac.report_files import FORMATS, write_report
+
+    options = ReportOptions(
+        outcomes=outcomes, measure=measure, method=method, test=test,
+        by=None if by.lower() == "none" else by, trials_dir=trials_dir,
+        command=shlex.join(["metabac", *sys.argv[1:]]) if sys.argv else "metabac report")
+    bar = _Bar("Analysing", quiet)
+    try:
+        report = build_report(options, progress=bar)
+    finally:
+        bar.close()
+    bar = _Bar("Writing  ", quiet)
+    try:
+        folder = write_report(report, out, formats or FORMATS, progress=bar)
+    finally:
+        bar.close()
+    if not quiet:
+        click.echo(f"Report written to {folder} ({len(report.analyses)} outcome(s) pooled)")
