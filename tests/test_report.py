@@ -1,0 +1,219 @@
+"""``metabac report``: files exist, JSON equals the library, HTML escapes, atomic write, reproducible figures,
+and the page opens in headless Chromium (screenshot)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import metabac as mb
+from metabac.cli import cli
+from metabac.render import render_html, render_markdown
+from metabac.report import Report, ReportOptions, analyse_outcome, run_stamp
+from metabac import report_files
+from metabac.report_files import figure_bytes, figures, write_report
+from metabac.summary_of_findings import summary_of_findings
+
+HOSTILE = "<script>alert(1)</script>"
+TRIALS = Path(__file__).resolve().parents[1] / "trials"
+HAS_TRIALS = importlib.util.find_spec("metabac.trials") is not None and any(TRIALS.glob("*.toml"))
+needs_trials = pytest.mark.skipif(not HAS_TRIALS, reason="metabac.trials or the bundled trials/*.toml not present yet")
+
+
+def crafted_report(tmp_path: Path, label: str = "Hauser 2017") -> Report:
+    """A report over made-up comparisons (one binary, one continuous outcome) with full provenance columns."""
+    binary = pd.DataFrame({
+        "study": ["Addolorato 2007", label, "Garbutt 2010", "Beraha 2016"],
+        "ai": [30, 6, 10, 20], "n1i": [42, 88, 40, 100], "ci": [12, 9, 9, 18], "n2i": [42, 92, 40, 100],
+        "severity": ["heavy", "moderate", "moderate", "heavy"],
+        "quote": ["30 (71%) of 42 vs 12 (29%) of 42", f"quote {HOSTILE}", "10/40 vs 9/40", "20/100 vs 18/100"],
+        "citation": ["Lancet 2007", "c2", "c3", "c4"], "url": ["https://example.org/a", "", "", ""],
+        "derived": [None, "events from percent", None, None],
+        "source_kind": ["abstract", "primary", "primary", "secondary"]})
+    continuous = pd.DataFrame({
+        "study": ["Addolorato 2007", "Garbutt 2010", label], "m1i": [62.8, 50.0, 40.0], "sd1i": [35.0, 25.0, 22.0],
+        "n1i": [42, 40, 88], "m2i": [30.8, 45.0, 41.0], "sd2i": [35.6, 24.0, 20.0], "n2i": [42, 40, 92],
+        "severity": ["heavy", "moderate", "moderate"], "quote": ["mean 62.8 [SE 5.4] vs 30.8 [5.5]", "q", "q"]})
+    options = ReportOptions(trials_dir=tmp_path / "no-trials")
+    analyses = (analyse_outcome(binary, "abstinence", options), analyse_outcome(continuous, "cad_days", options))
+    coverage = pd.DataFrame({"abstinence": [True, True, True, True], "cad_days": [True, True, False, True]},
+                            index=pd.Index(["Addolorato 2007", "Garbutt 2010", "Beraha 2016", label], name="trial"))
+    return Report(options, coverage, analyses, (("pda", "1 trial(s) report it, fewer than 2"),), None, (),
+                  run_stamp(options))
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> Report:
+    return crafted_report(tmp_path)
+
+
+def test_every_file_is_written(report: Report, tmp_path: Path):
+    out = write_report(report, tmp_path / "reports")
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"report.html", "report.md", "report.json", "data/coverage.csv", "data/summary_of_findings.csv",
+            "data/studies-abstinence.csv", "data/studies-cad-days.csv", "figures/forest-abstinence.png",
+            "figures/forest-abstinence.svg", "figures/forest-cad-days.png", "figures/forest-cad-days.svg"} <= names
+    html_text = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html_text and "<script" not in html_text and "http" not in html_text.split(
+        "<ol class=\"notes\">")[0]  # self-contained: no external resource before the source links
+    assert list(tmp_path.iterdir()) == [out]  # no staging folder left behind
+
+
+def test_json_numbers_equal_the_library(report: Report, tmp_path: Path):
+    out = write_report(report, tmp_path / "reports", formats=["json"])
+    data = json.loads((out / "report.json").read_text())
+    binary = data["analyses"][0]
+    arms = dict(ai=[30, 6, 10, 20], n1i=[42, 88, 40, 100], ci=[12, 9, 9, 18], n2i=[42, 92, 40, 100])
+    es = mb.effect_sizes("RR", **arms)
+    random = mb.pool(es.yi, es.vi, method="REML")
+    fixed = mb.mantel_haenszel("RR", **arms)
+    groups = mb.subgroups(es.yi, es.vi, ["heavy", "moderate", "moderate", "heavy"])
+    for key in ("estimate", "se", "ci_low", "ci_high", "tau2", "q", "i2", "pi_low", "pi_high", "pvalue"):
+        assert binary["random"][key] == pytest.approx(float(getattr(random, key)), rel=1e-12, abs=1e-15), key
+    for key in ("estimate", "ci_low", "ci_high", "q"):
+        assert binary["fixed"][key] == pytest.approx(float(getattr(fixed, key)), rel=1e-12), key
+    assert binary["subgroups"]["q_between"] == pytest.approx(groups.q_between, rel=1e-12)
+    assert [row["weight"] for row in binary["studies"]] == pytest.approx(list(random.weights), rel=1e-12)
+    sof = summary_of_findings("RR", random.estimate, random.ci_low, random.ci_high, participants=544, k=4,
+                              control_events=arms["ci"], control_n=arms["n2i"])
+    expected = sof.to_dict()
+    assert binary["summary_of_findings"]["measure"] == expected.pop("measure") == "RR"
+    got = binary["summary_of_findings"]
+    for key, value in expected.items():  # NaN (no control mean for a binary outcome) is null in JSON
+        assert got[key] == (None if value is None else pytest.approx(value, rel=1e-12)), key
+    continuous = data["analyses"][1]
+    es = mb.effect_sizes("MD", m1i=[62.8, 50.0, 40.0], sd1i=[35.0, 25.0, 22.0], n1i=[42, 40, 88],
+                         m2i=[30.8, 45.0, 41.0], sd2i=[35.6, 24.0, 20.0], n2i=[42, 40, 92])
+    assert continuous["measure"] == "MD"
+    assert continuous["random"]["estimate"] == pytest.approx(float(mb.pool(es.yi, es.vi).estimate), rel=1e-12)
+    assert continuous["fixed"]["estimate"] == pytest.approx(float(mb.pool(es.yi, es.vi, method="EE").estimate),
+                                                            rel=1e-12)
+
+
+def test_hostile_label_and_quote_are_escaped(tmp_path: Path):
+    report = crafted_report(tmp_path, label=HOSTILE)
+    page = render_html(report, {})
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    markdown = render_markdown(report)
+    assert "<script" not in markdown.lower() and "&lt;script&gt;" in markdown
+
+
+def test_every_study_number_links_to_its_source_quote(report: Report):
+    page = render_html(report, {})
+    assert 'title="Addolorato 2007, abstinence — “30 (71%) of 42 vs 12 (29%) of 42” — Lancet 2007"' in page
+    assert 'href="#fn-addolorato-2007-abstinence"' in page and 'id="fn-addolorato-2007-abstinence"' in page
+    assert "† derived: events from percent" in page and "‡ second-hand" in page
+    markdown = render_markdown(report)
+    assert "[^addolorato-2007-abstinence]: Addolorato 2007, abstinence — “30 (71%) of 42" in markdown
+
+
+def test_header_states_the_convention(report: Report):
+    page = render_markdown(report)
+    for words in ("measure MD (mean difference), RR (risk ratio)", "τ² estimator REML", "prediction interval",
+                  "I² = 100·τ²/(τ² + typical within-study variance)", "continuity correction 0.5"):
+        assert words in page.split("## Summary of findings")[0]
+    assert "Mantel-Haenszel" in page and "Heterogeneity: Tau² = " in page and "Test for subgroup differences" in page
+
+
+def test_interrupted_write_leaves_nothing_behind(report: Report, tmp_path: Path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full, say")
+
+    monkeypatch.setattr(report_files, "render_html", fail)  # figures and CSVs are written by then
+    with pytest.raises(RuntimeError):
+        write_report(report, tmp_path / "reports")
+    assert list(tmp_path.iterdir()) == []
+    old = tmp_path / "old" / "reports"
+    old.mkdir(parents=True)
+    (old / "keep.txt").write_text("previous report")
+    with pytest.raises(RuntimeError):
+        write_report(report, old)
+    assert [p.name for p in old.parent.iterdir()] == ["reports"] and (old / "keep.txt").exists()
+
+
+def test_unwritable_output_is_an_os_error(report: Report, tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError):
+        write_report(report, blocker / "reports")
+
+
+def test_figures_are_byte_identical_across_runs(report: Report, tmp_path: Path):
+    first = write_report(report, tmp_path / "a")
+    second = write_report(crafted_report(tmp_path), tmp_path / "b")
+    for path in sorted((first / "figures").iterdir()):
+        assert path.read_bytes() == (second / "figures" / path.name).read_bytes(), path.name
+    assert (first / "report.html").read_bytes() == (second / "report.html").read_bytes()
+    fig = figures(report)["forest-abstinence"]
+    assert figure_bytes(fig, "svg") == figure_bytes(fig, "svg")
+
+
+def test_chromium_opens_the_page_without_errors_and_takes_a_screenshot(report: Report, tmp_path: Path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium); the browser test needs it")
+    out = write_report(report, tmp_path / "reports", formats=["html"])
+    shot = tmp_path / "screenshot.png"
+    run = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
+         "--window-size=1280,4000", (out / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert shot.exists() and shot.stat().st_size > 50_000, run.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    console = [line for line in run.stderr.splitlines() if "Uncaught" in line or "CONSOLE" in line]
+    assert console == []
+
+
+def test_cli_unknown_trials_folder_is_one_line_error(tmp_path: Path):
+    result = CliRunner().invoke(cli, ["report", "--trials", str(tmp_path / "nowhere"), "--out",
+                                      str(tmp_path / "r"), "--quiet"])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and result.output.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+@needs_trials
+def test_cli_report_on_the_bundled_trials(tmp_path: Path):
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""  # --quiet: no progress bar, no summary line
+    data = json.loads((out / "report.json").read_text())
+    assert data["analyses"], "no outcome pooled on the bundled trials"
+    trials = mb.load_trials(TRIALS)
+    for analysis in data["analyses"]:
+        arms = mb.comparisons(trials, outcome=analysis["outcome"])
+        columns = ("ai", "n1i", "ci", "n2i") if analysis["kind"] == "binary" else \
+            ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
+        es = mb.effect_sizes(analysis["measure"], **{c: arms[c].to_numpy(dtype=float) for c in columns})
+        fit = mb.pool(es.yi, es.vi, method="REML")
+        assert analysis["random"]["estimate"] == pytest.approx(float(fit.estimate), rel=1e-10)
+        assert analysis["random"]["k"] == len(arms) >= 2
+    assert (out / "report.html").exists() and (out / "report.md").exists()
+
+
+@needs_trials
+def test_cli_unwritable_output_is_one_line_error(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--out", str(blocker / "r"), "--quiet",
+                                      "--format", "json"])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and result.output.count("\n") == 1
+
+
+def test_natural_scale_is_shown_for_ratios(report: Report):
+    page = render_markdown(report)
+    fit = report.analyses[0].random
+    assert f"{math.exp(fit.estimate):.2f} [{math.exp(fit.ci_low):.2f}, {math.exp(fit.ci_high):.2f}]" in page
+    assert np.isfinite(report.analyses[0].sof.assumed_control_risk)
