@@ -37,7 +37,7 @@ class _Row:
 def _p(value: float) -> str:
     if value is None or not np.isfinite(value):
         return "NA"
-    return "P < 0.00001" if value < 1e-5 else f"P = {value:.2g}" if value < 0.01 else f"P = {value:.2f}"
+    return "P < 0.0001" if value < 1e-4 else f"P = {value:.2g}" if value < 0.01 else f"P = {value:.2f}"
 
 
 def _num(value: float, digits: int = 2) -> str:
