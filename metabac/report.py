@@ -247,6 +247,14 @@ def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOption
     return replace(analysis, **changes)
 
 
+def _coverage(trials_module: Any, trials: pd.DataFrame) -> pd.DataFrame:
+    """Trial × outcome table (truthy where the trial reports the outcome), from the loader when it offers one."""
+    if hasattr(trials_module, "coverage"):
+        return trials_module.coverage(trials)
+    trial = next(c for c in ("trial", "id", "study") if c in trials.columns)
+    return pd.crosstab(trials[trial], trials["outcome"]).astype(bool)
+
+
 def _trials_hash(directory: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(directory.rglob("*.toml")):
@@ -296,7 +304,7 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
         raise InputError("metabac.trials is not installed: the report needs the trial loader")
     options = check_options(options)
     trials = trials_module.load_trials(options.trials_dir)
-    coverage = trials_module.coverage(trials)
+    coverage = _coverage(trials_module, trials)
     available = [str(o) for o in coverage.columns]
     wanted = list(options.outcomes) or available
     unknown = [o for o in wanted if o not in available]
