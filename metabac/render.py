@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from string import Template
@@ -244,7 +245,7 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;vertical-align:top}
 th:first-child,td:first-child{text-align:left}th{background:#f3f5f8}
-td.missing{color:#a33;background:#fbeeee}sup a{text-decoration:none}
+td.missing{color:#a33;background:#fbeeee}td.t{text-align:left}sup a{text-decoration:none}
 img{max-width:100%;border:1px solid #eee}p.convention{background:#f3f5f8;padding:.6em;border-left:4px solid #1f4e9c}
 ol.notes{font-size:.85em}footer{margin-top:3em;font-size:.8em;color:#666}
 </style></head><body>
@@ -285,7 +286,8 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
 
 def _html_cell(cell: Cell, notes: Mapping[str, Mapping[str, str]], numbers: Mapping[str, int], e) -> str:
     text = e(cell.text)
-    cls = ' class="missing"' if cell.text == "missing" else ""
+    numeric = bool(re.match(r"^[-−+]?[0-9.]", cell.text)) or cell.text in ("", "—", "NA")
+    cls = ' class="missing"' if cell.text == "missing" else "" if numeric else ' class="t"'
     if cell.link:
         text = f'<a href="#{e(cell.link)}">{text}</a>'
     if cell.note in notes:
