@@ -217,3 +217,15 @@ def test_natural_scale_is_shown_for_ratios(report: Report):
     fit = report.analyses[0].random
     assert f"{math.exp(fit.estimate):.2f} [{math.exp(fit.ci_low):.2f}, {math.exp(fit.ci_high):.2f}]" in page
     assert np.isfinite(report.analyses[0].sof.assumed_control_risk)
+
+
+def test_progress_bar_is_silent_with_quiet(capsys):
+    from metabac.cli.report import _Bar
+
+    for quiet in (True, False):
+        bar = _Bar("Analysing", quiet)
+        for step in range(1, 4):
+            bar(step, 3, f"outcome {step}")
+        bar.close()
+        err = capsys.readouterr().err
+        assert (err == "") if quiet else ("Analysing" in err)
