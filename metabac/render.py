@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from string import Template
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
 from metabac.report import OutcomeAnalysis, Report
-from metabac.report_text import (convention, methods_paragraph, predictor_rows, reproduction_rows, slug,
-                                 small_study_lines, sof_rows)
+from metabac.report_text import convention, methods_paragraph, predictor_rows, slug, sof_rows
 
 RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
 
@@ -112,28 +110,11 @@ def _outcome_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block
             lines.append(f"Subgroup {name}: {a.measure} {effect(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}"
                          f", k = {fit.k}; {heterogeneity_line(fit)}")
     blocks += [Block("p", line) for line in lines]
-    if a.leave_one_out is not None:
-        blocks.append(Block("h3", f"Sensitivity: leave one out ({a.outcome})"))
-        blocks.append(_frame_block(a.leave_one_out, a.measure))
-    small = small_study_lines(a)
-    if small:
-        blocks.append(Block("h3", f"Small-study effects ({a.outcome})"))
-        if f"funnel-{slug(a.outcome)}" in images:
-            blocks.append(Block("img", f"Funnel plot: {a.outcome}", image=f"funnel-{slug(a.outcome)}"))
-        blocks += [Block("p", line) for line in small]
     if a.predictors is not None:
         header, rows = predictor_rows(a.predictors)
         blocks.append(Block("h3", f"Predictors of the effect ({a.outcome})"))
         blocks.append(Block("table", "predictors", header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows)))
     return blocks
-
-
-def _frame_block(frame: pd.DataFrame, measure: str) -> Block:
-    shown = frame.reset_index() if frame.index.name else frame
-    header = tuple(str(c) for c in shown.columns)
-    rows = tuple(tuple(Cell(f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)) for v in row)
-                 for row in shown.itertuples(index=False))
-    return Block("table", "leave one out", header=header, rows=rows)
 
 
 def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
@@ -149,12 +130,8 @@ def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
         out.append(Block("p", f"Not pooled: {outcome}: {reason}."))
     for analysis in report.analyses:
         out += _outcome_blocks(analysis, images)
-    if report.reproduction is not None:
-        header, rows = reproduction_rows(report.reproduction)
-        out += [Block("h2", "Reproduction of published analyses", "reproduction"),
-                Block("table", "reproduction", header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows))]
     if report.absent:
-        out.append(Block("p", "Not in this report (library module not installed): " + ", ".join(report.absent) + "."))
+        out.append(Block("p", "Not in this report: " + ", ".join(report.absent) + "."))
     out += [Block("h2", "Methods", "methods"), Block("p", methods_paragraph(report)),
             Block("h2", "Sources of the numbers", "sources"), Block("notes")]
     return out

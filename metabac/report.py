@@ -3,8 +3,8 @@
 Nothing here formats a string for display or computes a statistic itself: every number comes from the library
 (:func:`metabac.pool`, :func:`metabac.mantel_haenszel`, :func:`metabac.subgroups`, ...). The renderers in
 :mod:`metabac.render` turn a :class:`Report` into Markdown, HTML and JSON; :mod:`metabac.report_files` writes it.
-Library pieces that are not installed (sensitivity, small-study, predictors, reproduction) leave their sections
-out; the report says which sections are absent.
+Sections whose library pieces are not used (sensitivity, small-study, reproduction) are left out, and the report
+names them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import importlib
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,9 @@ from metabac.tau2 import METHODS
 Progress = Callable[[int, int, str], None]
 BINARY_ARMS = ("ai", "n1i", "ci", "n2i")
 CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
-PROVENANCE = ("source", "quote", "citation", "url", "source_kind", "derived", "file")
+# Sections whose library modules this report does not use yet; the report lists them as absent.
+PENDING = (("sensitivity analyses", "metabac.sensitivity"), ("small-study effects and funnel plot", "metabac.bias"),
+           ("reproduction of published analyses", "metabac.reproduce"))
 
 
 def optional_module(name: str) -> Any | None:
@@ -80,9 +82,6 @@ class OutcomeAnalysis:
     fixed: PoolResult
     groups: SubgroupResult | None
     sof: SummaryOfFindings
-    leave_one_out: pd.DataFrame | None = None
-    influence: pd.DataFrame | None = None
-    small_study: dict[str, Any] = field(default_factory=dict)
     predictors: Any | None = None
 
 
@@ -109,7 +108,6 @@ class Report:
     coverage: pd.DataFrame
     analyses: tuple[OutcomeAnalysis, ...]
     skipped: tuple[tuple[str, str], ...]
-    reproduction: Any | None
     absent: tuple[str, ...]
     stamp: RunStamp
 
@@ -120,7 +118,6 @@ class Report:
             "coverage": _records(self.coverage.reset_index()),
             "analyses": [_analysis_dict(a) for a in self.analyses],
             "skipped": [{"outcome": o, "reason": r} for o, r in self.skipped],
-            "reproduction": _records(_frame(self.reproduction)) if self.reproduction is not None else None,
             "absent_sections": list(self.absent),
             "stamp": self.stamp.__dict__,
         })
@@ -132,24 +129,12 @@ def _records(frame: pd.DataFrame | None) -> list[dict] | None:
     return to_jsonable(frame.astype(object).where(frame.notna(), None).to_dict(orient="records"))
 
 
-def _frame(value: Any) -> pd.DataFrame:
-    if isinstance(value, pd.DataFrame):
-        return value
-    table = getattr(value, "table", None)
-    return table if isinstance(table, pd.DataFrame) else pd.DataFrame(to_jsonable(value))
-
-
 def _analysis_dict(a: OutcomeAnalysis) -> dict:
-    def result(value: Any) -> Any:
-        return value.to_dict() if hasattr(value, "to_dict") else to_jsonable(value)
-
     return {
         "outcome": a.outcome, "kind": a.kind, "measure": a.measure, "studies": _records(a.studies),
         "random": {k: v for k, v in a.random.to_dict().items() if k != "control"},
         "fixed": {k: v for k, v in a.fixed.to_dict().items() if k != "control"},
         "subgroups": a.groups.to_dict() if a.groups is not None else None, "summary_of_findings": a.sof.to_dict(),
-        "leave_one_out": _records(a.leave_one_out), "influence": _records(a.influence),
-        "small_study": {name: result(value) for name, value in a.small_study.items()},
         "predictors": a.predictors.to_dict() if a.predictors is not None else None,
     }
 
@@ -216,35 +201,16 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
 
 
 def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOptions) -> OutcomeAnalysis:
-    """Sensitivity, small-study and predictor analyses from the library modules that are present."""
-    changes: dict[str, Any] = {}
-    yi, vi = analysis.studies["yi"].to_numpy(), analysis.studies["vi"].to_numpy()
-    labels = analysis.studies["study"].astype(str).to_numpy()
-    sensitivity = optional_module("metabac.sensitivity")
-    if sensitivity is not None and analysis.random.k >= 3:
-        changes["leave_one_out"] = sensitivity.leave_one_out(yi, vi, method=options.method, test=options.test,
-                                                             labels=labels)
-        if hasattr(sensitivity, "influence"):
-            changes["influence"] = sensitivity.influence(yi, vi, method=options.method, labels=labels)
-    bias = optional_module("metabac.bias")
-    if bias is not None and analysis.random.k >= 3:
-        small: dict[str, Any] = {}
-        for name in ("egger", "begg", "trimfill"):
-            function = getattr(bias, name, None)
-            if function is not None:
-                try:
-                    small[name] = function(yi, vi) if name != "trimfill" else function(yi, vi, method=options.method)
-                except InputError as error:
-                    small[name] = {"not_estimable": str(error)}
-        changes["small_study"] = small
+    """The predictors table of the outcome, when :mod:`metabac.predictors` is present."""
     predictors = optional_module("metabac.predictors")
-    if predictors is not None:
-        try:
-            changes["predictors"] = predictors.predictors(arms, measure=analysis.measure, method=options.method,
-                                                          test=options.test, outcome=analysis.outcome)
-        except InputError:
-            pass  # no predictor columns for this outcome: the section says "none estimable"
-    return replace(analysis, **changes)
+    if predictors is None:
+        return analysis
+    try:
+        table = predictors.predictors(arms, measure=analysis.measure, method=options.method, test=options.test,
+                                      outcome=analysis.outcome)
+    except InputError:
+        return analysis  # the comparisons carry no predictor column for this outcome
+    return replace(analysis, predictors=table)
 
 
 def _coverage(trials_module: Any, trials: pd.DataFrame) -> pd.DataFrame:
@@ -311,8 +277,6 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
     if unknown:
         raise InputError(f"--outcome: no trial reports {', '.join(unknown)} (available: {', '.join(available)})")
     analyses, skipped = [], []
-    reproduce = optional_module("metabac.reproduce")
-    total = len(wanted) + (reproduce is not None)
     for done, outcome in enumerate(wanted, start=1):
         arms = trials_module.comparisons(trials, outcome=outcome, shared_control=options.shared_control)
         if len(arms) < options.min_trials:
@@ -324,15 +288,7 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
             except InputError as error:
                 skipped.append((outcome, str(error)))
         if progress:
-            progress(done, total, outcome)
-    reproduction = None
-    if reproduce is not None:
-        reproduction = reproduce.reproduce(trials_dir=options.trials_dir)
-        if progress:
-            progress(total, total, "reproduction")
-    absent = tuple(name for name, module in (("sensitivity analyses", "metabac.sensitivity"),
-                                             ("small-study effects", "metabac.bias"),
-                                             ("predictors", "metabac.predictors"),
-                                             ("reproduction of published analyses", "metabac.reproduce"))
-                   if optional_module(module) is None)
-    return Report(options, coverage, tuple(analyses), tuple(skipped), reproduction, absent, run_stamp(options))
+            progress(done, len(wanted), outcome)
+    absent = tuple(f"{name} (library module {'not installed' if optional_module(module) is None else 'not used yet'})"
+                   for name, module in PENDING)
+    return Report(options, coverage, tuple(analyses), tuple(skipped), absent, run_stamp(options))

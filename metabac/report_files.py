@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from metabac._checks import InputError
 from metabac.plots.forest import forest
 from metabac.render import render_html, render_markdown, slug
-from metabac.report import Report, optional_module
+from metabac.report import Report
 
 FORMATS = ("html", "md", "json")
 SVG_SALT = "metabac"
@@ -40,17 +40,9 @@ def figure_bytes(fig: Figure, kind: str) -> bytes:
 
 
 def figures(report: Report) -> dict[str, Figure]:
-    """Every figure of the report by file stem: a forest plot per outcome, a funnel plot where available."""
-    out: dict[str, Figure] = {}
-    plots = optional_module("metabac.plots.funnel")
-    for a in report.analyses:
-        out[f"forest-{slug(a.outcome)}"] = forest(a.studies, a.random, a.fixed, a.groups, measure=a.measure,
-                                                  title=f"{a.outcome} ({a.measure})")
-        funnel = getattr(plots, "funnel", None) if plots is not None else None
-        if funnel is not None and a.random.k >= 3:
-            out[f"funnel-{slug(a.outcome)}"] = funnel(a.studies["yi"].to_numpy(), a.studies["vi"].to_numpy(),
-                                                      a.random, measure=a.measure)
-    return out
+    """Every figure of the report by file stem: a forest plot per outcome."""
+    return {f"forest-{slug(a.outcome)}": forest(a.studies, a.random, a.fixed, a.groups, measure=a.measure,
+                                                title=f"{a.outcome} ({a.measure})") for a in report.analyses}
 
 
 def _numbers(report: Report) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metabac.report import OutcomeAnalysis, Report
+from metabac.report import Report
 
 RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
 MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "PETO": "Peto odds ratio",
@@ -122,52 +122,10 @@ def _signed(value: float) -> str:
     return f"{abs(rounded):.0f} more" if rounded > 0 else f"{abs(rounded):.0f} fewer" if rounded < 0 else "0 more"
 
 
-def _field(result: Any, *names: str) -> Any:
-    for name in names:
-        if isinstance(result, dict) and name in result:
-            return result[name]
-        if hasattr(result, name):
-            return getattr(result, name)
-    return None
-
-
-def small_study_lines(a: OutcomeAnalysis) -> list[str]:
-    """One sentence per small-study method that ran (Egger, Begg, trim and fill)."""
-    lines = []
-    for name, result in a.small_study.items():
-        reason = _field(result, "not_estimable")
-        if reason:
-            lines.append(f"{name}: not estimable ({reason})")
-            continue
-        if name == "egger":
-            lines.append(f"Egger's regression test: t = {_n(_field(result, 'statistic'))}, df = "
-                         f"{_field(result, 'df')}, p = {_n(_field(result, 'pvalue'), 3)}")
-        elif name == "begg":
-            lines.append(f"Begg's rank correlation: Kendall's tau = {_n(_field(result, 'tau', 'statistic'))}, "
-                         f"p = {_n(_field(result, 'pvalue'), 3)}")
-        elif name == "trimfill":
-            estimate = _field(result, "estimate")
-            value = np.exp(estimate) if a.measure in RATIO and estimate is not None else estimate
-            lines.append(f"Trim and fill: {_field(result, 'k0')} study(ies) imputed on the "
-                         f"{_field(result, 'side')} side; adjusted {a.measure} {_n(value)}")
-    return lines
-
-
 def predictor_rows(result: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     table: pd.DataFrame = result.table
     header = ("Predictor", "Analysis", "Trials", "Per level", "p", "Holm-adjusted p", "Finding")
     rows = [(str(r.predictor), str(r.kind), str(r.k), str(r.k_per_level),
              _n(r.pvalue, 3) if pd.notna(r.pvalue) else "—", _n(r.p_adjusted, 3) if pd.notna(r.p_adjusted) else "—",
              str(r.finding)) for r in table.itertuples()]
-    return header, rows
-
-
-def reproduction_rows(result: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    table = result if isinstance(result, pd.DataFrame) else getattr(result, "table", None)
-    if not isinstance(table, pd.DataFrame):
-        table = pd.DataFrame(result.to_dict() if hasattr(result, "to_dict") else result)
-    header = tuple(str(c) for c in table.columns)
-    rows = [tuple("" if v is None or (isinstance(v, float) and np.isnan(v)) else
-                  (f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)) for v in row)
-            for row in table.itertuples(index=False)]
     return header, rows

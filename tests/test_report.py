@@ -47,7 +47,7 @@ def crafted_report(tmp_path: Path, label: str = "Hauser 2017") -> Report:
     analyses = (analyse_outcome(binary, "abstinence", options), analyse_outcome(continuous, "cad_days", options))
     coverage = pd.DataFrame({"abstinence": [True, True, True, True], "cad_days": [True, True, False, True]},
                             index=pd.Index(["Addolorato 2007", "Garbutt 2010", "Beraha 2016", label], name="trial"))
-    return Report(options, coverage, analyses, (("pda", "1 trial(s) report it, fewer than 2"),), None, (),
+    return Report(options, coverage, analyses, (("pda", "1 trial(s) report it, fewer than 2"),), (),
                   run_stamp(options))
 
 
