@@ -165,6 +165,7 @@ def predictors(
     for column in ("estimates", "test", "statistic", "df", "pvalue", "finding"):
         if column not in table:
             table[column] = np.nan
+    table["finding"] = table["finding"].astype(object)
     estimable = table["estimable"].to_numpy(dtype=bool)
     table["p_adjusted"] = np.nan
     if estimable.any():
