@@ -28,6 +28,8 @@ from metabac._checks import (
 
 Measure = Literal["OR", "RR", "RD", "PETO", "MD", "SMD", "ROM"]
 AddTo = Literal["only0", "all", "if0all", "none"]
+SmdCorrection = Literal["exact", "approximate"]
+SmdVtype = Literal["LS", "UB", "RM5"]
 Array = NDArray[np.float64]
 
 
@@ -122,16 +124,25 @@ def hedges_correction(df: Array) -> Array:
 
 
 def standardised_mean_difference(
-    m1: Array, sd1: Array, n1: Array, m2: Array, sd2: Array, n2: Array
+    m1: Array, sd1: Array, n1: Array, m2: Array, sd2: Array, n2: Array,
+    correction: SmdCorrection = "exact", vtype: SmdVtype = "LS",
 ) -> tuple[Array, Array]:
     """Hedges' g: yi = J(n1 + n2 − 2)·(m1 − m2)/s_pooled, vi = 1/n1 + 1/n2 + yi²/(2(n1 + n2)).
 
     s_pooled² = ((n1 − 1)sd1² + (n2 − 1)sd2²)/(n1 + n2 − 2); J is the exact correction of
     :func:`hedges_correction`; the variance is escalc's default large-sample one (``vtype="LS"``, Hedges 1982).
+    ``correction="approximate"``: J = 1 − 3/(4N − 9) (Hedges 1981; RevMan 5). ``vtype="UB"``: the unbiased
+    variance 1/n1 + 1/n2 + (1 − (N − 4)/((N − 2)J²))·yi² (escalc ``vtype="UB"``, R meta ``exact.smd=TRUE``);
+    ``vtype="RM5"``: N/(n1·n2) + yi²/(2(N − 3.94)) (RevMan 5, Deeks & Higgins 2010).
     """
     df = n1 + n2 - 2
     pooled_sd = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / df)
-    yi = hedges_correction(df) * (m1 - m2) / pooled_sd
+    j = hedges_correction(df) if correction == "exact" else 1 - 3 / (4 * (n1 + n2) - 9)
+    yi = j * (m1 - m2) / pooled_sd
+    if vtype == "UB":
+        return yi, 1 / n1 + 1 / n2 + (1 - (df - 2) / (df * j**2)) * yi**2
+    if vtype == "RM5":
+        return yi, (n1 + n2) / (n1 * n2) + yi**2 / (2 * (n1 + n2 - 3.94))
     return yi, 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
 
 
@@ -205,6 +216,8 @@ def effect_sizes(
     to: AddTo = "only0",
     drop00: bool = False,
     labels: ArrayLike | None = None,
+    smd_correction: SmdCorrection = "exact",
+    smd_vtype: SmdVtype = "LS",
     **arms: ArrayLike,
 ) -> pd.DataFrame:
     """Compute effect sizes and sampling variances from arm-level data, as metafor's ``escalc``.
@@ -222,6 +235,9 @@ def effect_sizes(
         index keeps the original study positions.
     labels : array-like, optional
         Study labels, used in error messages and passed through as column ``study``.
+    smd_correction, smd_vtype : str
+        SMD only: Hedges' correction ("exact" or RevMan's "approximate") and variance ("LS", "UB" or "RM5"); see
+        :func:`standardised_mean_difference`. The defaults are escalc's.
     **arms : array-like
         ``ai, bi, ci, di`` or ``ai, n1i, ci, n2i`` for binary measures; ``m1i, sd1i, n1i, m2i, sd2i, n2i`` for
         continuous measures. Any other keyword is a label column passed through unchanged.
@@ -251,7 +267,13 @@ def effect_sizes(
         if measure == "ROM":
             require_positive(values["m1i"], "m1i", label_list)
             require_positive(values["m2i"], "m2i", label_list)
-        yi, vi = CONTINUOUS_MEASURES[measure](*(values[name] for name in CONTINUOUS_FIELDS))
+        columns = [values[name] for name in CONTINUOUS_FIELDS]
+        if measure == "SMD":
+            smd_correction = require_choice(smd_correction, ("exact", "approximate"), "smd_correction")
+            smd_vtype = require_choice(smd_vtype, ("LS", "UB", "RM5"), "smd_vtype")
+            yi, vi = standardised_mean_difference(*columns, correction=smd_correction, vtype=smd_vtype)
+        else:
+            yi, vi = CONTINUOUS_MEASURES[measure](*columns)
         keep = np.ones_like(yi, dtype=bool)
     bad = keep & ~(np.isfinite(yi) & np.isfinite(vi))
     if bad.any():

@@ -51,7 +51,8 @@ def _result(
 
 
 def mantel_haenszel(
-    measure: MHMeasure, *, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None, **arms: ArrayLike
+    measure: MHMeasure, *, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None,
+    add_inside: bool = False, rd_variance: Literal["SGR", "GR"] = "SGR", **arms: ArrayLike
 ) -> PoolResult:
     """Mantel-Haenszel fixed-effect pooling of 2x2 tables, as metafor's ``rma.mh``.
 
@@ -64,6 +65,13 @@ def mantel_haenszel(
         Continuity correction for the effect sizes behind the heterogeneity test (not for the pooled estimate).
     labels : array-like, optional
         Study labels for error messages.
+    add_inside : bool
+        Add ``add`` to every cell of a study with a zero cell inside the Mantel-Haenszel sums too (RevMan 5; R meta
+        ``MH.exact=FALSE``); double-zero studies then leave the OR and RR sums. For RD only the variance uses the
+        corrected cells. Default False: observed cells, as metafor.
+    rd_variance : {"SGR", "GR"}
+        RD variance of Sato, Greenland & Robins (1989), as metafor, or of Greenland & Robins (1985), as RevMan 5 and
+        Stata's metan: Σ(a·b·n2³ + c·d·n1³)/(n1·n2·N²) / (Σ n1·n2/N)².
     **arms : array-like
         ``ai, bi, ci, di`` or ``ai, n1i, ci, n2i``.
 
@@ -79,9 +87,14 @@ def mantel_haenszel(
     """
     measure = require_choice(measure, ("OR", "RR", "RD"), "measure")
     level = require_level(level)
+    rd_variance = require_choice(rd_variance, ("SGR", "GR"), "rd_variance")
     cells = cells_from_arms(arms)
-    a, b, c, d = cells.a, cells.b, cells.c, cells.d
-    n1, n2 = cells.n1, cells.n2
+    summed = cells
+    if add_inside and measure != "RD":
+        keep = ~cells.double_zero()
+        summed = Cells(cells.a[keep], cells.b[keep], cells.c[keep], cells.d[keep]).with_continuity(add, "only0")
+    a, b, c, d = summed.a, summed.b, summed.c, summed.d
+    n1, n2 = summed.n1, summed.n2
     total = n1 + n2
     if measure == "OR":
         r_i, s_i = a * d / total, b * c / total
@@ -100,9 +113,21 @@ def mantel_haenszel(
     else:
         weights = n1 * n2 / total
         estimate = float(np.sum(a * n2 / total - c * n1 / total) / weights.sum())
-        numerator = estimate * np.sum(c * (n1 / total) ** 2 - a * (n2 / total) ** 2 + (n1 / total) * (n2 / total)
-                                      * (n2 - n1) / 2) + np.sum(a * (n2 - c) / total + c * (n1 - a) / total) / 2
-        variance = numerator / weights.sum() ** 2
+        if add_inside:
+            v = cells.with_continuity(add, "only0")
+            a, b, c, d, n1, n2 = v.a, v.b, v.c, v.d, v.n1, v.n2
+            total = n1 + n2
+        if rd_variance == "GR":
+            variance = np.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * total**2)) / np.sum(n1 * n2 / total) ** 2
+        else:
+            numerator = estimate * np.sum(c * (n1 / total) ** 2 - a * (n2 / total) ** 2 + (n1 / total)
+                                          * (n2 / total) * (n2 - n1) / 2) + np.sum(a * (n2 - c) / total
+                                                                                   + c * (n1 - a) / total) / 2
+            variance = numerator / np.sum(n1 * n2 / total) ** 2
+    if add_inside and measure != "RD":
+        full = np.zeros(len(cells.a))
+        full[keep] = weights
+        weights = full
     q, k_q = _heterogeneity(cells, measure, estimate, add)
     return _result(cells, measure, "Mantel-Haenszel", estimate, float(np.sqrt(variance)), weights, q, k_q, level,
                    labels)
