@@ -170,7 +170,7 @@ def analyse(
         kept = None if labels is None else list(es["study"])
         result = pool(es.yi.to_numpy(), es.vi.to_numpy(), method=method, level=level, measure=measure.upper(),
                       labels=kept)
-    return ProfiledResult(_apply_conventions(result, prof), prof)
+    return ProfiledResult(apply_conventions(result, prof), prof)
 
 
 def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, labels, prof: Profile,
@@ -198,7 +198,7 @@ def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, la
     )
 
 
-def _apply_conventions(result: PoolResult, prof: Profile) -> PoolResult:
+def apply_conventions(result: PoolResult, prof: Profile) -> PoolResult:
     """I² and the prediction interval as the profile prints them."""
     changes: dict = {}
     if prof.i2 == "q" and result.q_df > 0:

@@ -1,0 +1,296 @@
+"""Reproduce published pooled estimates from the registry ``trials/published/*.toml``.
+
+Each registry file holds one published meta-analysis: its citation (page and table), the outcome, the effect measure
+and model the authors stated, the per-study inputs (trial ids for baclofen, inline arm data otherwise) and the
+published numbers as strings, so that the printed precision survives. :func:`reproduce` recomputes every number
+under the entry's convention profile and compares it at that precision: |reproduced − printed| ≤ ½ unit in the
+last printed place.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metabac._checks import InputError
+from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, RATIO_MEASURES
+from metabac.pooling import pool
+from metabac.profiles import PROFILE_NAMES, ProfiledResult, analyse, apply_conventions, get_profile
+
+VERDICTS = ("reproduced", "reproduced (derived inputs)", "differs", "inputs incomplete")
+QUANTITIES = ("estimate", "ci_low", "ci_high", "se", "z", "pvalue", "tau2", "tau", "i2", "q", "k", "participants")
+_ENTRY_KEYS = {"name", "citation", "where", "verified_from", "outcome", "measure", "model_stated", "profile",
+               "expect", "reason", "note", "studies", "inputs", "overrides", "analyses", "missing", "fallback"}
+_ANALYSIS_KEYS = {"label", "model", "pooling", "method", "scale", "multiplier", "pooled_sd", "published", "where",
+                  "reason", "level"}
+_ARM_KEYS = set(BINARY_FIELDS) | set(CONTINUOUS_FIELDS) | {"yi", "vi"}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Arm data for one analysis, with where they came from and what was derived."""
+
+    arms: dict[str, list]
+    labels: list[str]
+    origin: str
+    derived: tuple[str, ...] = field(default=())
+
+
+def load_published(trials_dir: str | Path = "trials", names: list[str] | None = None) -> list[dict]:
+    """Read and check ``<trials_dir>/published/*.toml`` (all, or the entries in ``names``), sorted by name."""
+    folder = Path(trials_dir) / "published"
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no registry of published analyses (directory not found)")
+    entries = {}
+    for path in sorted(folder.glob("*.toml")):
+        with open(path, "rb") as handle:
+            try:
+                entry = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as error:
+                raise InputError(f"{path}: not valid TOML: {error}") from None
+        _check_entry(entry, path)
+        entries[entry["name"]] = entry
+    if names:
+        unknown = [name for name in names if name not in entries]
+        if unknown:
+            raise InputError(f"{folder}: no entry named {', '.join(unknown)}; known: {', '.join(entries)}")
+        return [entries[name] for name in names]
+    return list(entries.values())
+
+
+def _check_entry(entry: dict, path: Path) -> None:
+    for key in ("name", "citation", "where", "measure", "expect", "analyses"):
+        if key not in entry:
+            raise InputError(f"{path}: {key}: required")
+    if entry["name"] != path.stem:
+        raise InputError(f"{path}: name: {entry['name']!r} differs from the file name {path.stem!r}")
+    unknown = set(entry) - _ENTRY_KEYS
+    if unknown:
+        raise InputError(f"{path}: {sorted(unknown)[0]}: unknown key")
+    if entry["expect"] not in ("reproduced", "partial"):
+        raise InputError(f"{path}: expect: must be 'reproduced' or 'partial', got {entry['expect']!r}")
+    if entry.get("profile", "metafor") not in PROFILE_NAMES:
+        raise InputError(f"{path}: profile: unknown {entry['profile']!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    if "inputs" not in entry and "studies" not in entry:
+        raise InputError(f"{path}: inputs: need inline [inputs] or studies = [trial ids]")
+    for i, analysis in enumerate(entry["analyses"]):
+        unknown = set(analysis) - _ANALYSIS_KEYS
+        if unknown:
+            raise InputError(f"{path}: analyses[{i}].{sorted(unknown)[0]}: unknown key")
+        for quantity, value in analysis.get("published", {}).items():
+            if quantity not in QUANTITIES:
+                raise InputError(f"{path}: analyses[{i}].published.{quantity}: unknown quantity")
+            if not isinstance(value, str):
+                raise InputError(f"{path}: analyses[{i}].published.{quantity}: give the number as printed, "
+                                 f"as a string (e.g. \"1.42\"), got {value!r}")
+            printed_precision(value)
+    for i, override in enumerate(entry.get("overrides", [])):
+        if "derived" not in override or "study" not in override:
+            raise InputError(f"{path}: overrides[{i}]: needs study and a derived reason")
+
+
+def printed_precision(text: str) -> tuple[float, float, str]:
+    """Parse a printed number: (value, half a unit in its last place, relation "=" or "<" or ">")."""
+    stripped = text.strip().replace("−", "-")
+    relation = "="
+    if stripped[:1] in "<>":
+        relation, stripped = stripped[0], stripped[1:].strip()
+    try:
+        value = float(stripped)
+    except ValueError:
+        raise InputError(f"published number: cannot read {text!r}") from None
+    decimals = len(stripped.split(".")[1]) if "." in stripped else 0
+    return value, 0.5 * 10.0**-decimals, relation
+
+
+def _inline_inputs(table: dict, origin: str) -> Inputs:
+    labels = [str(x) for x in table.get("study", [])]
+    arms = {key: list(value) for key, value in table.items() if key in _ARM_KEYS}
+    return Inputs(arms, labels, origin)
+
+
+def _trial_inputs(entry: dict, trials_dir: Path) -> tuple[Inputs | None, str]:
+    """Arm data for ``studies`` from the trial records; (None, why) when the records cannot supply them."""
+    try:
+        from metabac.trials import comparisons, load_trials
+    except ImportError:
+        return None, "trial records loader (metabac.trials) not available"
+    try:
+        rows = comparisons(load_trials(trials_dir), outcome=entry["outcome"])
+    except (InputError, OSError) as error:
+        return None, f"trial records unreadable: {error}"
+    id_column = next((c for c in ("trial", "trial_id", "id", "study") if c in rows.columns), None)
+    if id_column is None:
+        return None, "comparisons() gave no trial id column"
+    wanted = list(entry["studies"])
+    found = rows[rows[id_column].isin(wanted)]
+    absent = [s for s in wanted if s not in set(found[id_column])]
+    if absent:
+        return None, f"no {entry['outcome']} record for {', '.join(absent)} in {trials_dir}"
+    found = found.set_index(id_column).loc[wanted].reset_index()
+    fields = BINARY_FIELDS if entry["measure"].upper() in ("OR", "RR", "RD", "PETO") else CONTINUOUS_FIELDS
+    arms = {f: found[f].tolist() for f in fields if f in found.columns}
+    derived = tuple(f"{row[id_column]}: {row['derived']}" for _, row in found.iterrows()
+                    if "derived" in found.columns and isinstance(row["derived"], str) and row["derived"])
+    return Inputs(arms, wanted, f"trial records in {trials_dir}", derived), ""
+
+
+def entry_inputs(entry: dict, trials_dir: str | Path = "trials") -> Inputs:
+    """The arm data of a registry entry: inline, or the trial records (with overrides), or the inline fallback."""
+    if "inputs" in entry:
+        return _inline_inputs(entry["inputs"], "inline in the registry file")
+    inputs, why = _trial_inputs(entry, Path(trials_dir))
+    if inputs is None:
+        if "fallback" not in entry:
+            raise InputError(f"{entry['name']}: studies: {why}, and the entry has no [fallback] inputs")
+        inputs = _inline_inputs(entry["fallback"], f"inline fallback copied from shared/evidence ({why})")
+        inputs = Inputs(inputs.arms, inputs.labels, inputs.origin,
+                        tuple(entry["fallback"].get("derived", [])))
+    derived = list(inputs.derived)
+    arms = {key: list(value) for key, value in inputs.arms.items()}
+    for override in entry.get("overrides", []):
+        if override["study"] not in inputs.labels:
+            raise InputError(f"{entry['name']}: overrides: study {override['study']!r} is not among the inputs")
+        i = inputs.labels.index(override["study"])
+        for key, value in override.items():
+            if key in _ARM_KEYS:
+                arms.setdefault(key, [math.nan] * len(inputs.labels))[i] = value
+        derived.append(f"{override['study']}: {override['derived']}")
+    return Inputs(arms, inputs.labels, inputs.origin, tuple(dict.fromkeys(derived)))
+
+
+def _pooled_sd(arms: dict) -> dict:
+    """Both arms' SD replaced by the pooled SD (Normand 1999, Table VIII), as metafor's example does."""
+    n1, n2 = np.asarray(arms["n1i"], float), np.asarray(arms["n2i"], float)
+    s1, s2 = np.asarray(arms["sd1i"], float), np.asarray(arms["sd2i"], float)
+    pooled = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+    return {**arms, "sd1i": pooled, "sd2i": pooled}
+
+
+def _quantities(fit: ProfiledResult, analysis: dict, measure: str, arms: dict) -> dict[str, float]:
+    """Every comparable number of one fit, on the published scale."""
+    r = fit.result
+    ratio = analysis.get("scale", "ratio" if measure in RATIO_MEASURES else "identity") == "ratio"
+    c = float(analysis.get("multiplier", 1))
+    back = (lambda x: math.exp(x)) if ratio else (lambda x: c * x)
+    participants = float(np.nansum(arms.get("n1i", [np.nan])) + np.nansum(arms.get("n2i", [np.nan])))
+    return {
+        "estimate": back(r.estimate), "ci_low": back(r.ci_low), "ci_high": back(r.ci_high), "se": c * r.se,
+        "z": r.statistic, "pvalue": r.pvalue, "tau2": c**2 * r.tau2, "tau": c * math.sqrt(r.tau2),
+        "i2": r.i2, "q": r.q, "k": float(r.k), "participants": participants,
+    }
+
+
+def _fit(entry: dict, analysis: dict, inputs: Inputs, profile: str) -> ProfiledResult:
+    arms = _pooled_sd(inputs.arms) if analysis.get("pooled_sd") else inputs.arms
+    usable = [i for i in range(len(inputs.labels)) if all(not _is_missing(arms[f][i]) for f in arms)]
+    arms = {key: [value[i] for i in usable] for key, value in arms.items()}
+    labels = [inputs.labels[i] for i in usable] if inputs.labels else None
+    if "yi" in arms:  # published effect sizes: straight to inverse-variance pooling
+        prof = get_profile(profile)
+        method = "EE" if analysis.get("model", "random") == "fixed" else analysis.get("method") or prof.method
+        result = pool(arms["yi"], arms["vi"], method=method, level=analysis.get("level", 95), labels=labels)
+        return ProfiledResult(apply_conventions(result, prof), prof)
+    return analyse(entry["measure"], model=analysis.get("model", "random"), pooling=analysis.get("pooling", "IV"),
+                   method=analysis.get("method"), profile=profile, level=analysis.get("level", 95),
+                   labels=labels, **arms)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _verdict(published: str, reproduced: float, entry: dict, analysis: dict, derived: tuple[str, ...]
+             ) -> tuple[str, float, str]:
+    value, half_unit, relation = printed_precision(published)
+    if entry.get("missing"):
+        difference = reproduced - value if math.isfinite(reproduced) else math.nan
+        return "inputs incomplete", difference, "missing: " + "; ".join(entry["missing"])
+    if not math.isfinite(reproduced):
+        return "inputs incomplete", math.nan, "not computable from the inputs given"
+    difference = reproduced - value
+    slack = 1e-9 * max(1.0, abs(value))  # binary floating point at the rounding boundary
+    if relation == "<":
+        ok = reproduced < value + slack
+    elif relation == ">":
+        ok = reproduced > value - slack
+    else:
+        ok = abs(difference) <= half_unit + slack
+    if ok:
+        if derived:
+            return "reproduced (derived inputs)", difference, "derived inputs: " + "; ".join(derived)
+        return "reproduced", difference, ""
+    reason = analysis.get("reason") or entry.get("reason") or "no reason recorded in the registry"
+    return "differs", difference, reason
+
+
+def reproduce(
+    names: list[str] | tuple[str, ...] | None = None,
+    trials_dir: str | Path = "trials",
+    profile: str | None = None,
+) -> pd.DataFrame:
+    """Recompute the published analyses of ``<trials_dir>/published`` and compare at the printed precision.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        Registry entries (file stems) to run; all by default.
+    trials_dir : path
+        The trials folder; the registry is its ``published`` subfolder, baclofen inputs its trial records.
+    profile : {"metafor", "revman5", "meta"}, optional
+        Convention profile for every entry; by default each entry's own ``profile`` (metafor if absent).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per published number: ``entry, analysis, quantity, published, reproduced, difference, verdict,
+        reason, profile, expect, where, inputs``. ``verdict`` is one of ``reproduced``, ``reproduced (derived
+        inputs)``, ``differs`` (reason from the registry) or ``inputs incomplete`` (what is missing).
+
+    Notes
+    -----
+    Comparison rule: |reproduced − printed| ≤ ½·10^−d, d the number of decimals printed; "<x" means below x.
+
+    Examples
+    --------
+    >>> table = reproduce(["normand1999_hine"], trials_dir="trials")  # doctest: +SKIP
+    >>> set(table.verdict)  # doctest: +SKIP
+    {'reproduced'}
+    """
+    if profile is not None:
+        get_profile(profile)
+    rows = []
+    for entry in load_published(trials_dir, list(names) if names else None):
+        used = profile or entry.get("profile", "metafor")
+        inputs = entry_inputs(entry, trials_dir)
+        for analysis in entry["analyses"]:
+            try:
+                numbers = _quantities(_fit(entry, analysis, inputs, used), analysis, entry["measure"].upper(),
+                                      inputs.arms)
+            except InputError as error:
+                if not entry.get("missing"):
+                    raise InputError(f"{entry['name']}: {analysis.get('label', 'analysis')}: {error}") from None
+                numbers = {}
+            for quantity, published in analysis.get("published", {}).items():
+                reproduced = float(numbers.get(quantity, math.nan))
+                verdict, difference, reason = _verdict(published, reproduced, entry, analysis, inputs.derived)
+                rows.append({
+                    "entry": entry["name"], "analysis": analysis.get("label", ""), "quantity": quantity,
+                    "published": published, "reproduced": reproduced, "difference": difference,
+                    "verdict": verdict, "reason": reason, "profile": used, "expect": entry["expect"],
+                    "where": analysis.get("where", entry["where"]), "inputs": inputs.origin,
+                })
+    columns = ["entry", "analysis", "quantity", "published", "reproduced", "difference", "verdict", "reason",
+               "profile", "expect", "where", "inputs"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def failures(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows that break a promise: ``differs`` on an entry marked ``expect = "reproduced"``."""
+    return table[(table.verdict == "differs") & (table.expect == "reproduced")]
