@@ -15,6 +15,8 @@ from metabac.effects import MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
 from metabac.pooling import HeterogeneityCI, Interval, PoolResult, pool
+from metabac.profiles import PROFILE_NAMES, PROFILES, Profile, ProfiledResult, analyse
+from metabac.reproduce import reproduce
 from metabac.tau2 import METHODS, Control
 
 __all__ = [
@@ -36,4 +38,10 @@ __all__ = [
     "mantel_haenszel",
     "peto",
     "pool",
+    "PROFILE_NAMES",
+    "PROFILES",
+    "Profile",
+    "ProfiledResult",
+    "analyse",
+    "reproduce",
 ]

@@ -45,9 +45,11 @@ def _register_commands() -> None:
     """Attach the commands; each lives in its own module of this package."""
     from metabac.cli.pool import pool_command
     from metabac.cli.report import report_command
+    from metabac.cli.reproduce import reproduce_command
 
     cli.add_command(pool_command)
     cli.add_command(report_command)
+    cli.add_command(reproduce_command)
 
 
 _register_commands()

@@ -1,0 +1,61 @@
+"""``metabac reproduce [NAME ...]``: recompute published pooled estimates and compare at the printed precision."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from metabac.profiles import PROFILE_NAMES
+
+
+def _number(value: float, published: str) -> str:
+    """The reproduced value with two more decimals than were printed."""
+    if value != value:  # NaN
+        return "NA"
+    decimals = len(published.split(".")[1]) if "." in published else 0
+    return f"{value:.{decimals + 2}f}"
+
+
+@click.command("reproduce")
+@click.argument("names", nargs=-1)
+@click.option("--trials", "trials_dir", default="trials", show_default=True,
+              type=click.Path(file_okay=False, path_type=str), help="Trials folder; the registry is its published/.")
+@click.option("--profile", type=click.Choice(PROFILE_NAMES), default=None,
+              help="Convention profile for every entry (default: each entry's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON records.")
+def reproduce_command(names: tuple[str, ...], trials_dir: str, profile: str | None, as_json: bool) -> None:
+    """Reproduce the published analyses in TRIALS/published (all, or the NAMEs given).
+
+    Each published number is compared at the precision it was printed with. Verdicts: reproduced, reproduced
+    (derived inputs), differs (with the registry's reason) and inputs incomplete (with what is missing). The exit
+    code is 1 only when an entry marked expect = "reproduced" differs.
+
+    \b
+    Example:
+      metabac reproduce duan2023_abstinence normand1999_hine --trials trials
+    """
+    from metabac._result import table
+    from metabac.profiles import get_profile
+    from metabac.reproduce import failures, reproduce
+
+    result = reproduce(list(names) or None, trials_dir=trials_dir, profile=profile)
+    if as_json:
+        records = json.loads(result.to_json(orient="records"))
+        click.echo(json.dumps(records, indent=2, allow_nan=False))
+    else:
+        for name in dict.fromkeys(result.profile):
+            click.echo(get_profile(name).label())
+        click.echo("")
+        header = ["entry", "analysis", "quantity", "published", "reproduced", "verdict", "profile"]
+        rows = [[r.entry, r.analysis, r.quantity, r.published, _number(r.reproduced, r.published), r.verdict,
+                 r.profile] for r in result.itertuples()]
+        click.echo(table(header, rows))
+        notes = result[result.reason != ""][["entry", "verdict", "reason"]].drop_duplicates()
+        if len(notes):
+            click.echo("")
+            for r in notes.itertuples():
+                click.echo(f"{r.entry} ({r.verdict}): {r.reason}")
+    broken = failures(result)
+    if len(broken):
+        raise SystemExit(1)
