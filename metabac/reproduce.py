@@ -145,6 +145,8 @@ def entry_inputs(entry: dict, trials_dir: str | Path = "trials") -> Inputs:
     """The arm data of a registry entry: inline, or the trial records (with overrides), or the inline fallback."""
     if "inputs" in entry:
         return _inline_inputs(entry["inputs"], "inline in the registry file")
+    if not entry["studies"]:
+        return Inputs({}, [], "no shipped trial has these data")
     inputs, why = _trial_inputs(entry, Path(trials_dir))
     if inputs is None:
         if "fallback" not in entry:

@@ -51,11 +51,14 @@ def reproduce_command(names: tuple[str, ...], trials_dir: str, profile: str | No
         rows = [[r.entry, r.analysis, r.quantity, r.published, _number(r.reproduced, r.published), r.verdict,
                  r.profile] for r in result.itertuples()]
         click.echo(table(header, rows))
+        fallback = result[result.inputs.str.startswith("inline fallback")][["entry", "inputs"]].drop_duplicates()
         notes = result[result.reason != ""][["entry", "verdict", "reason"]].drop_duplicates()
         if len(notes):
             click.echo("")
             for r in notes.itertuples():
                 click.echo(f"{r.entry} ({r.verdict}): {r.reason}")
+        for r in fallback.itertuples():
+            click.echo(f"{r.entry}: inputs: {r.inputs}")
     broken = failures(result)
     if len(broken):
         raise SystemExit(1)
