@@ -17,7 +17,7 @@ def _number(value: float, published: str) -> str:
     return f"{value:.{decimals + 2}f}"
 
 
-@click.command("reproduce")
+@click.command("reproduce", epilog="\b\nExample:\n  metabac reproduce duan2023_abstinence normand1999_hine --trials trials")
 @click.argument("names", nargs=-1)
 @click.option("--trials", "trials_dir", default="trials", show_default=True,
               type=click.Path(file_okay=False, path_type=str), help="Trials folder; the registry is its published/.")
@@ -30,10 +30,6 @@ def reproduce_command(names: tuple[str, ...], trials_dir: str, profile: str | No
     Each published number is compared at the precision it was printed with. Verdicts: reproduced, reproduced
     (derived inputs), differs (with the registry's reason) and inputs incomplete (with what is missing). The exit
     code is 1 only when an entry marked expect = "reproduced" differs.
-
-    \b
-    Example:
-      metabac reproduce duan2023_abstinence normand1999_hine --trials trials
     """
     from metabac._result import table
     from metabac.profiles import get_profile
