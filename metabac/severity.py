@@ -1,0 +1,81 @@
+"""Baseline drinking severity: grams of ethanol per day, and the heavy / moderate / unknown class of a trial.
+
+The default threshold is the WHO's high-risk drinking level (WHO 2000, *International guide for monitoring alcohol
+consumption and related harm*, Table 1): more than 60 g of ethanol a day for men, more than 40 g for women. Where a
+trial reports its sex mix the threshold is the sample's mix of the two, 60·m + 40·(1 − m) for a male fraction m;
+where it does not, the men's level (60 g) is used. A trial is ``heavy`` when its baseline mean is at or above the
+threshold and ``moderate`` below it.
+
+When the baseline mean was not published, the entry criterion can still classify a trial: if a man needed at least
+the threshold to enter (and a woman at least the women's level), every participant was a heavy drinker. An entry
+minimum below the threshold says nothing about the mean, so the trial stays ``unknown``. The basis of each class
+is recorded (``baseline mean``, ``baseline mean, assumed drink size`` or ``inclusion criterion``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WHO_HIGH_RISK_MEN = 60.0
+WHO_HIGH_RISK_WOMEN = 40.0
+SEVERITY_CLASSES = ("heavy", "moderate", "unknown")
+
+
+@dataclass(frozen=True)
+class Severity:
+    """A trial's baseline drinking in g/day (None when unknown), its class, and what the class rests on."""
+
+    g_per_day: float | None
+    severity: str
+    basis: str
+    threshold: float
+
+
+def grams_per_day(measure: str, mean: float, drink_size_g: float | None) -> float | None:
+    """Convert a baseline mean to grams of ethanol per day.
+
+    ``g_per_day`` is kept; ``drinks_per_day`` is multiplied by the drink size; ``drinks_per_week`` by the drink
+    size / 7. Drinks per *drinking* day and heavy-drinking-day percentages are not daily intakes and give None, as
+    does any drink count without a drink size.
+    """
+    if measure == "g_per_day":
+        return float(mean)
+    if drink_size_g is None:
+        return None
+    if measure == "drinks_per_day":
+        return float(mean) * drink_size_g
+    if measure == "drinks_per_week":
+        return float(mean) * drink_size_g / 7
+    return None
+
+
+def threshold_for(male_fraction: float | None, men: float = WHO_HIGH_RISK_MEN,
+                  women: float = WHO_HIGH_RISK_WOMEN) -> float:
+    """The high-risk level for a sample: ``men`` when the sex mix is unknown, else men·m + women·(1 − m)."""
+    if male_fraction is None:
+        return men
+    if not 0 <= male_fraction <= 1:
+        raise ValueError(f"male_fraction must lie in [0, 1], got {male_fraction}")
+    return men * male_fraction + women * (1 - male_fraction)
+
+
+def classify(g_per_day: float | None, male_fraction: float | None = None, threshold: float = WHO_HIGH_RISK_MEN,
+             threshold_women: float = WHO_HIGH_RISK_WOMEN) -> str:
+    """``heavy`` if g_per_day >= the sample's threshold, ``moderate`` below it, ``unknown`` without a value.
+
+    >>> classify(129.0), classify(45.0), classify(55.0, male_fraction=0.5), classify(None)
+    ('heavy', 'moderate', 'heavy', 'unknown')
+    """
+    if g_per_day is None:
+        return "unknown"
+    return "heavy" if g_per_day >= threshold_for(male_fraction, threshold, threshold_women) else "moderate"
+
+
+def classify_by_inclusion(min_men: float | None, min_women: float | None, any_women: bool,
+                          threshold: float = WHO_HIGH_RISK_MEN, threshold_women: float = WHO_HIGH_RISK_WOMEN) -> str:
+    """``heavy`` when the entry minimum is at or above the high-risk level for every sex admitted, else unknown."""
+    if min_men is None or min_men < threshold:
+        return "unknown"
+    if any_women and (min_women is None or min_women < threshold_women):
+        return "unknown"
+    return "heavy"

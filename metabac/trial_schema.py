@@ -1,0 +1,338 @@
+"""The schema of a trial record (``trials/<id>.toml``), declared once, and the validator that enforces it.
+
+The schema is data: :data:`TRIAL` is a tree of :class:`Table`, :class:`MapOf` and :class:`Field`. The validator
+walks a parsed record against it and raises :class:`metabac.InputError` with ``<file>: <field.path>: <problem>``.
+``trials/README.md`` documents the same tree (``metabac trials schema`` prints it).
+
+Provenance rule: every table that holds a measured number is *sourced*: it must name a ``source`` (a key of the
+record's ``[sources]``) and carry the verbatim ``quote`` the number was read in; a ``derived`` text states any
+arithmetic (a count back-calculated from a percentage, an SD from an SE). Whether a number is second-hand follows
+from its source's ``kind``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from metabac._checks import InputError
+
+Number = (int, float)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One value: its type (``str``, ``int``, ``float`` for any number, ``bool``), choices and bounds."""
+
+    kind: type
+    doc: str
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A TOML table with named fields. ``sourced`` tables also get ``source``, ``quote`` and ``derived``."""
+
+    fields: dict[str, "Node"]
+    doc: str
+    required: bool = False
+    sourced: bool = False
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """A TOML table whose keys are names chosen by the author (arm ids, outcome names), each a ``value``."""
+
+    value: Table
+    doc: str
+    required: bool = False
+    key_choices: tuple[str, ...] | None = None
+    key_pattern: str = r"^[a-z][a-z0-9_]*$"
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A TOML array of tables (``[[name]]``)."""
+
+    value: Table
+    doc: str
+    required: bool = False
+
+
+Node = Union[Field, Table, MapOf, ListOf]
+
+PROVENANCE: dict[str, Field] = {
+    "source": Field(str, "key of the [sources] entry the number was read in", required=True),
+    "quote": Field(str, "the verbatim sentence or table row the number comes from", required=True),
+    "derived": Field(str, "how the number was computed from published ones (empty: read as published)"),
+    "note": Field(str, "anything a reader should know about this number"),
+}
+
+SOURCE_KINDS = ("primary", "abstract", "registry", "secondary")
+POPULATIONS = ("general", "liver disease", "cirrhosis", "hepatitis C", "smokers")
+ANALYSIS_SETS = ("ITT", "modified ITT", "completers", "not stated")
+BINARY_OUTCOMES = ("abstinence", "relapse", "heavy_relapse", "abstinence_or_low_risk", "dropout",
+                   "adverse_events")
+CONTINUOUS_OUTCOMES = ("percent_days_abstinent", "heavy_drinking_days", "drinks_per_drinking_day",
+                       "cumulative_abstinence_days", "craving")
+OUTCOMES = BINARY_OUTCOMES + CONTINUOUS_OUTCOMES
+BASELINE_MEASURES = ("g_per_day", "drinks_per_day", "drinks_per_week", "drinks_per_drinking_day",
+                     "heavy_drinking_days_percent")
+
+ARM_RESULT = Table({
+    "events": Field(int, "participants with the event", minimum=0),
+    "n": Field(int, "participants in the denominator (the analysis set)", minimum=1),
+    "percent": Field(float, "the published percentage, kept as printed", minimum=0, maximum=100),
+    "mean": Field(float, "arm mean"),
+    "sd": Field(float, "standard deviation", minimum=0),
+    "se": Field(float, "standard error of the mean (SD = SE * sqrt(n) when no SD is published)", minimum=0),
+}, "one arm's result for the outcome", sourced=True)
+
+TRIAL = Table({
+    "id": Field(str, "identifier: first author and year in lower case, equal to the file name",
+                required=True, pattern=r"^[a-z][a-z0-9_]*$"),
+    "title": Field(str, "title of the trial report", required=True),
+    "acronym": Field(str, "the trial's name, e.g. ALPADIR"),
+    "citation": Table({
+        "authors": Field(str, "first author et al.", required=True),
+        "year": Field(int, "year of the full report", required=True, minimum=1900, maximum=2100),
+        "journal": Field(str, "journal, volume and pages", required=True),
+        "doi": Field(str, "DOI, only where a source gives it"),
+        "pmid": Field(str, "PubMed id, only where a source gives it"),
+        "registry": Field(str, "trial registry id(s)"),
+    }, "bibliographic record of the main report", required=True),
+    "country": Field(str, "country or countries"),
+    "population": Field(str, "the population class used as a predictor", required=True, choices=POPULATIONS),
+    "population_detail": Field(str, "the population as the report describes it"),
+    "design": Table({
+        "randomised": Field(bool, "allocation was randomised", required=True),
+        "blinding": Field(str, "blinding", required=True, choices=("double-blind", "single-blind", "open-label", "not stated")),
+        "control": Field(str, "kind of control arm", required=True, choices=("placebo", "active")),
+        "centres": Field(str, "single- or multicentre, as described"),
+    }, "how the trial was run", required=True),
+    "duration": Table({"weeks": Field(float, "treatment duration in weeks", required=True, minimum=0)},
+                      "treatment duration", sourced=True),
+    "detoxification": Table({
+        "required": Field(bool, "abstinence or detoxification was required before randomisation", required=True),
+    }, "whether participants were detoxified before treatment", sourced=True),
+    "sample": Table({
+        "men": Field(int, "men randomised", minimum=0),
+        "women": Field(int, "women randomised", minimum=0),
+        "male_percent": Field(float, "percent men, where only a percentage is published", minimum=0, maximum=100),
+    }, "sex mix of the randomised sample", sourced=True),
+    "drink_size": Table({
+        "grams": Field(float, "grams of ethanol in one standard drink", required=True, minimum=1),
+        "assumption": Field(str, "why this size is assumed when the trial does not state it (then no source)"),
+        "source": Field(str, "key of the [sources] entry stating the size"),
+        "quote": Field(str, "the sentence stating the size"),
+        "note": Field(str, "remarks"),
+    }, "the standard drink used to convert drinks to grams"),
+    "inclusion": Table({
+        "criterion": Field(str, "the entry criterion on drinking level, as written", required=True),
+        "min_g_per_day": Field(float, "lowest daily intake a man could enter with, in grams", minimum=0),
+        "min_g_per_day_women": Field(float, "the same for women", minimum=0),
+    }, "entry criterion on drinking level", sourced=True),
+    "sources": MapOf(Table({
+        "kind": Field(str, "primary (trial report), abstract, registry or secondary (review, news, press)",
+                      required=True, choices=SOURCE_KINDS),
+        "citation": Field(str, "what the source is", required=True),
+        "url": Field(str, "where it can be read", required=True),
+    }, "one source"), "the sources numbers are read from, by key", required=True),
+    "arms": MapOf(Table({
+        "role": Field(str, "experimental (baclofen) or control", required=True, choices=("experimental", "control")),
+        "drug": Field(str, "baclofen, placebo or the active comparator", required=True),
+        "compared_with": Field(str, "for an experimental arm: the key of its control arm"),
+        "dose_mg_day": Field(float, "daily dose in mg (target or maximum for titrated doses)", minimum=0),
+        "dose_note": Field(str, "titration, target or achieved dose"),
+        "randomised": Field(int, "participants randomised to the arm", minimum=1),
+    }, "one arm", sourced=True), "the trial's arms by key", required=True),
+    "baseline": ListOf(Table({
+        "arm": Field(str, "arm key, or 'all' for the whole sample", required=True),
+        "measure": Field(str, "what was measured", required=True, choices=BASELINE_MEASURES),
+        "mean": Field(float, "mean at baseline", required=True, minimum=0),
+        "sd": Field(float, "standard deviation", minimum=0),
+    }, "baseline drinking", sourced=True), "baseline drinking, per arm or for the whole sample"),
+    "outcomes": MapOf(Table({
+        "definition": Field(str, "the outcome as the report defines it", required=True),
+        "timepoint": Field(str, "when it was measured", required=True),
+        "analysis_set": Field(str, "who is in the denominator", required=True, choices=ANALYSIS_SETS),
+        "arms": MapOf(ARM_RESULT, "results by arm key", required=True),
+    }, "one outcome"), "outcomes by name", key_choices=OUTCOMES),
+    "notes": Field(str, "what a reader of the record should know: gaps, conflicts between sources"),
+}, "a trial record")
+
+
+def _type_name(kind: type) -> str:
+    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}[kind]
+
+
+def _check_value(value: Any, spec: Field, where: str) -> None:
+    if spec.kind is float:
+        ok = isinstance(value, Number) and not isinstance(value, bool)
+    elif spec.kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, spec.kind)
+    if not ok:
+        raise InputError(f"{where}: must be {_type_name(spec.kind)}, got {value!r}")
+    if spec.kind is float and not math.isfinite(value):
+        raise InputError(f"{where}: must be finite, got {value!r}")
+    if spec.kind is str and not value.strip():
+        raise InputError(f"{where}: must not be empty")
+    if spec.choices is not None and value not in spec.choices:
+        raise InputError(f"{where}: {value!r} is not one of {', '.join(spec.choices)}")
+    if spec.minimum is not None and value < spec.minimum:
+        raise InputError(f"{where}: {value!r} is below the minimum {spec.minimum:g}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise InputError(f"{where}: {value!r} is above the maximum {spec.maximum:g}")
+    if spec.pattern is not None and not re.match(spec.pattern, value):
+        raise InputError(f"{where}: {value!r} must match {spec.pattern}")
+
+
+def table_fields(table: Table) -> dict[str, Node]:
+    """The fields of a table, with the provenance fields of a sourced table."""
+    return {**table.fields, **PROVENANCE} if table.sourced else table.fields
+
+
+def _check_table(value: Any, spec: Table, where: str) -> None:
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: must be a table, got {value!r}")
+    fields = table_fields(spec)
+    for key in value:
+        if key not in fields:
+            raise InputError(f"{where}.{key}: unknown field (known: {', '.join(fields)})")
+    for key, node in fields.items():
+        if key in value:
+            check_node(value[key], node, f"{where}.{key}")
+        elif node.required:
+            raise InputError(f"{where}.{key}: missing")
+
+
+def check_node(value: Any, node: Node, where: str) -> None:
+    """Check ``value`` against ``node``; raise InputError naming ``where`` (file: dotted.path) on the first problem."""
+    if isinstance(node, Field):
+        _check_value(value, node, where)
+    elif isinstance(node, Table):
+        _check_table(value, node, where)
+    elif isinstance(node, MapOf):
+        if not isinstance(value, dict) or not value:
+            raise InputError(f"{where}: must be a table of one or more named entries")
+        for key, item in value.items():
+            if node.key_choices is not None and key not in node.key_choices:
+                raise InputError(f"{where}.{key}: unknown name (known: {', '.join(node.key_choices)})")
+            if not re.match(node.key_pattern, key):
+                raise InputError(f"{where}.{key}: names are lower case letters, digits and _")
+            _check_table(item, node.value, f"{where}.{key}")
+    else:
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise InputError(f"{where}: must be an array of tables ([[...]])")
+        for i, item in enumerate(value):
+            _check_table(item, node.value, f"{where}[{i}]")
+
+
+@dataclass
+class _Walk:
+    """Collects the sourced tables of a record with their paths (for the cross-field rules)."""
+
+    found: list[tuple[str, dict]] = field(default_factory=list)
+
+    def visit(self, value: Any, node: Node, where: str) -> None:
+        if isinstance(node, Table) and isinstance(value, dict):
+            if node.sourced:
+                self.found.append((where, value))
+            for key, child in node.fields.items():
+                if key in value:
+                    self.visit(value[key], child, f"{where}.{key}" if where else key)
+        elif isinstance(node, MapOf) and isinstance(value, dict):
+            for key, item in value.items():
+                self.visit(item, node.value, f"{where}.{key}")
+        elif isinstance(node, ListOf) and isinstance(value, list):
+            for i, item in enumerate(value):
+                self.visit(item, node.value, f"{where}[{i}]")
+
+
+def printed_decimals(value: float) -> int:
+    """Decimals of a number as written in TOML (57 -> 0, 11.9 -> 1)."""
+    if isinstance(value, int):
+        return 0
+    text = repr(float(value))
+    return len(text.split(".")[1]) if "." in text and "e" not in text else 0
+
+
+def _check_arm_result(result: dict, outcome: str, where: str) -> None:
+    events, n, percent = result.get("events"), result.get("n"), result.get("percent")
+    if outcome in BINARY_OUTCOMES:
+        extra = [key for key in ("mean", "sd", "se") if key in result]
+        if extra:
+            raise InputError(f"{where}.{extra[0]}: {outcome} is a binary outcome (events/n or percent)")
+        if events is None and percent is None:
+            raise InputError(f"{where}: a binary result needs events (with n) or a published percent")
+        if events is not None and n is None:
+            raise InputError(f"{where}.n: missing (events need a denominator)")
+        if events is not None and events > n:
+            raise InputError(f"{where}.events: {events} is above n = {n}")
+        if events is not None and percent is not None:
+            decimals = printed_decimals(percent)
+            if round(100 * events / n, decimals) != round(float(percent), decimals):
+                raise InputError(f"{where}.percent: {percent} does not match events/n = {events}/{n} "
+                                 f"= {100 * events / n:.{decimals + 1}f}%")
+    else:
+        extra = [key for key in ("events", "percent") if key in result]
+        if extra:
+            raise InputError(f"{where}.{extra[0]}: {outcome} is a continuous outcome (mean, sd or se, n)")
+        if "mean" not in result:
+            raise InputError(f"{where}.mean: missing")
+        if "sd" in result and "se" in result:
+            raise InputError(f"{where}.se: give sd or se, not both")
+        if "se" in result and n is None:
+            raise InputError(f"{where}.n: missing (an SE converts to an SD only with n)")
+
+
+def check_record(record: dict, name: str, stem: str) -> None:
+    """Validate a parsed record: the schema, then the rules across fields. ``name`` prefixes every message."""
+    check_node(record, TRIAL, name)
+    if record["id"] != stem:
+        raise InputError(f"{name}: id: {record['id']!r} differs from the file name {stem!r}")
+    sources, arms = record["sources"], record["arms"]
+    walk = _Walk()
+    walk.visit(record, TRIAL, "")
+    for where, table in walk.found:
+        if table["source"] not in sources:
+            raise InputError(f"{name}: {where}.source: {table['source']!r} is not a key of [sources]")
+    size = record.get("drink_size")
+    if size is not None:
+        if "assumption" not in size and not ("source" in size and "quote" in size):
+            raise InputError(f"{name}: drink_size: needs source and quote, or an assumption")
+        if "source" in size and size["source"] not in sources:
+            raise InputError(f"{name}: drink_size.source: {size['source']!r} is not a key of [sources]")
+    controls = [key for key, arm in arms.items() if arm["role"] == "control"]
+    for key, arm in arms.items():
+        where = f"{name}: arms.{key}"
+        if arm["role"] == "experimental":
+            target = arm.get("compared_with")
+            if target is None:
+                raise InputError(f"{where}.compared_with: missing (name the control arm)")
+            if target not in controls:
+                raise InputError(f"{where}.compared_with: {target!r} is not a control arm of this trial")
+        elif "compared_with" in arm:
+            raise InputError(f"{where}.compared_with: only experimental arms are compared with a control")
+    if not any(arm["role"] == "experimental" for arm in arms.values()):
+        raise InputError(f"{name}: arms: no experimental arm")
+    for entry_index, entry in enumerate(record.get("baseline", [])):
+        if entry["arm"] != "all" and entry["arm"] not in arms:
+            raise InputError(f"{name}: baseline[{entry_index}].arm: {entry['arm']!r} is not an arm of this trial")
+    for outcome, spec in record.get("outcomes", {}).items():
+        for arm_key, result in spec["arms"].items():
+            where = f"{name}: outcomes.{outcome}.arms.{arm_key}"
+            if arm_key not in arms:
+                raise InputError(f"{where}: {arm_key!r} is not an arm of this trial")
+            _check_arm_result(result, outcome, where)
+            randomised = arms[arm_key].get("randomised")
+            if randomised is not None and result.get("n", 0) > randomised and spec["analysis_set"] != "not stated":
+                raise InputError(f"{where}.n: {result['n']} is above the {randomised} randomised")
