@@ -17,7 +17,10 @@ from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult,
 from metabac.pooling import HeterogeneityCI, Interval, PoolResult, pool
 from metabac.profiles import PROFILE_NAMES, PROFILES, Profile, ProfiledResult, analyse
 from metabac.reproduce import reproduce
+from metabac.predictors import PredictorsResult, predictors
+from metabac.severity import classify as classify_severity
 from metabac.tau2 import METHODS, Control
+from metabac.trials import TrialSet, comparisons, coverage, load_trials
 
 __all__ = [
     "__version__",
@@ -44,4 +47,11 @@ __all__ = [
     "ProfiledResult",
     "analyse",
     "reproduce",
+    "PredictorsResult",
+    "predictors",
+    "TrialSet",
+    "load_trials",
+    "comparisons",
+    "coverage",
+    "classify_severity",
 ]

@@ -143,8 +143,8 @@ def _coverage_block(report: Report) -> Block:
     for trial, values in frame.iterrows():
         cells = [Cell(str(trial))]
         for outcome, value in values.items():
-            present = bool(value) if not isinstance(value, float) or not np.isnan(value) else False
-            cells.append(Cell("yes", note_id(str(trial), str(outcome))) if present else Cell("missing"))
+            text = value if isinstance(value, str) and value else "missing"
+            cells.append(Cell(text, note_id(str(trial), str(outcome))) if text != "missing" else Cell(text))
         rows.append(tuple(cells))
     return Block("table", "coverage", header=("Trial", *map(str, frame.columns)), rows=tuple(rows))
 

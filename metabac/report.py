@@ -28,8 +28,11 @@ from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import SubgroupResult, subgroups
 from metabac.pooling import PoolResult, pool
+from metabac.predictors import predictors
 from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
 from metabac.tau2 import METHODS
+from metabac.trials import comparisons, load_trials
+from metabac.trials import coverage as trial_coverage
 
 Progress = Callable[[int, int, str], None]
 BINARY_ARMS = ("ai", "n1i", "ci", "n2i")
@@ -201,24 +204,13 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
 
 
 def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOptions) -> OutcomeAnalysis:
-    """The predictors table of the outcome, when :mod:`metabac.predictors` is present."""
-    predictors = optional_module("metabac.predictors")
-    if predictors is None:
-        return analysis
+    """The predictors table of the outcome (severity, dose, detoxification, population, baseline g/day, dose)."""
     try:
-        table = predictors.predictors(arms, measure=analysis.measure, method=options.method, test=options.test,
-                                      outcome=analysis.outcome)
+        table = predictors(arms, measure=analysis.measure, method=options.method, test=options.test,
+                           outcome=analysis.outcome)
     except InputError:
         return analysis  # the comparisons carry no predictor column for this outcome
     return replace(analysis, predictors=table)
-
-
-def _coverage(trials_module: Any, trials: pd.DataFrame) -> pd.DataFrame:
-    """Trial × outcome table (truthy where the trial reports the outcome), from the loader when it offers one."""
-    if hasattr(trials_module, "coverage"):
-        return trials_module.coverage(trials)
-    trial = next(c for c in ("trial", "id", "study") if c in trials.columns)
-    return pd.crosstab(trials[trial], trials["outcome"]).astype(bool)
 
 
 def _trials_hash(directory: Path) -> str:
@@ -265,12 +257,9 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
     progress : callable, optional
         Called as ``progress(done, total, label)`` after each step (the CLI draws a progress bar with it).
     """
-    trials_module = optional_module("metabac.trials")
-    if trials_module is None:
-        raise InputError("metabac.trials is not installed: the report needs the trial loader")
     options = check_options(options)
-    trials = trials_module.load_trials(options.trials_dir)
-    coverage = _coverage(trials_module, trials)
+    trials = load_trials(options.trials_dir)
+    coverage = trial_coverage(trials)
     available = [str(o) for o in coverage.columns]
     wanted = list(options.outcomes) or available
     unknown = [o for o in wanted if o not in available]
@@ -278,9 +267,10 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
         raise InputError(f"--outcome: no trial reports {', '.join(unknown)} (available: {', '.join(available)})")
     analyses, skipped = [], []
     for done, outcome in enumerate(wanted, start=1):
-        arms = trials_module.comparisons(trials, outcome=outcome, shared_control=options.shared_control)
+        arms = comparisons(trials, outcome=outcome, shared_control=options.shared_control)
         if len(arms) < options.min_trials:
-            skipped.append((outcome, f"{len(arms)} trial(s) report it, fewer than {options.min_trials}"))
+            skipped.append((outcome, f"{len(arms)} placebo-controlled trial(s) with complete arm data, fewer than "
+                                     f"{options.min_trials}"))
         else:
             try:
                 analysis = analyse_outcome(arms, outcome, options)

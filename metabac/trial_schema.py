@@ -336,3 +336,22 @@ def check_record(record: dict, name: str, stem: str) -> None:
             randomised = arms[arm_key].get("randomised")
             if randomised is not None and result.get("n", 0) > randomised and spec["analysis_set"] != "not stated":
                 raise InputError(f"{where}.n: {result['n']} is above the {randomised} randomised")
+
+
+def describe(node: Node, name: str = "", depth: int = 0) -> str:
+    """The schema as an indented text tree: ``name: type (required) - meaning``."""
+    pad = "  " * depth
+    if isinstance(node, Field):
+        extra = f" one of: {', '.join(node.choices)}" if node.choices else ""
+        return f"{pad}{name}: {_type_name(node.kind)}{' (required)' if node.required else ''} - {node.doc}{extra}"
+    if isinstance(node, Table):
+        head = [f"{pad}[{name}]{' (required)' if node.required else ''} - {node.doc}"] if name else []
+        inner = "  " * (depth + (1 if name else 0))
+        lines = head + [describe(child, key, depth + (1 if name else 0)) for key, child in node.fields.items()]
+        if node.sourced:
+            lines.append(f"{inner}+ source, quote (required), derived, note: the provenance of the numbers above")
+        return "\n".join(lines)
+    label = f"{name}.<name>" if isinstance(node, MapOf) else f"[{name}]"
+    keys = f" (names: {', '.join(node.key_choices)})" if isinstance(node, MapOf) and node.key_choices else ""
+    head = f"{pad}{label}{' (required)' if node.required else ''} - {node.doc}{keys}"
+    return head + "\n" + describe(node.value, "", depth + 1)

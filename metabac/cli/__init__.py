@@ -44,12 +44,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register_commands() -> None:
     """Attach the commands; each lives in its own module of this package."""
     from metabac.cli.pool import pool_command
+    from metabac.cli.predictors import predictors_command
     from metabac.cli.report import report_command
     from metabac.cli.reproduce import reproduce_command
+    from metabac.cli.trials import trials_command
 
     cli.add_command(pool_command)
     cli.add_command(report_command)
     cli.add_command(reproduce_command)
+    cli.add_command(predictors_command)
+    cli.add_command(trials_command)
 
 
 _register_commands()

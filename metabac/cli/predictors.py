@@ -1,0 +1,34 @@
+"""``metabac predictors``: which trial characteristics predict baclofen's effect on one outcome."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from metabac.tau2 import METHODS
+
+
+@click.command("predictors")
+@click.option("--outcome", default="abstinence", show_default=True, help="Outcome name in the trial records.")
+@click.option("--measure", default="RR", show_default=True, help="Effect measure (OR, RR, RD, MD, SMD, ...).")
+@click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
+@click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]), help="z or Hartung-Knapp.")
+@click.option("--trials", "trials_dir", default="trials", show_default=True, help="Folder of trial records.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def predictors_command(outcome: str, measure: str, method: str, test: str, trials_dir: str, as_json: bool) -> None:
+    """Test every candidate predictor of the effect (severity, dose, detoxification, population, baseline
+    drinking) on one outcome, with p-values adjusted for the number of predictors tried.
+
+    \b
+    Example:
+      metabac predictors --outcome abstinence --measure RR --method REML
+    """
+    import metabac as mb
+
+    arms = mb.comparisons(mb.load_trials(trials_dir), outcome=outcome)
+    result = mb.predictors(arms, measure=measure, method=method, test=test, outcome=outcome)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    else:
+        click.echo(result.summary())
