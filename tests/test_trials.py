@@ -1,0 +1,300 @@
+"""Trial records: the shipped files, the schema, the loader, comparisons, the severity rule and broken files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import metabac as mb
+from metabac.cli import cli
+from metabac.severity import classify, classify_by_inclusion, grams_per_day, threshold_for
+from metabac.trial_schema import TRIAL, describe
+from metabac.trials import split_count
+
+TRIALS = Path(__file__).resolve().parents[1] / "trials"
+EXAMPLE = TRIALS / "addolorato2002.toml"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> mb.TrialSet:
+    return mb.load_trials(TRIALS)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- the shipped records -------------------------------------------------------------------------------------------
+
+def test_every_randomised_trial_of_the_evidence_has_a_record(shipped):
+    expected = {"addolorato2002", "addolorato2007", "addolorato2011", "garbutt2010", "morley2014", "leggio2015",
+                "ponizovsky2015", "muller2015", "beraha2016", "krupitsky2016", "hauser2017", "reynaud2017",
+                "jaury2020", "morley2018", "garbutt2021", "gupta2017", "jose2019"}
+    assert set(shipped.records) == expected
+
+
+def test_every_number_has_a_source_and_a_quote(shipped):
+    for frame in (shipped.outcomes, shipped.arms):
+        assert frame["quote"].str.len().min() > 10
+        assert frame["url"].str.startswith("http").all()
+
+
+def test_published_numbers_are_carried_exactly(shipped):
+    rows = shipped.outcomes.set_index(["trial", "outcome", "arm"])
+    assert rows.loc[("addolorato2007", "abstinence", "baclofen"), ["events", "n"]].tolist() == [30, 42]
+    assert rows.loc[("muller2015", "abstinence", "placebo"), ["events", "n"]].tolist() == [5, 21]
+    assert rows.loc[("garbutt2010", "heavy_drinking_days", "baclofen"), ["mean", "sd"]].tolist() == [25.9, 23.2]
+    assert np.isnan(rows.loc[("garbutt2010", "heavy_drinking_days", "baclofen"), "n"])  # not published: absent
+
+
+def test_derived_and_second_hand_numbers_are_flagged(shipped):
+    rows = shipped.outcomes.set_index(["trial", "outcome", "arm"])
+    hauser = rows.loc[("hauser2017", "abstinence", "placebo")]
+    assert "inferred" in hauser["derived"] and bool(hauser["second_hand"])
+    cad = rows.loc[("addolorato2007", "cumulative_abstinence_days", "baclofen")]
+    assert cad["sd"] == pytest.approx(5.4 * np.sqrt(42)) and "SD = SE x sqrt(n)" in cad["derived"]
+    assert rows.loc[("addolorato2002", "abstinence", "baclofen"), "derived"] == ""
+
+
+def test_trials_frame_has_the_predictors(shipped):
+    trials = shipped.trials
+    assert trials.loc["jaury2020", ["severity", "severity_basis", "g_per_day"]].tolist() == ["heavy", "baseline mean", 129]
+    assert trials.loc["hauser2017", "severity_basis"] == "baseline mean, assumed drink size"
+    assert trials.loc["garbutt2010", "severity"] == "unknown"
+    assert trials.loc["reynaud2017", "detox"] == "yes" and trials.loc["hauser2017", "detox"] == "no"
+    assert trials.loc["ponizovsky2015", "male_fraction"] == pytest.approx(0.75)
+    assert set(shipped.arms.dose_group.dropna()) == {"low", "high"}
+
+
+def test_coverage_marks_usable_partial_and_absent(shipped):
+    cover = mb.coverage(shipped)
+    assert cover.loc["addolorato2002", "abstinence"] == "usable"
+    assert cover.loc["reynaud2017", "abstinence"] == "partial"   # percentages only
+    assert cover.loc["krupitsky2016", "abstinence"] == ""
+
+
+# --- comparisons ---------------------------------------------------------------------------------------------------
+
+def test_comparisons_feed_effect_sizes(shipped):
+    arms = mb.comparisons(shipped, "abstinence")
+    assert list(arms.trial) == ["addolorato2002", "addolorato2007", "hauser2017", "muller2015"]
+    es = mb.effect_sizes("RR", ai=arms.ai, n1i=arms.n1i, ci=arms.ci, n2i=arms.n2i)
+    assert es.yi.iloc[0] == pytest.approx(np.log((14 / 20) / (4 / 19)))
+    excluded = dict(arms.attrs["excluded"])
+    assert "not placebo" in excluded["jose2019"] and "reynaud2017" in excluded
+
+
+def test_active_controls_only_on_request(shipped):
+    arms = mb.comparisons(shipped, "abstinence", include_active=True)
+    assert "jose2019" in set(arms.trial)
+
+
+def test_shared_placebo_combined_split_or_repeated(shipped):
+    combined = mb.comparisons(shipped, "dropout")
+    garbutt = combined[combined.trial == "garbutt2021"].iloc[0]
+    assert (garbutt.ai, garbutt.n1i, garbutt.ci, garbutt.n2i) == (30, 80, 17, 40)
+    assert garbutt.shared_control == "combined" and garbutt.dose_group == "mixed"
+    split = mb.comparisons(shipped, "dropout", shared_control="split")
+    parts = split[split.trial == "garbutt2021"]
+    assert list(parts.n2i) == [20, 20] and list(parts.ci) == [9, 8] and parts.ci.sum() == 17
+    assert list(parts.dose_group) == ["low", "high"]
+    repeated = mb.comparisons(shipped, "dropout", shared_control="repeat")
+    twice = repeated[repeated.trial == "garbutt2021"]
+    assert list(twice.n2i) == [40, 40] and twice.shared_control.str.contains("more than once").all()
+
+
+def test_split_count_gives_the_remainder_to_the_first_parts():
+    assert split_count(7, 2) == [4, 3] and split_count(62, 3) == [21, 21, 20] and sum(split_count(17, 4)) == 17
+
+
+def test_continuous_arms_combine_by_handbook_formula(tmp_path):
+    """Cochrane Handbook Table 6.5.a: N 10+20, means 5 and 8, SDs 2 and 3 -> mean 7, SD sqrt(((9*4 + 19*9) +
+    10*20/30*9)/29)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace('[arms.placebo]', '''[arms.baclofen_b]
+role = "experimental"
+drug = "baclofen"
+compared_with = "placebo"
+dose_mg_day = 60
+source = "reprint_en"
+quote = "q"
+
+[arms.placebo]''')
+    text += '''
+[outcomes.craving]
+definition = "d"
+timepoint = "t"
+analysis_set = "ITT"
+[outcomes.craving.arms.baclofen]
+mean = 5
+sd = 2
+n = 10
+source = "reprint_en"
+quote = "q"
+[outcomes.craving.arms.baclofen_b]
+mean = 8
+sd = 3
+n = 20
+source = "reprint_en"
+quote = "q"
+[outcomes.craving.arms.placebo]
+mean = 9
+sd = 3
+n = 19
+source = "reprint_en"
+quote = "q"
+'''
+    (tmp_path / "addolorato2002.toml").write_text(text, encoding="utf-8")
+    row = mb.comparisons(mb.load_trials(tmp_path), "craving").iloc[0]
+    assert (row.n1i, row.m1i) == (30, pytest.approx(7.0))
+    assert row.sd1i == pytest.approx(np.sqrt((9 * 4 + 19 * 9 + 10 * 20 / 30 * 9) / 29))
+
+
+# --- severity ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("measure, mean, size, grams", [
+    ("g_per_day", 129, None, 129), ("drinks_per_day", 10, 12, 120), ("drinks_per_week", 32, 14, 64),
+    ("drinks_per_day", 10, None, None), ("drinks_per_drinking_day", 7, 14, None)])
+def test_grams_per_day(measure, mean, size, grams):
+    assert grams_per_day(measure, mean, size) == grams
+
+
+def test_severity_rule_uses_who_levels_and_the_sex_mix():
+    assert classify(60.0) == "heavy" and classify(59.9) == "moderate" and classify(None) == "unknown"
+    assert threshold_for(None) == 60 and threshold_for(0.5) == 50 and threshold_for(0.0) == 40
+    assert classify(55.0, male_fraction=0.5) == "heavy" and classify(55.0, male_fraction=0.9) == "moderate"
+    assert classify(55.0, threshold=50) == "heavy"   # configurable
+
+
+def test_inclusion_criterion_classifies_only_when_every_entrant_is_heavy():
+    assert classify_by_inclusion(60, 40, any_women=True) == "heavy"
+    assert classify_by_inclusion(36, 24, any_women=True) == "unknown"
+    assert classify_by_inclusion(60, None, any_women=True) == "unknown"
+    assert classify_by_inclusion(60, None, any_women=False) == "heavy"
+
+
+def test_threshold_is_configurable_in_the_loader():
+    strict = mb.load_trials(TRIALS, threshold=70.0)
+    assert strict.trials.loc["hauser2017", "severity"] == "moderate"   # 64 g/day
+    assert strict.trials.loc["jaury2020", "severity"] == "heavy"
+
+
+# --- predictors on the shipped trials --------------------------------------------------------------------------------
+
+def test_predictors_table_on_shipped_trials_lists_not_estimable_predictors(shipped):
+    arms = mb.comparisons(shipped, "abstinence", shared_control="split")
+    result = mb.predictors(arms, measure="RR", outcome="abstinence")
+    table = result.table.set_index("column")
+    assert not table.loc["severity", "estimable"]          # no trial in the moderate class
+    assert "not estimable" in table.loc["severity", "finding"]
+    assert table.loc["dose_mg", "estimable"] and 0 <= table.loc["dose_mg", "pvalue"] <= 1
+    assert table.loc["dose_mg", "p_adjusted"] >= table.loc["dose_mg", "pvalue"]
+
+
+def test_predictors_cli_runs_on_shipped_trials():
+    result = CliRunner().invoke(cli, ["predictors", "--outcome", "abstinence", "--trials", str(TRIALS)])
+    assert result.exit_code == 0, result.output
+    assert "drinking severity" in result.output and "not estimable" in result.output
+
+
+# --- CLI -------------------------------------------------------------------------------------------------------------
+
+def test_trials_check_passes_on_shipped_records_without_touching_them():
+    before = _digest(TRIALS)
+    result = CliRunner().invoke(cli, ["trials", "check", "--trials", str(TRIALS)])
+    assert result.exit_code == 0, result.output
+    assert "17 trial records" in result.output and "usable" in result.output and "partial" in result.output
+    mb.load_trials(TRIALS)
+    assert _digest(TRIALS) == before
+
+
+def test_trials_list_and_show():
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["trials", "list", "--trials", str(TRIALS)])
+    assert listed.exit_code == 0 and "jaury2020" in listed.output and "heavy" in listed.output
+    shown = runner.invoke(cli, ["trials", "show", "hauser2017", "--trials", str(TRIALS)])
+    assert shown.exit_code == 0 and "derived" in shown.output and "second-hand" in shown.output
+    missing = runner.invoke(cli, ["trials", "show", "nosuch2000", "--trials", str(TRIALS)])
+    assert missing.exit_code == 1 and "nosuch2000: no such trial" in missing.output
+
+
+def test_schema_is_described_from_the_one_declaration():
+    text = describe(TRIAL)
+    assert "outcomes.<name>" in text and "abstinence" in text and "source, quote (required)" in text
+    assert CliRunner().invoke(cli, ["trials", "schema"]).output.strip() == text
+
+
+# --- broken files ----------------------------------------------------------------------------------------------------
+
+BROKEN = {
+    "syntax error": ('id = "addolorato2002"', 'id = "addolorato2002'),
+    "unknown field": ('country = "Italy"', 'country = "Italy"\ncolour = "blue"'),
+    "wrong type": ("randomised = 20", 'randomised = "twenty"'),
+    "events above n": ("events = 14\nn = 20", "events = 24\nn = 20"),
+    "negative value": ("mean = 17.6", "mean = -17.6"),
+    "missing source": ('events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"\n', "events = 14\nn = 20\npercent = 70.0\n"),
+    "undefined source": ('events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"', 'events = 14\nn = 20\npercent = 70.0\nsource = "nowhere"'),
+    "missing placebo arm": ('compared_with = "placebo"', 'compared_with = "placebo_b"'),
+    "result for an unknown arm": ("[outcomes.abstinence.arms.placebo]", "[outcomes.abstinence.arms.placebo2]"),
+    "unknown outcome": ("[outcomes.dropout]", "[outcomes.happiness]"),
+    "percent disagrees with count": ("percent = 70.0", "percent = 75.0"),
+    "id differs from file name": ('id = "addolorato2002"', 'id = "addolorato2003"'),
+    "n above randomised": ("events = 6\nn = 20", "events = 6\nn = 25"),
+}
+EXPECTED = {
+    "syntax error": "TOML syntax error", "unknown field": "colour: unknown field",
+    "wrong type": "arms.baclofen.randomised: must be an integer", "events above n": "events: 24 is above n = 20",
+    "negative value": "baseline[0].mean: -17.6 is below the minimum 0",
+    "missing source": "outcomes.abstinence.arms.baclofen.source: missing",
+    "undefined source": "'nowhere' is not a key of [sources]",
+    "missing placebo arm": "compared_with: 'placebo_b' is not a control arm",
+    "result for an unknown arm": "'placebo2' is not an arm of this trial",
+    "unknown outcome": "outcomes.happiness: unknown name",
+    "percent disagrees with count": "percent: 75.0 does not match events/n = 14/20",
+    "id differs from file name": "differs from the file name",
+    "n above randomised": "n: 25 is above the 20 randomised",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_broken_file_fails_load_and_check_with_file_and_field(kind, tmp_path):
+    old, new = BROKEN[kind]
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text, kind
+    shutil.copy(TRIALS / "addolorato2007.toml", tmp_path)
+    broken = tmp_path / "addolorato2002.toml"
+    broken.write_text(text.replace(old, new, 1), encoding="utf-8")
+    before = _digest(tmp_path)
+    with pytest.raises(mb.InputError) as error:
+        mb.load_trials(tmp_path)
+    message = str(error.value)
+    assert message.startswith(str(broken)) and EXPECTED[kind] in message and "\n" not in message
+    result = CliRunner().invoke(cli, ["trials", "check", "--trials", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [f"Error: {message}"]
+    assert _digest(tmp_path) == before   # nothing rewritten
+
+
+def test_empty_or_missing_folder(tmp_path):
+    with pytest.raises(mb.InputError, match="no trial records"):
+        mb.load_trials(tmp_path)
+    with pytest.raises(mb.InputError, match="trials folder not found"):
+        mb.load_trials(tmp_path / "nope")
+
+
+def test_comparisons_rejects_unknown_outcome_and_option(shipped):
+    with pytest.raises(mb.InputError, match="outcome"):
+        mb.comparisons(shipped, "happiness")
+    with pytest.raises(mb.InputError, match="shared_control"):
+        mb.comparisons(shipped, "abstinence", shared_control="twice")
+
+
+def test_loaded_frames_are_tidy(shipped):
+    assert not shipped.outcomes.duplicated(["trial", "arm", "outcome"]).any()
+    assert shipped.trials.index.is_unique and isinstance(shipped.trials, pd.DataFrame)
