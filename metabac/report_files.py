@@ -63,10 +63,13 @@ def write_report(
     formats: Iterable[str] = FORMATS,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Path:
-    """Write ``report`` into the folder ``out`` (replacing it), atomically. Returns the folder's path.
+    """Write ``report`` into the folder ``out``. Returns the folder's path.
 
-    The folder holds ``report.html`` (self-contained), ``report.md``, ``report.json``, ``figures/*.png|svg`` and
-    ``data/*.csv``; ``formats`` selects among html, md and json (figures and CSVs are always written).
+    The folder gets ``report.html`` (self-contained), ``report.md``, ``report.json``, ``figures/*.png|svg`` and
+    ``data/*.csv``; ``formats`` selects among html, md and json (figures and CSVs are always written). Everything
+    is first written to a staging folder beside ``out``; only when all of it is written does each entry replace its
+    namesake in ``out`` (``os.replace``, atomic per file and folder), so a failure leaves no partial file behind.
+    Other files in ``out`` (e.g. its README) are kept.
     """
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FORMATS]
@@ -77,17 +80,21 @@ def write_report(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         _write_all(report, staging, formats, progress)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
+        out.mkdir(exist_ok=True)
+        _move_into(staging, out)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
+
+
+def _move_into(staging: Path, out: Path) -> None:
+    """Replace each top-level entry of ``out`` named like one in ``staging``; folders are swapped whole."""
+    for entry in sorted(staging.iterdir()):
+        target = out / entry.name
+        if entry.is_dir() and target.exists():
+            old = staging / f".old-{entry.name}"
+            os.replace(target, old)
+        os.replace(entry, target)
 
 
 def _write_all(report: Report, folder: Path, formats: tuple[str, ...],

@@ -141,6 +141,17 @@ def test_interrupted_write_leaves_nothing_behind(report: Report, tmp_path: Path,
     assert [p.name for p in old.parent.iterdir()] == ["reports"] and (old / "keep.txt").exists()
 
 
+def test_rewriting_keeps_other_files_of_the_folder(report: Report, tmp_path: Path):
+    out = tmp_path / "reports"
+    write_report(report, out)
+    (out / "README.md").write_text("how to regenerate")
+    write_report(report, out)
+    assert (out / "README.md").read_text() == "how to regenerate"
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "data", "figures", "report.html", "report.json",
+                                                     "report.md"]
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+
+
 def test_unwritable_output_is_an_os_error(report: Report, tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
