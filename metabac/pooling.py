@@ -6,6 +6,8 @@ formula is a weighted sum along the study axis (see :mod:`metabac.tau2`).
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -197,7 +199,7 @@ def fit_problem(problem: Problem, method: str, test: str, level: float, control:
         s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / np.maximum(q_df, 1))
         se = se * np.sqrt(s2w)
         df = q_df
-        with np.errstate(invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             crit = np.where(df > 0, stats.t.ppf(1 - alpha / 2, np.maximum(df, 1)), np.nan)
             statistic = estimate / se
             pvalue = np.where(df > 0, 2 * stats.t.sf(np.abs(statistic), np.maximum(df, 1)), np.nan)
@@ -272,6 +274,9 @@ def pool(
     level = require_level(level)
     label_list = None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
     problem = _prepare(yi, vi, mask, label_list)
+    if test == "knha" and np.ndim(yi) <= 1 and int(problem.k[0]) == 1:
+        warnings.warn("Setting test='z' since k = 1 (as metafor does).", stacklevel=2)
+        test = "z"
     control = control or Control()
     numbers = fit_problem(problem, method, test, level, control)
     single = np.ndim(yi) <= 1
@@ -363,7 +368,8 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
     header = ["estimate", "se", stat_name, "p", "ci_low", "ci_high"]
     row = [fmt(result.estimate, d), fmt(result.se, d), fmt(result.statistic, d), fmt_p(result.pvalue, d),
            fmt(result.ci_low, d), fmt(result.ci_high, d)]
-    if result.is_random:
+    has_pi = result.is_random and bool(np.isfinite(result.pi_low))
+    if has_pi:
         header += ["pi_low", "pi_high"]
         row += [fmt(result.pi_low, d), fmt(result.pi_high, d)]
     lines.append(table(header, [row]))
@@ -373,7 +379,7 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
         level = f"{result.level:g}%"
         text = (f"{result.measure} {np.exp(result.estimate):.2f} [{level} CI {np.exp(result.ci_low):.2f}, "
                 f"{np.exp(result.ci_high):.2f}]")
-        if result.is_random:
+        if has_pi:
             text += f"; {level} prediction interval {np.exp(result.pi_low):.2f}, {np.exp(result.pi_high):.2f}"
         lines += ["", text]
     return "\n".join(lines)

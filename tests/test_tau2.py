@@ -158,3 +158,10 @@ def test_hs_formula() -> None:
     w = 1 / V
     q = np.sum(w * (Y - np.sum(w * Y) / w.sum()) ** 2)
     assert mb.pool(Y, V, method="HS").tau2 == pytest.approx((q - len(Y)) / w.sum(), rel=1e-12)
+
+
+def test_knha_with_one_study_falls_back_to_z_as_metafor() -> None:
+    with pytest.warns(UserWarning, match="k = 1"):
+        fit = mb.pool([0.3], [0.1], test="knha")
+    assert fit.test == "z" and fit.se == pytest.approx(np.sqrt(0.1))
+    assert "prediction interval nan" not in mb.pool([0.3], [0.1], measure="RR").summary()
