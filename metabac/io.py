@@ -61,6 +61,15 @@ def _numeric(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     return np.asarray(values)
 
 
+def _require_unique(labels: list[str], path: Path) -> None:
+    """Study ids label results, plots and errors: each must name one row."""
+    first: dict[str, int] = {}
+    for number, label in enumerate(labels, start=2):
+        if label in first:
+            raise InputError(f"{path}: row {number}: study: duplicate id {label!r} (also on row {first[label]})")
+        first[label] = number
+
+
 def read_study_table(path: str | Path, measure: str | None = None) -> StudyTable:
     """Read a CSV of studies; compute ``yi, vi`` with ``measure`` unless the file has yi and vi columns.
 
@@ -69,6 +78,8 @@ def read_study_table(path: str | Path, measure: str | None = None) -> StudyTable
     path = Path(path)
     frame = _read_csv(path)
     labels = [cell.strip() for cell in frame["study"]] if "study" in frame.columns else None
+    if labels is not None:
+        _require_unique(labels, path)
     if measure is None:
         missing = [name for name in ("yi", "vi") if name not in frame.columns]
         if missing:

@@ -54,6 +54,8 @@ def test_yi_vi_columns_with_bom_and_semicolons(tmp_path: Path) -> None:
         ("yi,vi\n", [], "no data rows"),
         ("yi,vi\n0.1,0.2\n", ["--method", "XYZ"], "method: unknown value 'XYZ'"),
         ("yi,vi\n0.1,0.2\n", ["--level", "120"], "level: must be in (0, 100)"),
+        ("study,yi,vi\nA,0.1,0.2\nB,0.2,0.1\nA,0.3,0.1\n", [], "row 4: study: duplicate id 'A' (also on row 2)"),
+        ("study,ai,n1i\nA,3,10\n", ["--measure", "OR"], "ci"),
     ],
 )
 def test_bad_input_gives_one_line_error(tmp_path: Path, text: str, args: list[str], message: str) -> None:
