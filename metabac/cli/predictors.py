@@ -15,8 +15,12 @@ from metabac.tau2 import METHODS
 @click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
 @click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]), help="z or Hartung-Knapp.")
 @click.option("--trials", "trials_dir", default="trials", show_default=True, help="Folder of trial records.")
+@click.option("--shared-control", default="split", show_default=True, type=click.Choice(["split", "combine", "repeat"]),
+              help="A placebo shared by several doses: split it among the doses (each dose its own comparison, "
+                   "so dose can be tested), combine the doses, or repeat it (counted twice).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def predictors_command(outcome: str, measure: str, method: str, test: str, trials_dir: str, as_json: bool) -> None:
+def predictors_command(outcome: str, measure: str, method: str, test: str, trials_dir: str, shared_control: str,
+                       as_json: bool) -> None:
     """Test every candidate predictor of the effect (severity, dose, detoxification, population, baseline
     drinking) on one outcome, with p-values adjusted for the number of predictors tried.
 
@@ -26,7 +30,7 @@ def predictors_command(outcome: str, measure: str, method: str, test: str, trial
     """
     import metabac as mb
 
-    arms = mb.comparisons(mb.load_trials(trials_dir), outcome=outcome)
+    arms = mb.comparisons(mb.load_trials(trials_dir), outcome=outcome, shared_control=shared_control)
     result = mb.predictors(arms, measure=measure, method=method, test=test, outcome=outcome)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
