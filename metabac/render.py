@@ -264,7 +264,7 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
 def _html_cell(cell: Cell, notes: Mapping[str, Mapping[str, str]], numbers: Mapping[str, int], e) -> str:
     text = e(cell.text)
     numeric = bool(re.match(r"^[-−+]?[0-9.]", cell.text)) or cell.text in ("", "—", "NA")
-    cls = ' class="missing"' if cell.text == "missing" else "" if numeric else ' class="t"'
+    cls = ' class="missing t"' if cell.text == "missing" else "" if numeric else ' class="t"'
     if cell.link:
         text = f'<a href="#{e(cell.link)}">{text}</a>'
     if cell.note in notes:
