@@ -11,12 +11,17 @@ __citation__ = "metabac {version}: meta-analysis of clinical trials, validated a
 )
 
 from metabac._checks import ConvergenceError, InputError
+from metabac.bias import (
+    BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n, harbord, peters,
+    trimfill,
+)
 from metabac.effects import MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
 from metabac.pooling import HeterogeneityCI, Interval, PoolResult, pool
 from metabac.profiles import PROFILE_NAMES, PROFILES, Profile, ProfiledResult, analyse
 from metabac.reproduce import reproduce
+from metabac.sensitivity import GoshResult, baujat, cumulative, gosh, influence, leave_one_out
 from metabac.predictors import PredictorsResult, predictors
 from metabac.severity import classify as classify_severity
 from metabac.tau2 import METHODS, Control
@@ -54,4 +59,20 @@ __all__ = [
     "comparisons",
     "coverage",
     "classify_severity",
+    "leave_one_out",
+    "influence",
+    "cumulative",
+    "baujat",
+    "gosh",
+    "GoshResult",
+    "egger",
+    "begg",
+    "peters",
+    "harbord",
+    "trimfill",
+    "failsafe_n",
+    "RegressionTestResult",
+    "BeggResult",
+    "TrimFillResult",
+    "FailSafeResult",
 ]
