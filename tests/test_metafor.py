@@ -100,3 +100,46 @@ def test_subgroups_case(case: dict) -> None:
     else:
         assert_close("qm", fit.qm, expected["qm"], rtol)
         assert_close("qm_pval", fit.qm_pvalue, expected["qm_pval"], rtol)
+
+
+@pytest.mark.parametrize("case", cases_of({"egger"}))
+def test_egger_case(case: dict) -> None:
+    """metafor: regtest(model = "lm")."""
+    expected = case["expected"]
+    result = mb.egger(case["yi"], case["vi"])
+    assert result.df == expected["df"]
+    assert_close("t", result.statistic, expected["t"], RTOL_CLOSED)
+    assert_close("pval", result.pvalue, expected["pval"], RTOL_CLOSED)
+    assert_close("limit_estimate", result.limit_estimate, expected["limit_estimate"], RTOL_CLOSED)
+
+
+@pytest.mark.parametrize("case", cases_of({"begg"}))
+def test_begg_case(case: dict) -> None:
+    """metafor: ranktest()."""
+    result = mb.begg(case["yi"], case["vi"])
+    assert_close("tau", result.tau, case["expected"]["tau"], RTOL_CLOSED)
+    assert_close("pval", result.pvalue, case["expected"]["pval"], RTOL_CLOSED)
+
+
+@pytest.mark.parametrize("case", cases_of({"trimfill"}))
+def test_trimfill_case(case: dict) -> None:
+    """metafor: trimfill(rma(yi, vi, method = ...))."""
+    expected, rtol = case["expected"], tolerance(case)
+    result = mb.trimfill(case["yi"], case["vi"], method=case["options"]["method"])
+    assert (result.k0, result.side) == (expected["k0"], expected["side"])
+    for name in ("estimate", "se", "tau2"):
+        assert_close(name, getattr(result, name), expected[name], rtol)
+
+
+@pytest.mark.parametrize("case", cases_of({"leave_one_out"}))
+def test_leave_one_out_case(case: dict) -> None:
+    """metafor: leave1out(rma(yi, vi, method = ...))."""
+    expected, rtol = case["expected"], tolerance(case)
+    table = mb.leave_one_out(case["yi"], case["vi"], method=case["options"]["method"])
+    for name in ("estimate", "se", "tau2", "i2"):
+        assert_close(name, table[name], expected[name], rtol)
+
+
+def test_every_reference_kind_is_tested() -> None:
+    tested = FOUNDATION_KINDS | {"metareg", "subgroups", "egger", "begg", "trimfill", "leave_one_out"}
+    assert {c["kind"] for c in load_reference()} <= tested
