@@ -295,6 +295,9 @@ def trimfill(
     if k < 2:
         raise InputError(f"trimfill: needs at least 2 studies, got {k}")
     if side is None:
+        if np.ptp(v) == 0:
+            raise InputError("trimfill: side: every study has the same variance, so Egger's regression cannot "
+                             "choose the side; pass side='left' or 'right'")
         slope = metareg(y, v, mods=np.sqrt(v), method=method, control=control).coef[1]
         side = "right" if slope < 0 else "left"
     side = require_choice(side, ("left", "right"), "side")  # type: ignore[assignment]

@@ -16,11 +16,10 @@ from matplotlib.patches import Polygon
 from matplotlib.transforms import blended_transform_factory
 from scipy import stats
 
+from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.moderators import SubgroupResult
+from metabac.plots.style import BLACK, BLUE, GREY, INK, RATIO_TICKS
 from metabac.pooling import PoolResult
-
-RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
-INK, GREY, BLUE, BLACK = "#222222", "#777777", "#1f4e9c", "#000000"
 
 
 @dataclass(frozen=True)
@@ -220,7 +219,7 @@ def forest(
     ax.spines[["left", "right", "top"]].set_visible(False)
     ax.set_yticks([])
     if measure in RATIO:
-        ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo <= math.log(t) <= hi]
+        ticks = [t for t in RATIO_TICKS if lo <= math.log(t) <= hi]
         ax.set_xticks([math.log(t) for t in ticks], [f"{t:g}" for t in ticks])
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel(f"← lower with {arm_labels[0].lower()}        higher with {arm_labels[0].lower()} →",

@@ -1,0 +1,130 @@
+"""Diagnostic plots of heterogeneity and influence: Baujat, GOSH, radial (Galbraith), L'Abbé and cumulative forest.
+
+Each takes the numbers computed by :mod:`metabac.sensitivity` or a fitted :class:`~metabac.pooling.PoolResult`
+and returns a :class:`matplotlib.figure.Figure` built without pyplot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+from metabac.effects import RATIO_MEASURES
+from metabac.plots.style import BLUE, GREY, INK, LIGHT, RED, axis_label, effect_axis, new_figure
+from metabac.pooling import PoolResult
+from metabac.sensitivity import GoshResult
+
+
+def baujat_plot(table: pd.DataFrame, title: str = "") -> Figure:
+    """Baujat plot of :func:`metabac.baujat`: contribution to heterogeneity (x) against influence on the pooled
+    result (y), one labelled point per study; studies in the upper right drive both."""
+    fig, ax = new_figure(6.4, 4.8, title)
+    ax.scatter(table["x"], table["y"], s=26, color=BLUE, zorder=3)
+    for label, row in table.iterrows():
+        ax.annotate(str(label), (row["x"], row["y"]), xytext=(4, 3), textcoords="offset points", fontsize=7.5,
+                    color=INK)
+    ax.set_xlabel("Contribution to overall heterogeneity", fontsize=9, color=INK)
+    ax.set_ylabel("Influence on overall result", fontsize=9, color=INK)
+    ax.grid(color=LIGHT, lw=0.6)
+    return fig
+
+
+def gosh_plot(result: GoshResult, measure: str | None = None, title: str = "") -> Figure:
+    """GOSH plot of :func:`metabac.gosh`: the pooled estimate (x) against I² (y) of every subset, with the
+    distribution of each on the margins (Olkin et al. 2012). Clusters point to studies that drive heterogeneity."""
+    table = result.table[result.table["k"] >= 2]
+    fig = Figure(figsize=(6.4, 6.0), dpi=100, layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4))
+    main = fig.add_subplot(grid[1, 0])
+    top = fig.add_subplot(grid[0, 0], sharex=main)
+    right = fig.add_subplot(grid[1, 1], sharey=main)
+    alpha = float(np.clip(300 / max(len(table), 1), 0.05, 0.8))
+    main.scatter(table["estimate"], table["i2"], s=4, color=BLUE, alpha=alpha, lw=0, rasterized=True)
+    top.hist(table["estimate"], bins=60, color=GREY)
+    right.hist(table["i2"], bins=60, color=GREY, orientation="horizontal")
+    top.tick_params(labelbottom=False, labelsize=7)
+    right.tick_params(labelleft=False, labelsize=7)
+    main.tick_params(labelsize=8)
+    main.set_xlabel(axis_label(measure), fontsize=9, color=INK)
+    main.set_ylabel("I² (%)", fontsize=9, color=INK)
+    main.set_ylim(-2, 102)
+    effect_axis(main, measure)
+    subsets = "all" if result.exact else "random"
+    fig.suptitle(title or f"GOSH plot ({len(table)} {subsets} subsets of ≥ 2 studies, {result.method})",
+                 fontsize=11, weight="bold", color=INK, x=0.02, ha="left")
+    return fig
+
+
+def radial(fit: PoolResult, title: str = "") -> Figure:
+    """Radial (Galbraith) plot: y_i/s_i against 1/s_i with s_i = √(v_i + tau²). The line through the origin has
+    slope μ̂; about 95% of studies fall within ±1.96 of it when the model fits (Galbraith 1988)."""
+    s = np.sqrt(np.asarray(fit.vi, dtype=float) + float(fit.tau2))
+    precision, standardised = 1 / s, np.asarray(fit.yi, dtype=float) / s
+    fig, ax = new_figure(6.4, 4.8, title)
+    x = np.array([0.0, 1.1 * precision.max()])
+    crit = stats.norm.isf(0.5 - fit.level / 200)
+    ax.fill_between(x, fit.estimate * x - crit, fit.estimate * x + crit, color=LIGHT, lw=0)
+    ax.plot(x, fit.estimate * x, color=INK, lw=1, label=f"slope = pooled estimate ({fit.method})")
+    ax.axhline(0, color=GREY, lw=0.6)
+    ax.scatter(precision, standardised, s=26, color=BLUE, zorder=3, label="studies")
+    ax.set_xlim(0, x[1])
+    ax.set_xlabel("1 / standard error (precision)", fontsize=9, color=INK)
+    ax.set_ylabel("standardised effect (y / se)", fontsize=9, color=INK)
+    ax.legend(fontsize=7.5, frameon=False, loc="best")
+    return fig
+
+
+def labbe(events_treated, n_treated, events_control, n_control, fit: PoolResult | None = None, *,
+          labels=None, arm_labels: tuple[str, str] = ("Baclofen", "Control"), title: str = "") -> Figure:
+    """L'Abbé plot: event risk in the treated arm (y) against the control arm (x), circles sized by the trial's
+    size, the line of no effect and, with ``fit``, the pooled effect as a curve (risk ratio y = RR·x, odds ratio
+    on the odds scale, risk difference y = x + RD) (L'Abbé et al. 1987)."""
+    a, n1 = np.asarray(events_treated, dtype=float), np.asarray(n_treated, dtype=float)
+    c, n2 = np.asarray(events_control, dtype=float), np.asarray(n_control, dtype=float)
+    fig, ax = new_figure(5.6, 5.4, title)
+    base = np.linspace(0.001, 0.999, 200)
+    ax.plot([0, 1], [0, 1], color=GREY, lw=0.8, ls="--", label="no effect")
+    if fit is not None and fit.measure in ("RR", "OR", "RD", "PETO"):
+        effect = float(np.exp(fit.estimate)) if fit.measure in RATIO_MEASURES else float(fit.estimate)
+        if fit.measure == "RR":
+            curve = effect * base
+        elif fit.measure == "RD":
+            curve = base + effect
+        else:
+            odds = effect * base / (1 - base)
+            curve = odds / (1 + odds)
+        inside = (curve >= 0) & (curve <= 1)
+        ax.plot(base[inside], curve[inside], color=RED, lw=1, label=f"pooled {fit.measure} ({fit.method})")
+    sizes = 400 * (n1 + n2) / np.max(n1 + n2)
+    ax.scatter(c / n2, a / n1, s=sizes, facecolor=BLUE, alpha=0.35, edgecolor=BLUE, zorder=3)
+    if labels is not None:
+        for label, x, y in zip(labels, c / n2, a / n1):
+            ax.annotate(str(label), (x, y), xytext=(5, 3), textcoords="offset points", fontsize=7, color=INK)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"Event risk, {arm_labels[1].lower()} arm", fontsize=9, color=INK)
+    ax.set_ylabel(f"Event risk, {arm_labels[0].lower()} arm", fontsize=9, color=INK)
+    ax.legend(fontsize=7.5, frameon=False, loc="upper left")
+    return fig
+
+
+def cumulative_forest(table: pd.DataFrame, measure: str | None = None, title: str = "") -> Figure:
+    """Cumulative forest plot of :func:`metabac.cumulative`: the pooled estimate and CI after each study is
+    added, in the order of the table."""
+    n = len(table)
+    fig, ax = new_figure(6.4, 1.2 + 0.32 * n, title)
+    rows = np.arange(n)
+    ax.hlines(rows, table["ci_low"], table["ci_high"], color=INK, lw=1)
+    ax.scatter(table["estimate"], rows, marker="D", s=22, color=BLUE, zorder=3)
+    ax.axvline(0, color=GREY, lw=0.8)
+    ax.set_yticks(rows, [f"+ {label}" if i else str(label) for i, label in enumerate(table.index)], fontsize=8)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(f"Cumulative pooled {axis_label(measure)}", fontsize=9, color=INK)
+    effect_axis(ax, measure)
+    return fig
+
+
+__all__ = ["baujat_plot", "cumulative_forest", "gosh_plot", "labbe", "radial"]

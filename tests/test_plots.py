@@ -1,0 +1,76 @@
+"""Every diagnostic plot is drawn from library results, holds what it should and is byte-for-byte reproducible.
+
+The PNGs these tests write into pytest's tmp folder are the ones looked at when the plots were made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
+
+import metabac as mb
+from metabac.plots.diagnostics import baujat_plot, cumulative_forest, gosh_plot, labbe, radial
+from metabac.plots.funnel import funnel
+from metabac.report_files import figure_bytes
+from test_bias import CNEG, CPOS, TNEG, TPOS
+from test_sensitivity import BCG_VI, BCG_YI, YEARS
+
+
+def scatter_points(fig: Figure) -> list[int]:
+    """Number of points in each scatter layer of the figure's first axes."""
+    return [len(c.get_offsets()) for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+
+
+def fitted() -> mb.PoolResult:
+    return mb.pool(BCG_YI, BCG_VI, method="REML", measure="RR")
+
+
+FACTORIES = {
+    "funnel": lambda: funnel(fitted(), mb.trimfill(BCG_YI, BCG_VI, method="REML"), title="Funnel"),
+    "baujat": lambda: baujat_plot(mb.baujat(BCG_YI, BCG_VI)),
+    "gosh": lambda: gosh_plot(mb.gosh(BCG_YI[:8], BCG_VI[:8], method="DL"), measure="RR"),
+    "radial": lambda: radial(fitted()),
+    "labbe": lambda: labbe(TPOS, TPOS + TNEG, CPOS, CPOS + CNEG, fitted()),
+    "cumulative": lambda: cumulative_forest(mb.cumulative(BCG_YI, BCG_VI, order=YEARS), measure="RR"),
+}
+
+
+def test_funnel_shows_studies_and_filled_studies() -> None:
+    trimmed = mb.trimfill(BCG_YI, BCG_VI, method="REML")
+    fig = funnel(fitted(), trimmed)
+    assert scatter_points(fig) == [len(BCG_YI), trimmed.k0]
+    assert fig.axes[0].get_ylim()[1] == 0  # standard error axis reversed, zero at the top
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][:1] != [""]
+
+
+def test_funnel_without_trimfill_has_one_layer() -> None:
+    assert scatter_points(funnel(fitted())) == [len(BCG_YI)]
+
+
+def test_diagnostic_plots_hold_one_point_per_study_or_subset() -> None:
+    figures = {name: make() for name, make in FACTORIES.items()}
+    assert scatter_points(figures["baujat"]) == [len(BCG_YI)]
+    assert scatter_points(figures["radial"]) == [len(BCG_YI)]
+    assert scatter_points(figures["labbe"]) == [len(BCG_YI)]
+    assert scatter_points(figures["gosh"]) == [2**8 - 1 - 8]  # subsets of two or more studies
+    assert scatter_points(figures["cumulative"]) == [len(BCG_YI)]
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_plots_are_reproducible_png_and_svg(name: str, tmp_path) -> None:
+    first, second = FACTORIES[name](), FACTORIES[name]()
+    for kind in ("png", "svg"):
+        data = figure_bytes(first, kind)
+        assert data == figure_bytes(second, kind)
+        (tmp_path / f"{name}.{kind}").write_bytes(data)
+    assert figure_bytes(first, "png")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_labbe_pooled_curve_follows_the_measure() -> None:
+    fit = mb.pool(np.log([0.5, 0.5]), [0.1, 0.1], method="EE", measure="RR")
+    lines = labbe([5, 10], [100, 100], [10, 20], [100, 100], fit).axes[0].lines
+    line = next(line for line in lines if line.get_label().startswith("pooled"))
+    x, y = line.get_data()
+    np.testing.assert_allclose(y, 0.5 * x, rtol=1e-12)
