@@ -20,7 +20,10 @@ from scipy import stats
 
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
 from metabac.report import OutcomeAnalysis, Report
-from metabac.report_text import convention, methods_paragraph, predictor_rows, slug, sof_rows
+from metabac.report_text import (
+    convention, leave_one_out_rows, methods_paragraph, predictor_rows, reproduction_rows, slug, small_study_rows,
+    sof_rows,
+)
 
 RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
 
@@ -114,7 +117,45 @@ def _outcome_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block
         header, rows = predictor_rows(a.predictors)
         blocks.append(Block("h3", f"Predictors of the effect ({a.outcome})"))
         blocks.append(Block("table", "predictors", header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows)))
+    if a.sensitivity is not None:
+        blocks += _sensitivity_blocks(a, images)
     return blocks
+
+
+def _text_table(caption: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> Block:
+    return Block("table", caption, header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows))
+
+
+def _sensitivity_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block]:
+    s, stem = a.sensitivity, slug(a.outcome)
+    out = [Block("h3", f"Sensitivity analyses ({a.outcome})", f"sensitivity-{stem}"),
+           _text_table("leave-one-out", *leave_one_out_rows(a)),
+           Block("p", "Influential: metafor's rule (|DFFITS| > 3√(1/(k − 1)), Cook's distance above the χ²₁ median, "
+                      "hat > 3/k or |DFBETAS| > 1; Viechtbauer & Cheung 2010).")]
+    for name, caption in ((f"cumulative-{stem}", f"Cumulative meta-analysis by year: {a.outcome}"),
+                          (f"baujat-{stem}", f"Baujat plot: {a.outcome}")):
+        if name in images:
+            out.append(Block("img", caption, image=name))
+    out.append(Block("h3", f"Small-study effects ({a.outcome})", f"small-study-{stem}"))
+    if s.low_power:
+        out.append(Block("p", f"Only {a.random.k} trials: with fewer than 10, tests for funnel-plot asymmetry cannot "
+                              "tell asymmetry from chance (Cochrane Handbook §13.3.5.4); they are shown for "
+                              "completeness, not as evidence for or against publication bias."))
+    if f"funnel-{stem}" in images:
+        out.append(Block("img", f"Contour-enhanced funnel plot: {a.outcome}", image=f"funnel-{stem}"))
+    out.append(_text_table("small-study effects", *small_study_rows(a)))
+    return out
+
+
+def _reproduction_blocks(report: Report) -> list[Block]:
+    out = [Block("h2", "Reproduction of published analyses", "reproduction")]
+    if report.reproduction is None:
+        return out + [Block("p", f"Not run: {report.reproduction_note}.")]
+    out.append(Block("p", "Each published pooled estimate recomputed from the trial records (baclofen) or the "
+                          "published inputs (classic examples), compared at the precision it was printed with: "
+                          "reproduced when |reproduced − published| ≤ ½ unit in the last printed digit. The same "
+                          "table is printed by `metabac reproduce`."))
+    return out + [_text_table("reproduction", *reproduction_rows(report.reproduction))]
 
 
 def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
@@ -130,8 +171,7 @@ def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
         out.append(Block("p", f"Not pooled: {outcome}: {reason}."))
     for analysis in report.analyses:
         out += _outcome_blocks(analysis, images)
-    if report.absent:
-        out.append(Block("p", "Not in this report: " + ", ".join(report.absent) + "."))
+    out += _reproduction_blocks(report)
     out += [Block("h2", "Methods", "methods"), Block("p", methods_paragraph(report)),
             Block("h2", "Sources of the numbers", "sources"), Block("notes")]
     return out

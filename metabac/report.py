@@ -1,16 +1,14 @@
 """The review of the trials as numbers: ``build_report(options) -> Report``, a tree of frozen dataclasses.
 
 Nothing here formats a string for display or computes a statistic itself: every number comes from the library
-(:func:`metabac.pool`, :func:`metabac.mantel_haenszel`, :func:`metabac.subgroups`, ...). The renderers in
-:mod:`metabac.render` turn a :class:`Report` into Markdown, HTML and JSON; :mod:`metabac.report_files` writes it.
-Sections whose library pieces are not used (sensitivity, small-study, reproduction) are left out, and the report
-names them.
+(:func:`metabac.pool`, :func:`metabac.mantel_haenszel`, :func:`metabac.subgroups`, :func:`metabac.leave_one_out`,
+:func:`metabac.egger`, :func:`metabac.reproduce`, ...). The renderers in :mod:`metabac.render` turn a
+:class:`Report` into Markdown, HTML and JSON; :mod:`metabac.report_files` writes it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import subprocess
 from collections.abc import Callable
@@ -24,11 +22,15 @@ import pandas as pd
 from metabac import __version__
 from metabac._checks import InputError, require_choice
 from metabac._result import to_jsonable
+from metabac.bias import BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n
+from metabac.bias import peters, trimfill
 from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import SubgroupResult, subgroups
 from metabac.pooling import PoolResult, pool
 from metabac.predictors import predictors
+from metabac.reproduce import reproduce
+from metabac.sensitivity import baujat, cumulative, influence, leave_one_out
 from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
 from metabac.tau2 import METHODS
 from metabac.trials import comparisons, load_trials
@@ -37,19 +39,9 @@ from metabac.trials import coverage as trial_coverage
 Progress = Callable[[int, int, str], None]
 BINARY_ARMS = ("ai", "n1i", "ci", "n2i")
 CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
-# Sections whose library modules this report does not use yet; the report lists them as absent.
-PENDING = (("sensitivity analyses", "metabac.sensitivity"), ("small-study effects and funnel plot", "metabac.bias"),
-           ("reproduction of published analyses", "metabac.reproduce"))
-
-
-def optional_module(name: str) -> Any | None:
-    """A library module that other parts of metabac may not have yet; None when it is absent."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        return None
+# Below this many trials, tests for funnel-plot asymmetry have too little power to be read (Cochrane Handbook
+# v6.4, §13.3.5.4); they are still computed and shown with that caveat.
+ASYMMETRY_MIN_TRIALS = 10
 
 
 @dataclass(frozen=True)
@@ -86,6 +78,38 @@ class OutcomeAnalysis:
     groups: SubgroupResult | None
     sof: SummaryOfFindings
     predictors: Any | None = None
+    sensitivity: "Sensitivity | None" = None
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Sensitivity analyses and small-study effects of one outcome, under the report's random-effects model.
+
+    ``leave_one_out``, ``influence``, ``baujat`` and ``cumulative`` (by publication year) are the library's
+    DataFrames. ``egger`` (classical weighted regression), ``begg``, ``peters`` (binary outcomes) and ``trimfill``
+    are None where they cannot be computed, with the reason in ``not_computed``; ``low_power`` is true below
+    :data:`ASYMMETRY_MIN_TRIALS` trials.
+    """
+
+    leave_one_out: pd.DataFrame
+    influence: pd.DataFrame
+    baujat: pd.DataFrame
+    cumulative: pd.DataFrame
+    egger: RegressionTestResult | None
+    begg: BeggResult | None
+    peters: RegressionTestResult | None
+    trimfill: TrimFillResult | None
+    failsafe: FailSafeResult
+    not_computed: tuple[tuple[str, str], ...]
+    low_power: bool
+
+    def to_dict(self) -> dict:
+        frames = {name: _records(getattr(self, name).reset_index())
+                  for name in ("leave_one_out", "influence", "baujat", "cumulative")}
+        tests = {name: None if getattr(self, name) is None else getattr(self, name).to_dict()
+                 for name in ("egger", "begg", "peters", "trimfill", "failsafe")}
+        return {**frames, **tests, "not_computed": [{"method": m, "reason": r} for m, r in self.not_computed],
+                "low_power": self.low_power}
 
 
 @dataclass(frozen=True)
@@ -111,7 +135,8 @@ class Report:
     coverage: pd.DataFrame
     analyses: tuple[OutcomeAnalysis, ...]
     skipped: tuple[tuple[str, str], ...]
-    absent: tuple[str, ...]
+    reproduction: pd.DataFrame | None
+    reproduction_note: str | None
     stamp: RunStamp
 
     def to_dict(self) -> dict:
@@ -121,7 +146,8 @@ class Report:
             "coverage": _records(self.coverage.reset_index()),
             "analyses": [_analysis_dict(a) for a in self.analyses],
             "skipped": [{"outcome": o, "reason": r} for o, r in self.skipped],
-            "absent_sections": list(self.absent),
+            "reproduction": _records(self.reproduction),
+            "reproduction_note": self.reproduction_note,
             "stamp": self.stamp.__dict__,
         })
 
@@ -139,6 +165,7 @@ def _analysis_dict(a: OutcomeAnalysis) -> dict:
         "fixed": {k: v for k, v in a.fixed.to_dict().items() if k != "control"},
         "subgroups": a.groups.to_dict() if a.groups is not None else None, "summary_of_findings": a.sof.to_dict(),
         "predictors": a.predictors.to_dict() if a.predictors is not None else None,
+        "sensitivity": a.sensitivity.to_dict() if a.sensitivity is not None else None,
     }
 
 
@@ -203,14 +230,56 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
     return OutcomeAnalysis(outcome, kind, measure, studies, random, fixed, groups, sof)
 
 
+def _attempt(name: str, compute: Callable[[], Any], failures: list[tuple[str, str]]) -> Any | None:
+    """``compute()``, or None with the method's name and the reason appended to ``failures``."""
+    try:
+        return compute()
+    except InputError as error:
+        failures.append((name, str(error)))
+        return None
+
+
+def sensitivity_of(a: OutcomeAnalysis, options: ReportOptions) -> Sensitivity:
+    """Leave-one-out, influence, Baujat, cumulative (by year) and small-study methods for one outcome."""
+    yi, vi = a.studies["yi"].to_numpy(), a.studies["vi"].to_numpy()
+    model = dict(method=options.method, test=options.test, level=options.level)
+    labels = a.studies["study"].astype(str).to_numpy()
+    failures: list[tuple[str, str]] = []
+    binary = {c: a.studies[c].to_numpy(dtype=float) for c in BINARY_ARMS} if a.kind == "binary" else None
+    return Sensitivity(
+        leave_one_out=leave_one_out(yi, vi, **model, labels=labels),
+        influence=influence(yi, vi, **model, labels=labels),
+        baujat=baujat(yi, vi, labels=labels),
+        cumulative=cumulative(yi, vi, order=a.studies["year"] if "year" in a.studies else None, **model,
+                              labels=labels),
+        egger=_attempt("Egger's test", lambda: egger(yi, vi, level=options.level), failures),
+        begg=_attempt("Begg's test", lambda: begg(yi, vi), failures),
+        peters=_attempt("Peters' test", lambda: peters(level=options.level, **binary), failures) if binary else None,
+        trimfill=_attempt("trim-and-fill", lambda: trimfill(yi, vi, **model, labels=labels), failures),
+        failsafe=failsafe_n(yi, vi, type="Rosenberg"),
+        not_computed=tuple(failures),
+        low_power=len(yi) < ASYMMETRY_MIN_TRIALS,
+    )
+
+
 def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOptions) -> OutcomeAnalysis:
-    """The predictors table of the outcome (severity, dose, detoxification, population, baseline g/day, dose)."""
+    """The predictors table of the outcome (severity, dose, detoxification, population, baseline g/day, dose)
+    and its sensitivity analyses."""
+    analysis = replace(analysis, sensitivity=sensitivity_of(analysis, options))
     try:
         table = predictors(arms, measure=analysis.measure, method=options.method, test=options.test,
                            outcome=analysis.outcome)
     except InputError:
         return analysis  # the comparisons carry no predictor column for this outcome
     return replace(analysis, predictors=table)
+
+
+def reproduction_of(options: ReportOptions) -> tuple[pd.DataFrame | None, str | None]:
+    """The published analyses of ``<trials>/published`` recomputed (:func:`metabac.reproduce`), or the reason
+    there are none."""
+    if not (Path(options.trials_dir) / "published").is_dir():
+        return None, f"{Path(options.trials_dir) / 'published'}: no registry of published analyses"
+    return reproduce(trials_dir=options.trials_dir), None
 
 
 def _trials_hash(directory: Path) -> str:
@@ -279,6 +348,5 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
                 skipped.append((outcome, str(error)))
         if progress:
             progress(done, len(wanted), outcome)
-    absent = tuple(f"{name} (library module {'not installed' if optional_module(module) is None else 'not used yet'})"
-                   for name, module in PENDING)
-    return Report(options, coverage, tuple(analyses), tuple(skipped), absent, run_stamp(options))
+    reproduction, note = reproduction_of(options)
+    return Report(options, coverage, tuple(analyses), tuple(skipped), reproduction, note, run_stamp(options))

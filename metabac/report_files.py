@@ -19,7 +19,9 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from metabac._checks import InputError
+from metabac.plots.diagnostics import baujat_plot, cumulative_forest
 from metabac.plots.forest import forest
+from metabac.plots.funnel import funnel
 from metabac.render import render_html, render_markdown, slug
 from metabac.report import Report
 
@@ -40,9 +42,19 @@ def figure_bytes(fig: Figure, kind: str) -> bytes:
 
 
 def figures(report: Report) -> dict[str, Figure]:
-    """Every figure of the report by file stem: a forest plot per outcome."""
-    return {f"forest-{slug(a.outcome)}": forest(a.studies, a.random, a.fixed, a.groups, measure=a.measure,
-                                                title=f"{a.outcome} ({a.measure})") for a in report.analyses}
+    """Every figure of the report by file stem: per outcome a forest plot and, with its sensitivity analyses, a
+    contour-enhanced funnel plot (with trim-and-fill), a cumulative forest plot by year and a Baujat plot."""
+    made = {}
+    for a in report.analyses:
+        stem = slug(a.outcome)
+        made[f"forest-{stem}"] = forest(a.studies, a.random, a.fixed, a.groups, measure=a.measure,
+                                        title=f"{a.outcome} ({a.measure})")
+        if a.sensitivity is not None:
+            made[f"funnel-{stem}"] = funnel(a.random, a.sensitivity.trimfill, title=f"{a.outcome}: funnel plot")
+            made[f"cumulative-{stem}"] = cumulative_forest(a.sensitivity.cumulative, a.measure,
+                                                           title=f"{a.outcome}: cumulative meta-analysis by year")
+            made[f"baujat-{stem}"] = baujat_plot(a.sensitivity.baujat, title=f"{a.outcome}: Baujat plot")
+    return made
 
 
 def _numbers(report: Report) -> dict[str, str]:

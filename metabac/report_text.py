@@ -6,6 +6,7 @@ Every function formats numbers that :func:`metabac.report.build_report` computed
 from __future__ import annotations
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -128,4 +129,82 @@ def predictor_rows(result: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]
     rows = [(str(r.predictor), str(r.kind), str(r.k), str(r.k_per_level),
              _n(r.pvalue, 3) if pd.notna(r.pvalue) else "—", _n(r.p_adjusted, 3) if pd.notna(r.p_adjusted) else "—",
              str(r.finding)) for r in table.itertuples()]
+    return header, rows
+
+
+def _p(value: float) -> str:
+    """A p-value with three decimals, or "<0.001"."""
+    return "NA" if value is None or not np.isfinite(value) else "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _effect(measure: str, estimate: float, low: float, high: float) -> str:
+    to_natural = np.exp if measure in RATIO else (lambda x: x)
+    return f"{_n(to_natural(estimate))} [{_n(to_natural(low))}, {_n(to_natural(high))}]"
+
+
+def leave_one_out_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """One row per omitted trial: the pooled effect without it, τ², I², and its influence diagnostics."""
+    s = a.sensitivity
+    header = ("Trial omitted", f"{a.measure} [{a.random.level:g}% CI] without it", "p", "τ²", "I²",
+              "Standardised residual", "Cook's distance", "Influential")
+    rows = []
+    for (study, loo), (_, inf) in zip(s.leave_one_out.iterrows(), s.influence.iterrows()):
+        rows.append((str(study), _effect(a.measure, loo.estimate, loo.ci_low, loo.ci_high), _p(loo.pvalue),
+                     _n(loo.tau2, 3), f"{loo.i2:.0f}%", _n(inf.rstudent), _n(inf.cook_d),
+                     "yes" if inf.influential else "no"))
+    return header, rows
+
+
+def small_study_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Egger, Begg, Peters, trim-and-fill and fail-safe N, one row each."""
+    s = a.sensitivity
+    header = ("Method", "Result", "p", "Reads as")
+    rows = []
+    if s.egger is not None:
+        rows.append(("Egger's regression (weighted, t test of the standard-error slope)",
+                     f"t({s.egger.df}) = {_n(s.egger.statistic)}; limit estimate "
+                     f"{_effect(a.measure, s.egger.limit_estimate, s.egger.ci_low, s.egger.ci_high)}",
+                     _p(s.egger.pvalue), "asymmetry" if s.egger.pvalue < 0.1 else "no evidence of asymmetry"))
+    if s.begg is not None:
+        rows.append(("Begg's rank correlation", f"Kendall's τ = {_n(s.begg.tau)}", _p(s.begg.pvalue),
+                     "asymmetry" if s.begg.pvalue < 0.1 else "no evidence of asymmetry"))
+    if s.peters is not None:
+        rows.append(("Peters' regression on 1/N (binary)", f"t({s.peters.df}) = {_n(s.peters.statistic)}",
+                     _p(s.peters.pvalue), "asymmetry" if s.peters.pvalue < 0.1 else "no evidence of asymmetry"))
+    if s.trimfill is not None:
+        t = s.trimfill
+        rows.append((f"Trim-and-fill ({t.estimator}, {a.random.method})",
+                     f"k0 = {t.k0} trial(s) imputed on the {t.side}; adjusted {a.measure} "
+                     f"{_effect(a.measure, t.estimate, t.ci_low, t.ci_high)}", _p(t.pvalue),
+                     "no missing trials estimated" if t.k0 == 0 else "adjusted estimate shown"))
+    rows.append(("Fail-safe N (Rosenberg)", f"N = {s.failsafe.n:g} null trials of average size",
+                 _p(s.failsafe.pvalue), "fixed-effect significance would be lost beyond this number"))
+    rows += [(method, f"not computed: {reason}", "—", "—") for method, reason in s.not_computed]
+    return header, rows
+
+
+VERDICT_ORDER = ("differs", "inputs incomplete", "reproduced (derived inputs)", "reproduced")
+
+
+def _printed(value: Any, like: str) -> str:
+    """``value`` with as many decimals as the published string ``like``."""
+    if value is None or not np.isfinite(value):
+        return "—"
+    decimals = len(like.split(".")[1]) if "." in like else 0
+    # Half away from zero, as papers round: 6.25 prints as 6.3 where Python's format gives 6.2.
+    exact = Decimal(f"{float(value):.12g}")  # drop float noise (exp(log(6.25)) = 6.2499999999999991)
+    return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
+def reproduction_rows(table: pd.DataFrame) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """One row per published analysis: the published and the reproduced numbers, the worst verdict and why."""
+    header = ("Published analysis", "Analysis", "Published", "Reproduced", "Verdict", "Reason or missing inputs")
+    rows = []
+    for (entry, analysis), group in table.groupby(["entry", "analysis"], sort=False):
+        published = "; ".join(f"{q} {p}" for q, p in zip(group.quantity, group.published))
+        reproduced = "; ".join(f"{q} {_printed(r, str(p).lstrip('<'))}" for q, r, p in
+                               zip(group.quantity, group.reproduced, group.published))
+        verdict = min(group.verdict, key=VERDICT_ORDER.index)
+        reasons = "; ".join(dict.fromkeys(r for r in group.reason if isinstance(r, str) and r))
+        rows.append((str(entry), str(analysis), published, reproduced, verdict, reasons or "—"))
     return header, rows

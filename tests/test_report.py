@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 import metabac as mb
 from metabac.cli import cli
 from metabac.render import render_html, render_markdown
-from metabac.report import Report, ReportOptions, analyse_outcome, run_stamp
+from metabac.report import Report, ReportOptions, analyse_outcome, run_stamp, sensitivity_of
 from metabac import report_files
 from metabac.report_files import figure_bytes, figures, write_report
 from metabac.summary_of_findings import summary_of_findings
@@ -44,11 +45,12 @@ def crafted_report(tmp_path: Path, label: str = "Hauser 2017") -> Report:
         "n1i": [42, 40, 88], "m2i": [30.8, 45.0, 41.0], "sd2i": [35.6, 24.0, 20.0], "n2i": [42, 40, 92],
         "severity": ["heavy", "moderate", "moderate"], "quote": ["mean 62.8 [SE 5.4] vs 30.8 [5.5]", "q", "q"]})
     options = ReportOptions(trials_dir=tmp_path / "no-trials")
-    analyses = (analyse_outcome(binary, "abstinence", options), analyse_outcome(continuous, "cad_days", options))
+    analyses = tuple(replace(a, sensitivity=sensitivity_of(a, options)) for a in (
+        analyse_outcome(binary, "abstinence", options), analyse_outcome(continuous, "cad_days", options)))
     coverage = pd.DataFrame({"abstinence": [True, True, True, True], "cad_days": [True, True, False, True]},
                             index=pd.Index(["Addolorato 2007", "Garbutt 2010", "Beraha 2016", label], name="trial"))
-    return Report(options, coverage, analyses, (("pda", "1 trial(s) report it, fewer than 2"),), (),
-                  run_stamp(options))
+    return Report(options, coverage, analyses, (("pda", "1 trial(s) report it, fewer than 2"),), None,
+                  "no registry of published analyses", run_stamp(options))
 
 
 @pytest.fixture
@@ -97,6 +99,30 @@ def test_json_numbers_equal_the_library(report: Report, tmp_path: Path):
     assert continuous["random"]["estimate"] == pytest.approx(float(mb.pool(es.yi, es.vi).estimate), rel=1e-12)
     assert continuous["fixed"]["estimate"] == pytest.approx(float(mb.pool(es.yi, es.vi, method="EE").estimate),
                                                             rel=1e-12)
+
+
+def test_json_sensitivity_and_small_study_numbers_equal_the_library(report: Report, tmp_path: Path):
+    out = write_report(report, tmp_path / "reports", formats=["json"])
+    sensitivity = json.loads((out / "report.json").read_text())["analyses"][0]["sensitivity"]
+    es = mb.effect_sizes("RR", ai=[30, 6, 10, 20], n1i=[42, 88, 40, 100], ci=[12, 9, 9, 18], n2i=[42, 92, 40, 100])
+    loo = mb.leave_one_out(es.yi, es.vi)
+    assert [row["estimate"] for row in sensitivity["leave_one_out"]] == pytest.approx(list(loo.estimate), rel=1e-12)
+    cook = mb.influence(es.yi, es.vi)["cook_d"]
+    assert [row["cook_d"] for row in sensitivity["influence"]] == pytest.approx(list(cook), rel=1e-12)
+    assert sensitivity["egger"]["statistic"] == pytest.approx(mb.egger(es.yi, es.vi).statistic, rel=1e-12)
+    assert sensitivity["trimfill"]["k0"] == mb.trimfill(es.yi, es.vi).k0
+    assert sensitivity["low_power"] is True
+
+
+def test_sensitivity_sections_and_plots_are_in_the_report(report: Report, tmp_path: Path):
+    out = write_report(report, tmp_path / "reports")
+    names = {p.name for p in (out / "figures").iterdir()}
+    assert {"funnel-abstinence.png", "cumulative-abstinence.svg", "baujat-cad-days.png"} <= names
+    text = (out / "report.md").read_text()
+    for heading in ("### Sensitivity analyses (abstinence)", "### Small-study effects (cad_days)",
+                    "Egger's regression", "Trim-and-fill", "## Reproduction of published analyses",
+                    "Not run: no registry of published analyses."):
+        assert heading in text
 
 
 def test_hostile_label_and_quote_are_escaped(tmp_path: Path):
@@ -212,6 +238,9 @@ def test_cli_report_on_the_bundled_trials(tmp_path: Path):
         assert analysis["random"]["estimate"] == pytest.approx(float(fit.estimate), rel=1e-10)
         assert analysis["random"]["k"] == len(arms) >= 2
     assert (out / "report.html").exists() and (out / "report.md").exists()
+    rows = {(row["entry"], row["quantity"]): row for row in data["reproduction"]}
+    assert rows[("duan2023_abstinence", "estimate")]["verdict"] == "reproduced (derived inputs)"
+    assert "| duan2023_abstinence | random effects (DL) |" in (out / "report.md").read_text()
 
 
 @needs_trials
