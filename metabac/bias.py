@@ -198,12 +198,13 @@ class BeggResult:
         return f"Rank correlation test (k = {self.k}): Kendall's tau = {fmt(self.tau)}, p = {fmt_p(self.pvalue)} ({kind})"
 
 
-def begg(yi: ArrayLike, vi: ArrayLike) -> BeggResult:
+def begg(yi: ArrayLike, vi: ArrayLike, exact: bool = True) -> BeggResult:
     """Begg and Mazumdar's rank correlation test for funnel-plot asymmetry (metafor's ``ranktest``).
 
     Kendall's tau between the standardised deviates (y_i − μ̂)/√(v_i − Var μ̂), μ̂ the equal-effects estimate, and
-    the variances v_i. The p-value is exact when there are no ties (as R's ``cor.test(exact = TRUE)``), otherwise
-    from the normal approximation with the ties-corrected variance.
+    the variances v_i. The p-value is exact when ``exact`` and there are no ties (R's ``cor.test(exact = TRUE)``,
+    metafor's default), otherwise from the normal approximation with the ties-corrected variance and no continuity
+    correction.
 
     References
     ----------
@@ -215,7 +216,7 @@ def begg(yi: ArrayLike, vi: ArrayLike) -> BeggResult:
         raise InputError(f"begg: needs at least 3 studies, got {len(y)}")
     fixed = pool(y, v, method="EE")
     deviates = (y - fixed.estimate) / np.sqrt(v - fixed.se**2)
-    exact = len(np.unique(deviates)) == len(y) and len(np.unique(v)) == len(v)
+    exact = exact and len(np.unique(deviates)) == len(y) and len(np.unique(v)) == len(v)
     result = stats.kendalltau(deviates, v, method="exact" if exact else "asymptotic")
     return BeggResult(tau=float(result.statistic), pvalue=float(result.pvalue), exact=exact, k=len(y))
 
@@ -249,30 +250,32 @@ class TrimFillResult:
                 f"estimate {fmt(self.estimate)} [{fmt(self.ci_low)}, {fmt(self.ci_high)}], tau^2 {fmt(self.tau2)}")
 
 
-def _missing_studies(centred: Array, estimator: str) -> int:
-    """k0 from the signed ranks of the centred effects (Duval & Tweedie 2000, eq. 2-3)."""
+def _missing_studies(centred: Array, estimator: str) -> tuple[int, float]:
+    """k0 from the signed ranks of the centred effects, rounded, with its standard error (Duval & Tweedie 2000,
+    eq. 2-4); the SE comes from the unrounded k0, as in metafor."""
     k = len(centred)
     signed_ranks = np.sign(centred) * stats.rankdata(np.abs(centred), method="ordinal")
     if estimator == "R0":
         negative = -signed_ranks[signed_ranks < 0]
         k0 = k - (negative.max() if negative.size else 0) - 1
-    else:
-        wilcoxon = signed_ranks[signed_ranks > 0].sum()
+        return max(0, int(np.round(k0))), float(np.sqrt(2 * max(0, k0) + 2))
+    wilcoxon = signed_ranks[signed_ranks > 0].sum()
+    if estimator == "L0":
         k0 = (4 * wilcoxon - k * (k + 1)) / (2 * k - 1)
-    return max(0, int(np.round(k0)))
-
-
-def _se_k0(k: int, k0: int, estimator: str) -> float:
-    if estimator == "R0":
-        return float(np.sqrt(2 * max(0, k0) + 2))
+    else:
+        k0 = k - 0.5 - np.sqrt(2 * k**2 - 4 * wilcoxon + 0.25)
     var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0**3 + 27 * k0**2 + 17 * k0 - 18 * k * k0**2 - 18 * k * k0
               + 6 * k**2 * k0) / 24
-    return float(max(0.0, 4 * np.sqrt(var_sr) / (2 * k - 1)))
+    if estimator == "L0":
+        se = 4 * np.sqrt(var_sr) / (2 * k - 1)
+    else:
+        se = 2 * np.sqrt(var_sr) / np.sqrt((k - 0.5) ** 2 - k0 * (2 * k - k0 - 1))
+    return max(0, int(np.round(k0))), float(max(0.0, se))
 
 
 def trimfill(
     yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z", level: float = 95, *,
-    side: Literal["left", "right"] | None = None, estimator: Literal["L0", "R0"] = "L0", maxiter: int = 100,
+    side: Literal["left", "right"] | None = None, estimator: Literal["L0", "R0", "Q0"] = "L0", maxiter: int = 100,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> TrimFillResult:
     """Duval and Tweedie's trim-and-fill method, as metafor's ``trimfill``.
@@ -280,7 +283,8 @@ def trimfill(
     The side of the missing studies is where Egger's meta-regression (yi on √vi, ``method``) points: left if its
     slope is positive, right otherwise, unless ``side`` is given. On the flipped scale where missing studies are
     on the left, repeat until k0 is stable: trim the k0 largest effects, estimate μ̂ from the rest, rank |yi − μ̂|
-    and estimate k0 by L0 = (4 S_r − k(k + 1))/(2k − 1), S_r the sum of the positive signed ranks (or by R0).
+    and estimate k0 by L0 = (4 S_r − k(k + 1))/(2k − 1), S_r the sum of the positive signed ranks (or by R0,
+    the rightmost run of positive ranks less one, or by Q0 = k − ½ − √(2k² − 4 S_r + ¼)).
     Then fill in the mirror images 2μ̂ − yi of the k0 largest effects and refit the model to all studies.
 
     References
@@ -289,7 +293,7 @@ def trimfill(
     publication bias in meta-analysis. Biometrics 56:455-463.
     """
     method = require_choice(method, METHODS, "method")
-    estimator = require_choice(estimator, ("L0", "R0"), "estimator")  # type: ignore[assignment]
+    estimator = require_choice(estimator, ("L0", "R0", "Q0"), "estimator")  # type: ignore[assignment]
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if k < 2:
@@ -304,13 +308,13 @@ def trimfill(
     flip = -1.0 if side == "right" else 1.0
     order = np.argsort(flip * y, kind="stable")
     ys, vs = flip * y[order], v[order]
-    k0, previous, beta = 0, -1, 0.0
+    k0, previous, beta, se_k0 = 0, -1, 0.0, 0.0
     for _ in range(maxiter):
         if k0 == previous:
             break
         previous = k0
         beta = float(pool(ys[:k - k0], vs[:k - k0], method=method, control=control).estimate)
-        k0 = _missing_studies(ys - beta, estimator)
+        k0, se_k0 = _missing_studies(ys - beta, estimator)
     else:
         raise InputError(f"trimfill: k0 did not settle within {maxiter} iterations")
     original = pool(y, v, method=method, test=test, level=level, labels=names, control=control)
@@ -322,7 +326,7 @@ def trimfill(
         fit = pool(np.concatenate([y, filled["yi"]]), np.concatenate([v, filled["vi"]]), method=method, test=test,
                    level=level, labels=[*names, *filled.index], control=control)
     return TrimFillResult(
-        k0=k0, se_k0=_se_k0(k, k0, estimator), side=side, estimator=estimator, estimate=float(fit.estimate),
+        k0=k0, se_k0=se_k0, side=side, estimator=estimator, estimate=float(fit.estimate),
         se=float(fit.se), ci_low=float(fit.ci_low), ci_high=float(fit.ci_high), pvalue=float(fit.pvalue),
         tau2=float(fit.tau2), filled=filled, fit=fit,
     )

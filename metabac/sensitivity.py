@@ -241,9 +241,17 @@ def random_subsets(k: int, n: int, rng: np.random.Generator) -> NDArray[np.bool_
 
 
 def gosh_chunk(y: Array, v: Array, incl: NDArray[np.bool_], method: str, control: Control | None) -> Array:
-    """Fit the subsets of one chunk; columns k, estimate, q, i2, h2, tau2."""
+    """Fit the subsets of one chunk; columns k, estimate, q, i2, h2, tau2.
+
+    For EE and DL, H² = Q/(k − 1) as metafor's ``gosh`` reports it; it equals the tau²-based H² of
+    :func:`metabac.pool` except when Q < k − 1, where it falls below 1.
+    """
     fits = subset_fits(y, v, incl, method, control=control)
-    return np.column_stack([incl.sum(axis=1), fits.estimate, fits.q, fits.i2, fits.h2, fits.tau2])
+    k = incl.sum(axis=1)
+    h2 = fits.h2
+    if method in ("EE", "FE", "DL"):
+        h2 = np.where(k > 1, fits.q / np.maximum(k - 1, 1), 1.0)
+    return np.column_stack([k, fits.estimate, fits.q, fits.i2, h2, fits.tau2])
 
 
 def gosh(
