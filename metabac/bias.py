@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -150,8 +150,7 @@ def peters(*, level: float = 95, **arms: ArrayLike) -> RegressionTestResult:
     keep = (events > 0) & (non_events > 0)
     log_or = effect_sizes("OR", ai=cells.a[keep], bi=cells.b[keep], ci=cells.c[keep], di=cells.d[keep])["yi"]
     weights = events[keep] * non_events[keep] / total[keep]
-    result = weighted_regression(log_or.to_numpy(), 1 / total[keep], weights, level, "Peters' test", "ninv")
-    return result
+    return weighted_regression(log_or.to_numpy(), 1 / total[keep], weights, level, "Peters' test", "ninv")
 
 
 def harbord(*, level: float = 95, **arms: ArrayLike) -> RegressionTestResult:
@@ -177,8 +176,8 @@ def harbord(*, level: float = 95, **arms: ArrayLike) -> RegressionTestResult:
     keep = variance > 0
     v = 1 / variance[keep]
     result = weighted_regression(score[keep] * v, np.sqrt(v), 1 / v, level, "Harbord's test", "sei")
-    return RegressionTestResult(**{**result.__dict__, "limit_estimate": np.nan, "ci_low": np.nan,
-                                   "ci_high": np.nan})
+    # The intercept here is a score per unit information, not an effect size: no limit estimate.
+    return replace(result, limit_estimate=np.nan, ci_low=np.nan, ci_high=np.nan)
 
 
 @dataclass(frozen=True)

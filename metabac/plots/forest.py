@@ -121,7 +121,7 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
     if fixed is not None:
         rows.append(diamond(f"Total ({fixed.level:g}% CI, {fixed_name})", fixed, n1, n2, "", "100.0%"))
     if random.is_random and random.k > 2 and np.isfinite(random.pi_low):
-        rows.append(_Row("pi", (f"Prediction interval", *blanks, "", "",
+        rows.append(_Row("pi", ("Prediction interval", *blanks, "", "",
                                 _effect_text(measure, random.estimate, random.pi_low, random.pi_high)),
                          random.estimate, random.pi_low, random.pi_high))
     rows.append(_Row("text", (heterogeneity_line(random),)))
