@@ -14,7 +14,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special, stats
 
 from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive, same_length
 from metabac._result import fmt, fmt_p, table, to_jsonable
@@ -147,9 +147,14 @@ class PoolResult:
         return self.summary()
 
 
+def _ndim(values: ArrayLike) -> int:
+    """Number of dimensions, without converting an array or failing on a ragged list."""
+    ndim = getattr(values, "ndim", None)
+    return ndim if ndim is not None else np.asarray(values, dtype=object).ndim
+
+
 def _prepare(yi: ArrayLike, vi: ArrayLike, mask: ArrayLike | None, labels) -> Problem:
-    y_raw, v_raw = np.asarray(yi, dtype=object), np.asarray(vi, dtype=object)
-    if y_raw.ndim <= 1 and v_raw.ndim <= 1:
+    if _ndim(yi) <= 1 and _ndim(vi) <= 1:
         y = as_float_array(yi, "yi", labels)
         v = as_float_array(vi, "vi", labels)
         same_length({"yi": y, "vi": v}, "yi/vi")
@@ -171,19 +176,23 @@ def _prepare(yi: ArrayLike, vi: ArrayLike, mask: ArrayLike | None, labels) -> Pr
 
 
 def fit_problem(problem: Problem, method: str, test: str, level: float, control: Control) -> dict:
-    """Fit every problem of the batch: all PoolResult numbers as arrays of shape (batch,)."""
+    """Fit every problem of the batch: all PoolResult numbers as arrays of shape (batch,).
+
+    Distribution functions come from :mod:`scipy.special` (the functions behind ``scipy.stats``, without its
+    per-call argument handling): ``ndtr``/``ndtri`` for z, ``stdtr``/``stdtrit`` for t, ``chdtrc`` for χ².
+    """
     k, p = problem.k, problem.p
     tau = estimate_tau2(problem, method, control)
     tau2 = tau.tau2
     random = method not in ("EE", "FE")
-    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None]))
+    fixed = WeightedFit.fit(problem, 1 / problem.v)
+    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None])) if random else fixed
     estimate = fit.beta[:, 0]
     se = np.sqrt(fit.xwx_inv[:, 0, 0])
-    fixed = WeightedFit.fit(problem, 1 / problem.v)
     q = np.maximum(fixed.rss(), 0.0)
     q_df = k - p
     with np.errstate(divide="ignore", invalid="ignore"):
-        q_pvalue = np.where(q_df > 0, stats.chi2.sf(q, np.maximum(q_df, 1)), 1.0)
+        q_pvalue = np.where(q_df > 0, special.chdtrc(np.maximum(q_df, 1), q), 1.0)
         vt = q_df / fixed.trace_p()
         if random:
             i2 = 100 * tau2 / (vt + tau2)
@@ -200,17 +209,17 @@ def fit_problem(problem: Problem, method: str, test: str, level: float, control:
         se = se * np.sqrt(s2w)
         df = q_df
         with np.errstate(divide="ignore", invalid="ignore"):
-            crit = np.where(df > 0, stats.t.ppf(1 - alpha / 2, np.maximum(df, 1)), np.nan)
+            crit = np.where(df > 0, special.stdtrit(np.maximum(df, 1), 1 - alpha / 2), np.nan)
             statistic = estimate / se
-            pvalue = np.where(df > 0, 2 * stats.t.sf(np.abs(statistic), np.maximum(df, 1)), np.nan)
+            pvalue = np.where(df > 0, 2 * special.stdtr(np.maximum(df, 1), -np.abs(statistic)), np.nan)
     else:
         df = None
-        crit = np.full_like(estimate, stats.norm.ppf(1 - alpha / 2))
+        crit = np.full_like(estimate, special.ndtri(1 - alpha / 2))
         with np.errstate(divide="ignore", invalid="ignore"):
             statistic = estimate / se
-        pvalue = 2 * stats.norm.sf(np.abs(statistic))
+        pvalue = 2 * special.ndtr(-np.abs(statistic))
     pi_half = crit * np.sqrt(se**2 + tau2)
-    weights = 100 * fit.w / np.sum(fit.w, axis=-1, keepdims=True)
+    weights = 100 * fit.w / fit.sum_w[:, None]
     return dict(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
         statistic=statistic, pvalue=pvalue, df=df, tau2=tau2, q=q, q_df=q_df, q_pvalue=q_pvalue, i2=i2, h2=h2,
@@ -274,12 +283,12 @@ def pool(
     level = require_level(level)
     label_list = None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
     problem = _prepare(yi, vi, mask, label_list)
-    if test == "knha" and np.ndim(yi) <= 1 and int(problem.k[0]) == 1:
+    single = _ndim(yi) <= 1
+    if test == "knha" and single and int(problem.k[0]) == 1:
         warnings.warn("Setting test='z' since k = 1 (as metafor does).", stacklevel=2)
         test = "z"
     control = control or Control()
     numbers = fit_problem(problem, method, test, level, control)
-    single = np.ndim(yi) <= 1
     if single:
         numbers = {key: (value[0] if isinstance(value, np.ndarray) and key != "weights" else value)
                    for key, value in numbers.items()}

@@ -282,11 +282,11 @@ def _halve_into(tau2: Array, adj: Array, low: Array, high: Array) -> Array:
     the plain loop without its up to ~1075 passes when tau² sits on the edge (then the step becomes ±0).
     """
     new = tau2 + adj
-    edge = np.where(new < low, low, np.where(new > high, high, new))
-    outside = new != edge
+    below, above = new < low, new > high
+    outside = below | above
     if not outside.any():
         return adj
-    room = np.abs(edge - tau2)
+    room = np.abs(np.where(below, low, high) - tau2)
     with np.errstate(divide="ignore", invalid="ignore"):
         skip = np.floor(np.log2(np.abs(adj) / room)) - 1
     skip = np.where(outside & (room > 0), np.clip(skip, 0, 1100), 0).astype(np.int64)
@@ -315,40 +315,40 @@ def _fisher_scoring(problem: Problem, control: Control, step: Callable[[Problem,
     """
     tau2 = hedges(problem, control).tau2
     n = tau2.shape[0]
-    iterations = np.zeros(n, dtype=np.int64)
+    iterations = np.full(n, control.maxiter, dtype=np.int64)
     converged = np.zeros(n, dtype=bool)
+    # State of the problems still iterating, row for row with `sub`; `index` maps them back into the batch.
+    index, current, sub, scale = np.arange(n), tau2.copy(), problem, problem.scale()
     low, high = np.zeros(n), np.full(n, np.inf)
     previous_tau2, previous_step = np.full(n, np.nan), np.full(n, np.nan)
-    scale = problem.scale()
-    active = np.arange(n)
-    sub = problem
-    for _ in range(control.maxiter):
-        current = tau2[active]
+    for iteration in range(1, control.maxiter + 1):
         fisher = step(sub, current)
-        fisher = np.where(np.isnan(fisher), 0.0, fisher)
-        low[active] = np.where(fisher > 0, current, low[active])
-        high[active] = np.where(fisher < 0, current, high[active])
+        fisher[np.isnan(fisher)] = 0.0
+        low = np.where(fisher > 0, current, low)
+        high = np.where(fisher < 0, current, high)
         adj = fisher
         if control.accelerate:
             with np.errstate(divide="ignore", invalid="ignore"):
-                slope = (fisher - previous_step[active]) / (current - previous_tau2[active])
-                secant = -fisher / slope
-            usable = (slope < 0) & (current + secant >= low[active]) & (current + secant <= high[active])
-            adj = np.where(usable, secant, fisher)
-            adj = np.where((current + adj < 0) & (low[active] == 0), -current, adj)
-            previous_tau2[active], previous_step[active] = current, fisher
-        adj = _halve_into(current, adj, low[active], high[active])
-        new = current + adj
-        iterations[active] += 1
-        limit = control.threshold if control.absolute else control.threshold * np.maximum(new, scale[active])
+                slope = (fisher - previous_step) / (current - previous_tau2)
+                target = current - fisher / slope
+            adj = np.where((slope < 0) & (target >= low) & (target <= high), target - current, fisher)
+            adj = np.where((current + adj < 0) & (low == 0), -current, adj)
+            previous_tau2, previous_step = current, fisher
+        adj = _halve_into(current, adj, low, high)
+        current = current + adj
+        limit = control.threshold if control.absolute else control.threshold * np.maximum(current, scale)
         finished = np.abs(adj) <= limit
-        tau2[active] = new
         if finished.any():
-            converged[active[finished]] = True
-            active = active[~finished]
-            if active.size == 0:
+            done = index[finished]
+            tau2[done], iterations[done], converged[done] = current[finished], iteration, True
+            going = ~finished
+            if not going.any():
                 break
-            sub = problem.rows(active)
+            index, current, scale, low, high, previous_tau2, previous_step = (
+                a[going] for a in (index, current, scale, low, high, previous_tau2, previous_step))
+            sub = sub.rows(going)
+    else:
+        tau2[index] = current
     return Tau2Fit(tau2, iterations, converged)
 
 
@@ -373,6 +373,8 @@ def _eb_step(problem: Problem, tau2: Array) -> Array:
 
 def _with_boundary_check(problem: Problem, fit: Tau2Fit, restricted: bool) -> Tau2Fit:
     """Set tau² to 0 where the (restricted) likelihood is higher at 0 than at the scoring root, as metafor."""
+    if not np.any(fit.tau2 > 0):
+        return fit
     at_zero = _log_likelihood(problem, np.zeros_like(fit.tau2), restricted)
     at_root = _log_likelihood(problem, fit.tau2, restricted)
     better = (at_zero - at_root > 1e-12 * np.abs(at_root)) & (fit.tau2 > 0)
