@@ -16,7 +16,7 @@ from scipy import stats
 from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive, same_length
 from metabac._result import fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import METHODS, Control, Problem, WeightedFit, estimate_tau2
+from metabac.tau2 import METHODS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2
 
 Array = NDArray[np.float64]
 MISSING_LABEL = "(missing)"
@@ -133,18 +133,26 @@ class MetaRegResult:
 
         p = share of the n fits whose |statistic| (QM for the omnibus test) is at least the observed one, as
         metafor's ``permutest(exact=FALSE)`` (Higgins & Thompson 2004); the observed data count as the first
-        permutation, so p >= 1/n.
+        permutation, so p >= 1/n. The permutations are fitted as batches of problems, in chunks whose working
+        arrays stay within :data:`metabac.tau2.CHUNK_BYTES` (64 MiB) whatever ``n`` and k.
         """
         if n < 2:
             raise InputError(f"n: need at least 2 permutations, got {n}")
         rng = np.random.default_rng(seed)
-        order = np.vstack([np.arange(self.k)] + [rng.permutation(self.k) for _ in range(n - 1)])
-        problem = Problem(np.broadcast_to(self.yi, (n, self.k)).copy(), np.broadcast_to(self.vi, (n, self.k)).copy(),
-                          self.X[order], np.ones((n, self.k), dtype=bool))
-        fits = fit_mixed_model(problem, self.method, self.test, self.level, self.control, strict=False)
+        chunk = chunk_rows(self.k, self.X.shape[1])
+        statistic, qm = [], []
+        for start in range(0, n, chunk):
+            rows = min(chunk, n - start)
+            observed = [np.arange(self.k)] if start == 0 else []
+            order = np.vstack(observed + [rng.permutation(self.k) for _ in range(rows - len(observed))])
+            problem = Problem(np.broadcast_to(self.yi, (rows, self.k)), np.broadcast_to(self.vi, (rows, self.k)),
+                              self.X[order], np.ones((rows, self.k), dtype=bool), intercept=False, complete=True)
+            fits = fit_mixed_model(problem, self.method, self.test, self.level, self.control, strict=False)
+            statistic.append(fits.statistic)
+            qm.append(fits.qm)
         tol = np.sqrt(np.finfo(float).eps)
-        pvalue = np.mean(np.abs(fits.statistic) >= np.abs(self.statistic) - tol, axis=0)
-        qm_pvalue = float(np.mean(fits.qm >= self.qm - tol))
+        pvalue = np.mean(np.abs(np.concatenate(statistic)) >= np.abs(self.statistic) - tol, axis=0)
+        qm_pvalue = float(np.mean(np.concatenate(qm) >= self.qm - tol))
         return PermutationResult(self.names, pvalue, qm_pvalue, n, seed if isinstance(seed, int) else None)
 
     def summary(self, digits: int = 4) -> str:

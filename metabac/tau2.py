@@ -85,12 +85,13 @@ class Problem:
 
     @classmethod
     def intercept_only(cls, y: Array, v: Array, mask: NDArray[np.bool_] | None = None) -> "Problem":
-        """Plain pooling: X is a column of ones."""
-        y, v = np.atleast_2d(y).astype(float), np.atleast_2d(v).astype(float)
+        """Plain pooling: X is a column of ones (a read-only broadcast view: no memory of size k)."""
+        y, v = np.atleast_2d(y).astype(float), np.atleast_2d(v).astype(float)  # copies: results own their data
+        ones = np.broadcast_to(np.ones((1, 1, 1)), (*y.shape, 1))
         if mask is None:
-            return cls(y, v, np.ones((*y.shape, 1)), np.ones(y.shape, dtype=bool), intercept=True, complete=True)
-        mask = np.atleast_2d(mask).astype(bool)
-        return cls(np.where(mask, y, 0.0), np.where(mask, v, 1.0), np.ones((*y.shape, 1)), mask, intercept=True)
+            return cls(y, v, ones, np.ones(y.shape, dtype=bool), intercept=True, complete=True)
+        mask = np.atleast_2d(np.asarray(mask, dtype=bool))
+        return cls(np.where(mask, y, 0.0), np.where(mask, v, 1.0), ones, mask, intercept=True)
 
     @cached_property
     def k(self) -> NDArray[np.int64]:
@@ -114,6 +115,19 @@ class Problem:
         """The sub-batch of problems where ``keep`` is true (or whose indices ``keep`` lists)."""
         return Problem(self.y[keep], self.v[keep], self.X[keep], self.mask[keep], intercept=self.intercept,
                        complete=True if self.complete else None)
+
+
+CHUNK_BYTES = 64 * 2**20
+
+
+def chunk_rows(k: int, p: int = 1, budget: int = CHUNK_BYTES) -> int:
+    """How many problems of k studies and p coefficients to fit per batch so that its arrays stay within ``budget``.
+
+    A fit holds about 7 + 5p float arrays of shape (B, k) at its peak (y, v, X and mask, the weights and residuals,
+    the QR factors; measured with tracemalloc: 8k·(3 + 4.2p) bytes per problem besides the inputs), so a chunk is
+    budget / (8k·(7 + 5p)) problems, at least one.
+    """
+    return max(1, budget // (8 * k * (7 + 5 * p)))
 
 
 def _sum(a: Array) -> Array:
@@ -180,8 +194,13 @@ class WeightedFit:
         return _dot(self.weighted_residuals, self.weighted_residuals)
 
     def _xdx(self, d: Array) -> Array:
-        """X' diag(d) X per problem, (B, p, p)."""
-        return np.einsum("bki,bk,bkj->bij", self.X, d, self.X)
+        """X' diag(d) X per problem, (B, p, p) (a batched matmul: several times faster than a 3-operand einsum)."""
+        return (self.X * d[..., None]).swapaxes(-1, -2) @ self.X
+
+    @cached_property
+    def _xw2x(self) -> Array:
+        """X'W²X, shared by tr P and tr PP."""
+        return self._xdx(self.w**2)
 
     def trace_term(self, d: Array) -> Array:
         """tr((X'WX)⁻¹ X' diag(d) X); Σd/Σw when X is a column of ones."""
@@ -193,7 +212,7 @@ class WeightedFit:
         """tr(P) = Σw − tr((X'WX)⁻¹ X'W²X); Σw − Σw²/Σw when X is a column of ones."""
         if self.intercept:
             return self.sum_w - self.sum_w2 / self.sum_w
-        return self.sum_w - self.trace_term(self.w**2)
+        return self.sum_w - np.einsum("bij,bji->b", self.xwx_inv, self._xw2x)
 
     def trace_pp(self) -> Array:
         """tr(P P) = Σw² − 2 tr((X'WX)⁻¹X'W³X) + tr([(X'WX)⁻¹X'W²X]²); with X = 1 the last term is (Σw²/Σw)²."""
@@ -201,7 +220,7 @@ class WeightedFit:
         if self.intercept:
             a = self.sum_w2 / self.sum_w
             return self.sum_w2 - 2 * _dot(w2, self.w) / self.sum_w + a * a
-        a = self.xwx_inv @ self._xdx(w2)
+        a = self.xwx_inv @ self._xw2x
         return self.sum_w2 - 2 * self.trace_term(w2 * self.w) + np.einsum("bij,bji->b", a, a)
 
     def log_det_xwx(self) -> Array:
@@ -490,4 +509,5 @@ def estimate_tau2(problem: Problem, method: str, control: Control | None = None,
     return fit
 
 
-__all__ = ["Control", "Method", "METHODS", "Problem", "Tau2Fit", "TAU2_ESTIMATORS", "estimate_tau2"]
+__all__ = ["CHUNK_BYTES", "Control", "Method", "METHODS", "Problem", "Tau2Fit", "TAU2_ESTIMATORS", "chunk_rows",
+           "estimate_tau2"]
