@@ -12,8 +12,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 
+# Control characters (newlines, escape sequences) in labels or file contents are shown escaped, so a message is
+# always one line and cannot drive the terminal it is printed on.
+_ONE_LINE = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
 class InputError(ValueError):
-    """Bad input: the message names the study or file, the field and the problem."""
+    """Bad input: the message names the study or file, the field and the problem, on one line."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(str(message).translate(_ONE_LINE), *args)
 
 
 class ConvergenceError(InputError):

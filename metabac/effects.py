@@ -183,6 +183,14 @@ def cells_from_arms(arms: Mapping[str, ArrayLike], labels: Sequence[str] | None 
     for event, non_event, total in (("ai", "bi", "n1i"), ("ci", "di", "n2i")):
         if non_event in values:
             cells[non_event] = values[non_event]
+            if total in values:
+                off = values[event] + values[non_event] != values[total]
+                if off.any():
+                    i = int(np.flatnonzero(off)[0])
+                    raise InputError(
+                        f"{study_name(i, labels)}: {total}: {values[total][i]:g} differs from {event} + {non_event} = "
+                        f"{values[event][i] + values[non_event][i]:g}"
+                    )
         elif total in values:
             over = values[event] > values[total]
             if over.any():
@@ -271,17 +279,17 @@ def effect_sizes(
         if measure == "SMD":
             smd_correction = require_choice(smd_correction, ("exact", "approximate"), "smd_correction")
             smd_vtype = require_choice(smd_vtype, ("LS", "UB", "RM5"), "smd_vtype")
-            yi, vi = standardised_mean_difference(*columns, correction=smd_correction, vtype=smd_vtype)
+            with np.errstate(divide="ignore", invalid="ignore"):  # n1i + n2i <= 2: reported below
+                yi, vi = standardised_mean_difference(*columns, correction=smd_correction, vtype=smd_vtype)
         else:
             yi, vi = CONTINUOUS_MEASURES[measure](*columns)
         keep = np.ones_like(yi, dtype=bool)
     bad = keep & ~(np.isfinite(yi) & np.isfinite(vi))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"{study_name(i, label_list)}: {measure}: effect size is not estimable (zero cells with add=0 "
-            "or no events in either group); use add > 0 or drop00=True"
-        )
+        reason = ("zero cells with add=0 or no events in either group); use add > 0 or drop00=True"
+                  if measure in BINARY_MEASURES else "SMD needs n1i + n2i > 2)")
+        raise InputError(f"{study_name(i, label_list)}: {measure}: effect size is not estimable ({reason}")
     frame = pd.DataFrame({"yi": yi, "vi": vi})
     if label_list is not None:
         if len(label_list) != len(frame):

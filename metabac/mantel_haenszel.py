@@ -20,6 +20,10 @@ from metabac.pooling import PoolResult
 MHMeasure = Literal["OR", "RR", "RD"]
 
 
+def _label_list(labels: ArrayLike | None) -> list[str] | None:
+    return None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
+
+
 def _heterogeneity(cells: Cells, measure: str, estimate: float, add: float) -> tuple[float, int]:
     """Cochran's Q of the escalc effect sizes around ``estimate``, and its number of studies (k.yi)."""
     keep = ~cells.double_zero()
@@ -88,7 +92,7 @@ def mantel_haenszel(
     measure = require_choice(measure, ("OR", "RR", "RD"), "measure")
     level = require_level(level)
     rd_variance = require_choice(rd_variance, ("SGR", "GR"), "rd_variance")
-    cells = cells_from_arms(arms)
+    cells = cells_from_arms(arms, _label_list(labels))
     summed = cells
     if add_inside and measure != "RD":
         keep = ~cells.double_zero()
@@ -124,6 +128,9 @@ def mantel_haenszel(
                                           * (n2 / total) * (n2 - n1) / 2) + np.sum(a * (n2 - c) / total
                                                                                    + c * (n1 - a) / total) / 2
             variance = numerator / np.sum(n1 * n2 / total) ** 2
+        if not variance > 0:  # metafor returns 0 with se 0 and the interval [0, 0]
+            raise InputError("RD: Mantel-Haenszel risk difference is not estimable (no events, or only events, in "
+                             "every study: its variance is 0)")
     if add_inside and measure != "RD":
         full = np.zeros(len(cells.a))
         full[keep] = weights
@@ -142,7 +149,7 @@ def peto(*, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None
     Q = Σ(a − E)²/V − (Σ(a − E))²/ΣV over tables with V > 0, on k − 1 df (k excluding double-zero studies).
     """
     level = require_level(level)
-    cells = cells_from_arms(arms)
+    cells = cells_from_arms(arms, _label_list(labels))
     n1, n2 = cells.n1, cells.n2
     total = n1 + n2
     events = cells.a + cells.c

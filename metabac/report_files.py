@@ -3,6 +3,12 @@
 Everything is written into a temporary folder beside the output folder and moved into place with ``os.replace``
 at the end, so an interrupted run never leaves a half-written report. Figures are byte-for-byte reproducible: no
 date or software metadata, and a fixed SVG hash salt.
+
+What a run may touch (:func:`check_output`): only the entries it writes (``data/``, ``figures/``, ``report.*`` and
+the marker ``.metabac-report``) inside the output folder, after ``..`` and symlinks in its path are resolved, plus
+the temporary folder beside it. An entry of the output folder that is a symlink is replaced, never followed. It
+refuses an output folder inside the trials folder, and one where ``data/``, ``figures/`` or ``report.*`` exist but
+no earlier metabac report was written (so a user's own ``data/`` is never swapped out).
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from metabac.render import render_html, render_markdown, slug
 from metabac.report import Report
 
 FORMATS = ("html", "md", "json")
+MARKER = ".metabac-report"
+MARKER_TEXT = ("Written by `metabac report`. Each run replaces data/, figures/, report.html, report.md and "
+               "report.json here and keeps every other file.\n")
+REPLACED = ("data", "figures", "report.html", "report.md", "report.json")
 SVG_SALT = "metabac"
 PNG_DPI = 110
 
@@ -87,15 +97,59 @@ def write_report(
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise InputError(f"--format: unknown {', '.join(bad)} (choose from {', '.join(FORMATS)})")
-    out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    out = check_output(out, report.options.trials_dir)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    except OSError as error:
+        raise InputError(f"{out}: --out: cannot write the report ({error.strerror or error})") from error
     try:
         _write_all(report, staging, formats, progress)
+        (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         out.mkdir(exist_ok=True)
         _move_into(staging, out)
+    except OSError as error:
+        raise InputError(f"{out}: --out: cannot write the report ({error.strerror or error})") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _written_by_metabac(folder: Path) -> bool:
+    """The folder holds a report of an earlier run: the marker, or (before the marker) a report.* of metabac."""
+    if (folder / MARKER).is_file():
+        return True
+    for name in ("report.json", "report.md", "report.html"):
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as handle:
+                if b"metabac" in handle.read(4096):
+                    return True
+    return False
+
+
+def check_output(out: str | os.PathLike, trials_dir: str | os.PathLike | None = None) -> Path:
+    """The output folder a report may be written to, resolved (``..`` and symlinks in its path), or InputError.
+
+    Refused: an existing file; the trials folder or a folder inside it (metabac never writes to the records); a
+    folder holding ``data/``, ``figures/`` or ``report.*`` that no earlier metabac report wrote. Called by
+    :func:`write_report`, and by the CLI before any analysis runs.
+    """
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: --out: is a file, not a folder")
+    existing = next(parent for parent in out.parents if parent.exists())
+    if not existing.is_dir():
+        raise InputError(f"{out}: --out: {existing} is a file, not a folder")
+    if trials_dir is not None:
+        trials = Path(trials_dir).resolve()
+        if out == trials or trials in out.parents:
+            raise InputError(f"{out}: --out: is inside the trials folder {trials} (metabac never writes there)")
+    if out.is_dir() and not _written_by_metabac(out):
+        clash = [name for name in REPLACED if (out / name).exists() or (out / name).is_symlink()]
+        if clash:
+            raise InputError(f"{out}: --out: {clash[0]} exists and would be replaced, but no metabac report was "
+                             f"written here before ({MARKER} missing); move it or choose another --out")
     return out
 
 

@@ -142,7 +142,7 @@ TRIAL = Table({
         "kind": Field(str, "primary (trial report), abstract, registry or secondary (review, news, press)",
                       required=True, choices=SOURCE_KINDS),
         "citation": Field(str, "what the source is", required=True),
-        "url": Field(str, "where it can be read", required=True),
+        "url": Field(str, "where it can be read (http or https)", required=True, pattern=r"^https?://\S+$"),
     }, "one source"), "the sources numbers are read from, by key", required=True),
     "arms": MapOf(Table({
         "role": Field(str, "experimental (baclofen) or control", required=True, choices=("experimental", "control")),
@@ -200,18 +200,23 @@ def table_fields(table: Table) -> dict[str, Node]:
     return {**table.fields, **PROVENANCE} if table.sourced else table.fields
 
 
+def _path(where: str, key: str) -> str:
+    """``where.key``, or ``<file>: key`` at the top of a record (``where`` is then the file name and a colon)."""
+    return f"{where} {key}" if where.endswith(":") else f"{where}.{key}" if where else key
+
+
 def _check_table(value: Any, spec: Table, where: str) -> None:
     if not isinstance(value, dict):
         raise InputError(f"{where}: must be a table, got {value!r}")
     fields = table_fields(spec)
     for key in value:
         if key not in fields:
-            raise InputError(f"{where}.{key}: unknown field (known: {', '.join(fields)})")
+            raise InputError(f"{_path(where, key)}: unknown field (known: {', '.join(fields)})")
     for key, node in fields.items():
         if key in value:
-            check_node(value[key], node, f"{where}.{key}")
+            check_node(value[key], node, _path(where, key))
         elif node.required:
-            raise InputError(f"{where}.{key}: missing")
+            raise InputError(f"{_path(where, key)}: missing")
 
 
 def check_node(value: Any, node: Node, where: str) -> None:
@@ -225,10 +230,10 @@ def check_node(value: Any, node: Node, where: str) -> None:
             raise InputError(f"{where}: must be a table of one or more named entries")
         for key, item in value.items():
             if node.key_choices is not None and key not in node.key_choices:
-                raise InputError(f"{where}.{key}: unknown name (known: {', '.join(node.key_choices)})")
+                raise InputError(f"{_path(where, key)}: unknown name (known: {', '.join(node.key_choices)})")
             if not re.match(node.key_pattern, key):
-                raise InputError(f"{where}.{key}: names are lower case letters, digits and _")
-            _check_table(item, node.value, f"{where}.{key}")
+                raise InputError(f"{_path(where, key)}: names are lower case letters, digits and _")
+            _check_table(item, node.value, _path(where, key))
     else:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             raise InputError(f"{where}: must be an array of tables ([[...]])")
@@ -296,7 +301,7 @@ def _check_arm_result(result: dict, outcome: str, where: str) -> None:
 
 def check_record(record: dict, name: str, stem: str) -> None:
     """Validate a parsed record: the schema, then the rules across fields. ``name`` prefixes every message."""
-    check_node(record, TRIAL, name)
+    check_node(record, TRIAL, f"{name}:")
     if record["id"] != stem:
         raise InputError(f"{name}: id: {record['id']!r} differs from the file name {stem!r}")
     sources, arms = record["sources"], record["arms"]

@@ -42,32 +42,99 @@ def test_yi_vi_columns_with_bom_and_semicolons(tmp_path: Path) -> None:
     assert "Equal-Effects Model (k = 2)" in result.output
 
 
-@pytest.mark.parametrize(
-    ("text", "args", "message"),
-    [
-        ("study,ai,n1i,ci,n2i\nA,30,42,x,42\n", ["--measure", "RR"], "row 2: ci: not a number: 'x'"),
-        ("study,ai,n1i,ci,n2i\nA,50,42,12,42\n", ["--measure", "RR"], 'study 1 ("A"): ai: 50 events exceed'),
-        ("yi\n0.1\n", [], "missing column vi"),
-        ("yi,vi\n0.1,-1\n", [], "study 1: vi: must be positive, got -1"),
-        ("yi,vi\n0.1,0.2,5\n", [], "row 2: has 3 fields, the header has 2"),
-        ("", [], "empty file"),
-        ("yi,vi\n", [], "no data rows"),
-        ("yi,vi\n0.1,0.2\n", ["--method", "XYZ"], "method: unknown value 'XYZ'"),
-        ("yi,vi\n0.1,0.2\n", ["--level", "120"], "level: must be in (0, 100)"),
-        ("study,yi,vi\nA,0.1,0.2\nB,0.2,0.1\nA,0.3,0.1\n", [], "row 4: study: duplicate id 'A' (also on row 2)"),
-        ("study,ai,n1i\nA,3,10\n", ["--measure", "OR"], "ci"),
-    ],
-)
-def test_bad_input_gives_one_line_error(tmp_path: Path, text: str, args: list[str], message: str) -> None:
-    result, path = run(tmp_path, text, *args)
-    assert result.exit_code == 1
-    assert message in result.output
+# (kind, file contents, options, fragment of the one-line message); the file is data.csv in the working folder.
+# docs/bad_input.md lists these kinds (tests/test_bad_input.py keeps it current).
+BINARY = "study,ai,n1i,ci,n2i\n"
+CSV_CASES = [
+    ("text in a number column", BINARY + "A,30,42,x,42\n", ["--measure", "RR"], "data.csv: row 2: ci: not a number: 'x'"),
+    ("empty cell", "yi,vi\n0.1,0.2\n0.3,\n", [], "data.csv: row 3: vi: not a number: '(empty)'"),
+    ("decimal comma", "yi;vi\n0,1;0,02\n", [], "data.csv: row 2: yi: not a number: '0,1' (decimal comma?"),
+    ("NaN in a number column", "yi,vi\nnan,0.1\n", [], "data.csv: row 2: yi: must be finite, got 'nan'"),
+    ("infinite value", "yi,vi\n0.1,inf\n", [], "data.csv: row 2: vi: must be finite, got 'inf'"),
+    ("zero or negative variance", "yi,vi\n0.1,0.2\n0.1,-1\n", [], "data.csv: row 3: vi: must be positive, got -1"),
+    ("events above group size", BINARY + "A,50,42,12,42\n", ["--measure", "RR"],
+     'data.csv: row 2: study 1 ("A"): ai: 50 events exceed the group size n1i=42'),
+    ("negative count", BINARY + "A,3,10,-1,10\n", ["--measure", "OR"],
+     'data.csv: row 2: study 1 ("A"): ci: must not be negative, got -1'),
+    ("non-integer count", BINARY + "A,2.5,10,1,10\n", ["--measure", "OR"],
+     'data.csv: row 2: study 1 ("A"): ai: must be a whole number, got 2.5'),
+    ("group size differs from events + non-events", "ai,bi,n1i,ci,di\n3,7,12,1,4\n", ["--measure", "OR"],
+     "data.csv: row 2: study 1: n1i: 12 differs from ai + bi = 10"),
+    ("zero SD", "m1i,sd1i,n1i,m2i,sd2i,n2i\n5,1,10,4,1,10\n5,0,10,4,1,10\n", ["--measure", "MD"],
+     "data.csv: row 3: study 2: sd1i: must be positive, got 0"),
+    ("missing yi/vi column", "yi\n0.1\n", [], "data.csv: missing column vi (or give --measure"),
+    ("missing arm column", "study,ai,n1i\nA,3,10\n", ["--measure", "OR"],
+     "data.csv: missing column ci, n2i (OR needs ai, ci with bi, di or with n1i, n2i"),
+    ("missing continuous column", "m1i,sd1i,n1i,m2i,n2i\n5,1,10,4,10\n", ["--measure", "SMD"],
+     "data.csv: missing column sd2i (SMD needs m1i, sd1i, n1i, m2i, sd2i, n2i"),
+    ("different delimiter", "yi|vi\n0.1|0.2\n", [],
+     "data.csv: missing column yi, vi (or give --measure with arm-level columns; the header has 'yi|vi'; columns are "
+     "separated by commas, semicolons or tabs)"),
+    ("row with more fields than the header", "yi,vi\n0.1,0.2,5\n", [], "data.csv: row 2: has 3 fields, the header has 2"),
+    ("empty file", "", [], "data.csv: empty file"),
+    ("header without rows", "yi,vi\n\n", [], "data.csv: no data rows (empty input)"),
+    ("duplicate study ids", "study,yi,vi\nA,0.1,0.2\nB,0.2,0.1\nA,0.3,0.1\n", [],
+     "data.csv: row 4: study: duplicate id 'A' (also on row 2)"),
+    ("duplicate column", "yi,vi,vi\n0.1,0.2,0.3\n", [], "data.csv: column 3: 'vi' appears twice in the header"),
+    ("values under an unnamed column", "yi,vi,\n0.1,0.2,7\n", [], "data.csv: column 3: has values but no name"),
+    ("not UTF-8", "study,yi,vi\nM\u00fcller,0.1,0.2\n", [], "data.csv: not UTF-8 text (invalid"),
+    ("unknown measure", "yi,vi\n0.1,0.2\n", ["--measure", "HR"],
+     "measure: unknown value 'HR'; choose one of OR, RR, RD, PETO, MD, SMD, ROM"),
+    ("unknown method", "yi,vi\n0.1,0.2\n", ["--method", "XYZ"], "method: unknown value 'XYZ'"),
+    ("level outside (0, 100)", "yi,vi\n0.1,0.2\n", ["--level", "120"], "level: must be in (0, 100) percent, got 120"),
+    ("escape code in a study name", BINARY + "A\x1b[2J,50,42,12,42\n", ["--measure", "RR"],
+     'study 1 ("A\\x1b[2J"): ai: 50 events exceed'),
+    ("file not found", None, [], "nope.csv: file not found"),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "args", "message"), CSV_CASES, ids=[c[0] for c in CSV_CASES])
+def test_bad_csv_gives_one_line_error_and_writes_nothing(tmp_path: Path, monkeypatch, kind: str, text: str | None,
+                                                         args: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    name = "nope.csv" if text is None else "data.csv"
+    if text is not None:
+        Path("data.csv").write_bytes(text.encode("latin-1" if kind == "not UTF-8" else "utf-8"))
+    before = sorted(tmp_path.iterdir())
+    result = CliRunner().invoke(cli, ["pool", name, *args])
+    assert sorted(tmp_path.iterdir()) == before
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output, result.output
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["pool", str(tmp_path / "nope.csv")])
-    assert result.exit_code == 1 and "file not found" in result.output
+@pytest.mark.parametrize(("text", "encoding"), [
+    ("yi\tvi\n0.1\t0.02\n0.3\t0.04\n", "utf-8-sig"),               # tab-separated with a byte-order mark
+    ("yi,vi\r\n0.1,0.02\r\n0.3,0.04\r\n", "utf-8"),                 # Windows line ends
+    ("yi,vi,,\n0.1,0.02,,\n0.3,0.04,,\n\n", "utf-8"),                 # a spreadsheet's empty trailing columns
+    ('"yi","vi"\n"0.1","0.02"\n" 0.3 ",0.04\n', "utf-8"),             # quoted cells, stray spaces
+])
+def test_spreadsheet_exports_are_read(tmp_path: Path, text: str, encoding: str) -> None:
+    result, _ = run(tmp_path, text, "--method", "EE", "--json", encoding=encoding)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["estimate"] == pytest.approx(mb.pool([0.1, 0.3], [0.02, 0.04], method="EE").estimate)
+
+
+def test_cli_warnings_are_one_line(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, "yi,vi\n0.3,0.1\n", "--test", "knha")
+    assert result.exit_code == 0
+    assert "Warning: Setting test='z' since k = 1 (as metafor does)." in result.output
+    assert "warnings.warn" not in result.output and ".py:" not in result.output
+
+
+def test_an_unexpected_exception_is_one_line_naming_it(tmp_path: Path, monkeypatch) -> None:
+    import metabac.io
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(metabac.io, "read_study_table", broken)
+    result, path = run(tmp_path, "yi,vi\n0.3,0.1\n")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("Error: internal error: ZeroDivisionError: float division by zero")
+    assert "--debug" in result.output
+    debug = CliRunner().invoke(cli, ["--debug", "pool", str(path)])
+    assert isinstance(debug.exception, ZeroDivisionError)
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

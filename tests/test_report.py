@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import shutil
 import subprocess
 from dataclasses import replace
@@ -173,16 +174,142 @@ def test_rewriting_keeps_other_files_of_the_folder(report: Report, tmp_path: Pat
     (out / "README.md").write_text("how to regenerate")
     write_report(report, out)
     assert (out / "README.md").read_text() == "how to regenerate"
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "data", "figures", "report.html", "report.json",
-                                                     "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".metabac-report", "README.md", "data", "figures", "report.html",
+                                                     "report.json", "report.md"]
     assert [p.name for p in tmp_path.iterdir()] == ["reports"]
 
 
-def test_unwritable_output_is_an_os_error(report: Report, tmp_path: Path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    with pytest.raises(OSError):
-        write_report(report, blocker / "reports")
+def _tree(folder: Path) -> dict[str, bytes | str]:
+    """Every entry below ``folder`` (not following symlinks): file bytes, link targets, folders."""
+    entries: dict[str, bytes | str] = {}
+    for path in sorted(folder.rglob("*")):
+        key = path.relative_to(folder).as_posix()
+        entries[key] = (f"-> {os.readlink(path)}" if path.is_symlink() else "dir" if path.is_dir()
+                        else path.read_bytes())
+    return entries
+
+
+def _blocker(tmp_path: Path) -> Path:
+    (tmp_path / "file").write_text("not a folder")
+    return tmp_path / "file"
+
+
+def _users_data(tmp_path: Path) -> Path:
+    (tmp_path / "mine" / "data").mkdir(parents=True)
+    (tmp_path / "mine" / "data" / "thesis.csv").write_text("my own numbers")
+    return tmp_path / "mine"
+
+
+def _inside_trials(tmp_path: Path) -> Path:
+    (tmp_path / "no-trials").mkdir()
+    return tmp_path / "elsewhere" / ".." / "no-trials" / "reports"
+
+
+def _read_only(tmp_path: Path, monkeypatch) -> Path:
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(report_files.tempfile, "mkdtemp", refuse)   # tests run as root: chmod would not stop them
+    return tmp_path / "reports"
+
+
+ORIGINAL_WRITE_TEXT = Path.write_text
+
+
+def _disk_full(tmp_path: Path, monkeypatch) -> Path:
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)  # the first CSV; figures and folders exist by then
+    return tmp_path / "reports"
+
+
+# (kind, how to make the output path, fragment of the message after "<resolved out>: --out: ").
+# docs/bad_input.md lists these kinds (tests/test_bad_input.py keeps it current).
+OUTPUT_CASES = [
+    ("output folder under a file", lambda tmp, mp: _blocker(tmp) / "reports", "/file is a file, not a folder"),
+    ("output path is a file", lambda tmp, mp: _blocker(tmp), "is a file, not a folder"),
+    ("output folder inside the trials folder", lambda tmp, mp: _inside_trials(tmp),
+     "is inside the trials folder"),
+    ("output folder holding other data", lambda tmp, mp: _users_data(tmp),
+     "data exists and would be replaced, but no metabac report was written here before"),
+    ("output folder that cannot be written", _read_only, "cannot write the report (Permission denied)"),
+    ("disk full while writing", _disk_full, "cannot write the report (No space left on device)"),
+]
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Skip drawing: the tests of where files go do not need the plots (the slowest part of a write)."""
+    monkeypatch.setattr(report_files, "figures", lambda report: {})
+
+
+@pytest.mark.parametrize(("kind", "make", "expected"), OUTPUT_CASES, ids=[c[0] for c in OUTPUT_CASES])
+def test_bad_output_folder_is_one_line_and_leaves_nothing(report: Report, tmp_path: Path, no_figures, monkeypatch,
+                                                          kind, make, expected):
+    out = make(tmp_path, monkeypatch)
+    before = _tree(tmp_path)
+    with pytest.raises(mb.InputError) as error:
+        write_report(report, out)
+    monkeypatch.setattr(Path, "write_text", ORIGINAL_WRITE_TEXT)
+    assert str(error.value).startswith(f"{out.resolve()}: --out: ") and expected in str(error.value)
+    assert "\n" not in str(error.value)
+    assert _tree(tmp_path) == before   # no partial file, no staging folder, the user's files untouched
+
+
+def test_dotdot_in_out_writes_only_the_resolved_folder(report: Report, tmp_path: Path, no_figures):
+    out = write_report(report, tmp_path / "a" / ".." / "b")
+    assert out == tmp_path / "b"
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]   # no folder a, no staging folder left
+
+
+def test_symlinks_in_the_output_folder_are_replaced_never_followed(report: Report, tmp_path: Path, no_figures):
+    out = write_report(report, tmp_path / "reports")
+    outside = tmp_path / "outside"
+    (outside / "figures").mkdir(parents=True)
+    (outside / "figures" / "precious.png").write_bytes(b"not yours")
+    (outside / "victim.html").write_text("keep me")
+    shutil.rmtree(out / "figures")
+    (out / "figures").symlink_to(outside / "figures", target_is_directory=True)
+    (out / "report.html").unlink()
+    (out / "report.html").symlink_to(outside / "victim.html")
+    (out / "data").rename(tmp_path / "old-data")
+    (out / "data").symlink_to(tmp_path / "outside", target_is_directory=True)
+    before = _tree(outside)
+    write_report(report, out)
+    assert _tree(outside) == before
+    for name in ("figures", "report.html", "data"):
+        assert not (out / name).is_symlink()
+    assert (out / "figures").is_dir() and "<html" in (out / "report.html").read_text()
+
+
+def test_a_symlinked_entry_in_a_foreign_folder_is_refused(report: Report, tmp_path: Path, no_figures):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "figures").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(mb.InputError, match="figures exists and would be replaced"):
+        write_report(report, tmp_path / "mine")
+
+
+def test_report_from_a_legacy_folder_without_marker_is_replaced(report: Report, tmp_path: Path, no_figures):
+    out = write_report(report, tmp_path / "reports")
+    (out / ".metabac-report").unlink()   # written before the marker existed: report.html names metabac
+    write_report(report, out)
+    assert (out / ".metabac-report").is_file()
+
+
+def test_cli_bad_out_fails_before_any_analysis(tmp_path: Path, monkeypatch):
+    import metabac.report
+
+    def never(*args, **kwargs):
+        raise AssertionError("the report was built although --out is unusable")
+
+    monkeypatch.setattr(metabac.report, "build_report", never)
+    blocker = _blocker(tmp_path)
+    result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--out", str(blocker), "--quiet"])
+    assert result.exit_code == 1 and result.output == f"Error: {blocker}: --out: is a file, not a folder\n"
+    result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--out", str(TRIALS / "reports"), "--quiet"])
+    assert result.exit_code == 1 and "is inside the trials folder" in result.output
+    assert not (TRIALS / "reports").exists()
 
 
 def test_figures_are_byte_identical_across_runs(report: Report, tmp_path: Path):

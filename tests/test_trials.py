@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -232,39 +233,40 @@ def test_schema_is_described_from_the_one_declaration():
 
 # --- broken files ----------------------------------------------------------------------------------------------------
 
-BROKEN = {
-    "syntax error": ('id = "addolorato2002"', 'id = "addolorato2002'),
-    "unknown field": ('country = "Italy"', 'country = "Italy"\ncolour = "blue"'),
-    "wrong type": ("randomised = 20", 'randomised = "twenty"'),
-    "events above n": ("events = 14\nn = 20", "events = 24\nn = 20"),
-    "negative value": ("mean = 17.6", "mean = -17.6"),
-    "missing source": ('events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"\n', "events = 14\nn = 20\npercent = 70.0\n"),
-    "undefined source": ('events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"', 'events = 14\nn = 20\npercent = 70.0\nsource = "nowhere"'),
-    "missing placebo arm": ('compared_with = "placebo"', 'compared_with = "placebo_b"'),
-    "result for an unknown arm": ("[outcomes.abstinence.arms.placebo]", "[outcomes.abstinence.arms.placebo2]"),
-    "unknown outcome": ("[outcomes.dropout]", "[outcomes.happiness]"),
-    "percent disagrees with count": ("percent = 70.0", "percent = 75.0"),
-    "id differs from file name": ('id = "addolorato2002"', 'id = "addolorato2003"'),
-    "n above randomised": ("events = 6\nn = 20", "events = 6\nn = 25"),
-}
-EXPECTED = {
-    "syntax error": "TOML syntax error", "unknown field": "colour: unknown field",
-    "wrong type": "arms.baclofen.randomised: must be an integer", "events above n": "events: 24 is above n = 20",
-    "negative value": "baseline[0].mean: -17.6 is below the minimum 0",
-    "missing source": "outcomes.abstinence.arms.baclofen.source: missing",
-    "undefined source": "'nowhere' is not a key of [sources]",
-    "missing placebo arm": "compared_with: 'placebo_b' is not a control arm",
-    "result for an unknown arm": "'placebo2' is not an arm of this trial",
-    "unknown outcome": "outcomes.happiness: unknown name",
-    "percent disagrees with count": "percent: 75.0 does not match events/n = 14/20",
-    "id differs from file name": "differs from the file name",
-    "n above randomised": "n: 25 is above the 20 randomised",
-}
+# (kind, text in addolorato2002.toml, its replacement, fragment of the message after "<file>: ").
+# docs/bad_input.md lists these kinds (tests/test_bad_input.py keeps it current).
+BROKEN_CASES = [
+    ("TOML syntax error", 'id = "addolorato2002"', 'id = "addolorato2002', "TOML syntax error"),
+    ("key given twice", 'country = "Italy"', 'country = "Italy"\ncountry = "Spain"', "TOML syntax error: Cannot overwrite a value"),
+    ("arm declared twice", "[arms.placebo]\nrole", "[arms.baclofen]\nrole", "TOML syntax error: Cannot declare ('arms', 'baclofen') twice"),
+    ("unknown field", 'country = "Italy"', 'country = "Italy"\ncolour = "blue"', "colour: unknown field"),
+    ("missing required field", 'title = "Baclofen efficacy', 'subtitle = "Baclofen efficacy', "subtitle: unknown field"),
+    ("wrong type", "randomised = 20", 'randomised = "twenty"', "arms.baclofen.randomised: must be an integer, got 'twenty'"),
+    ("value not among the choices", 'control = "placebo"', 'control = "homeopathy"',
+     "design.control: 'homeopathy' is not one of placebo, active"),
+    ("NaN number", "mean = 17.6", "mean = nan", "baseline[0].mean: must be finite, got nan"),
+    ("negative value", "mean = 17.6", "mean = -17.6", "baseline[0].mean: -17.6 is below the minimum 0"),
+    ("badly formed arm name", "[arms.placebo]", '[arms."Placebo!"]', "arms.Placebo!: names are lower case letters, digits and _"),
+    ("number without a source", 'events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"\n',
+     "events = 14\nn = 20\npercent = 70.0\n", "outcomes.abstinence.arms.baclofen.source: missing"),
+    ("source not declared", 'events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"',
+     'events = 14\nn = 20\npercent = 70.0\nsource = "nowhere"', "'nowhere' is not a key of [sources]"),
+    ("dose arm pointing at a missing placebo arm", 'compared_with = "placebo"', 'compared_with = "placebo_b"',
+     "arms.baclofen.compared_with: 'placebo_b' is not a control arm of this trial"),
+    ("no experimental arm", 'role = "experimental"\ndrug = "baclofen"\ncompared_with = "placebo"',
+     'role = "control"\ndrug = "baclofen"', "arms: no experimental arm"),
+    ("result for an unknown arm", "[outcomes.abstinence.arms.placebo]", "[outcomes.abstinence.arms.placebo2]",
+     "'placebo2' is not an arm of this trial"),
+    ("unknown outcome", "[outcomes.dropout]", "[outcomes.happiness]", "outcomes.happiness: unknown name"),
+    ("events above n", "events = 14\nn = 20", "events = 24\nn = 20", "events: 24 is above n = 20"),
+    ("percent disagrees with count", "percent = 70.0", "percent = 75.0", "percent: 75.0 does not match events/n = 14/20"),
+    ("n above randomised", "events = 6\nn = 20", "events = 6\nn = 25", "n: 25 is above the 20 randomised"),
+    ("id differs from file name", 'id = "addolorato2002"', 'id = "addolorato2003"', "differs from the file name"),
+]
 
 
-@pytest.mark.parametrize("kind", sorted(BROKEN))
-def test_broken_file_fails_load_and_check_with_file_and_field(kind, tmp_path):
-    old, new = BROKEN[kind]
+@pytest.mark.parametrize(("kind", "old", "new", "expected"), BROKEN_CASES, ids=[c[0] for c in BROKEN_CASES])
+def test_broken_file_fails_load_and_check_with_file_and_field(kind, old, new, expected, tmp_path):
     text = EXAMPLE.read_text(encoding="utf-8")
     assert old in text, kind
     shutil.copy(TRIALS / "addolorato2007.toml", tmp_path)
@@ -274,18 +276,59 @@ def test_broken_file_fails_load_and_check_with_file_and_field(kind, tmp_path):
     with pytest.raises(mb.InputError) as error:
         mb.load_trials(tmp_path)
     message = str(error.value)
-    assert message.startswith(str(broken)) and EXPECTED[kind] in message and "\n" not in message
+    assert message.startswith(f"{broken}: ") and expected in message and "\n" not in message, message
     result = CliRunner().invoke(cli, ["trials", "check", "--trials", str(tmp_path)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip().splitlines() == [f"Error: {message}"]
-    assert _digest(tmp_path) == before   # nothing rewritten
+    assert _digest(tmp_path) == before   # nothing rewritten, nothing added
 
 
-def test_empty_or_missing_folder(tmp_path):
-    with pytest.raises(mb.InputError, match="no trial records"):
-        mb.load_trials(tmp_path)
-    with pytest.raises(mb.InputError, match="trials folder not found"):
-        mb.load_trials(tmp_path / "nope")
+def _not_utf8(folder: Path) -> None:
+    (folder / "addolorato2002.toml").write_bytes(EXAMPLE.read_text(encoding="utf-8").encode("latin-1", "replace")
+                                                 .replace(b"Abh", b"Abh\xe4"))
+
+
+# (kind, how to make the folder, fragment of the message)
+FOLDER_CASES = [
+    ("trials folder missing", None, "nowhere: trials folder not found"),
+    ("trials folder without records", lambda folder: (folder / "notes.txt").write_text("x"),
+     "no trial records (*.toml)"),
+    ("trial file not UTF-8", _not_utf8, "addolorato2002.toml: not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(("kind", "make", "expected"), FOLDER_CASES, ids=[c[0] for c in FOLDER_CASES])
+def test_bad_trials_folder(kind, make, expected, tmp_path):
+    folder = tmp_path / "nowhere" if make is None else tmp_path
+    if make is not None:
+        make(folder)
+    with pytest.raises(mb.InputError) as error:
+        mb.load_trials(folder)
+    assert expected in str(error.value) and "\n" not in str(error.value)
+    for command in (["trials", "check"], ["trials", "list"], ["predictors"]):
+        result = CliRunner().invoke(cli, [*command, "--trials", str(folder)])
+        assert result.exit_code == 1 and result.output == f"Error: {error.value}\n"
+
+
+def test_yaml_and_pickle_payloads_in_a_record_are_only_text(tmp_path, monkeypatch):
+    """TOML has no tags, includes or object constructors: what YAML's ``!!python/object/apply`` or a pickle stream
+    would run is read as a string and shown as a string."""
+    monkeypatch.chdir(tmp_path)
+    payloads = ['!!python/object/apply:os.system ["touch pwned-yaml"]',
+                "cos\\nsystem\\n(S'touch pwned-pickle'\\ntR.",
+                "{{ __import__('os').system('touch pwned-template') }}",
+                "$(touch pwned-shell) `touch pwned-backtick`"]
+    hostile = " | ".join(payloads)
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        'drug = "placebo"', f"drug = \"placebo\"\ndose_note = {json.dumps(hostile)}", 1)
+    folder = tmp_path / "trials"
+    folder.mkdir()
+    (folder / "addolorato2002.toml").write_text(text, encoding="utf-8")
+    trial_set = mb.load_trials(folder)
+    assert trial_set.records["addolorato2002"]["arms"]["placebo"]["dose_note"] == hostile
+    result = CliRunner().invoke(cli, ["trials", "show", "addolorato2002", "--trials", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trials"]   # nothing ran: no pwned-* file
 
 
 def test_comparisons_rejects_unknown_outcome_and_option(shipped):

@@ -2,10 +2,13 @@
 
 Commands only parse options, call the public library and print or write; they compute nothing themselves.
 Errors from the library (:class:`metabac.InputError`) and from the file system become one line on stderr and exit
-code 1; ``--debug`` shows the full traceback instead.
+code 1; any other exception (a bug) becomes one line naming it, also exit code 1; warnings become one
+``Warning: ...`` line each. ``--debug`` shows full tracebacks and Python's warnings instead.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import click
 
@@ -13,17 +16,33 @@ from metabac import __version__
 from metabac._checks import InputError
 
 
+def _one_line(text: str) -> str:
+    return str(InputError(text))  # control characters escaped, as in every library message
+
+
 class _OneLineErrors(click.Group):
     """A click group that turns library and file errors into click's one-line ``Error: ...`` and exit code 1."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except (InputError, OSError) as error:
-            if ctx.obj and ctx.obj.get("debug"):
+        debug = bool(ctx.params.get("debug"))  # the group's own options are parsed before invoke
+        with warnings.catch_warnings(record=not debug) as caught:
+            try:
+                return super().invoke(ctx)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
-            message = str(error).replace("\n", " ")
-            raise click.ClickException(message) from None
+            except (InputError, OSError) as error:
+                if debug:
+                    raise
+                raise click.ClickException(_one_line(str(error))) from None
+            except Exception as error:  # a bug: still one line, with the way to the traceback
+                if debug:
+                    raise
+                raise click.ClickException(_one_line(
+                    f"internal error: {type(error).__name__}: {error} (a bug in metabac; --debug shows the "
+                    "traceback)")) from None
+            finally:
+                for warning in caught or ():
+                    click.echo(_one_line(f"Warning: {warning.message}"), err=True)
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

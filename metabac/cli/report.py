@@ -10,6 +10,10 @@ import click
 
 from metabac.tau2 import METHODS
 
+# Columns of metabac.comparisons that make sense as subgroups (listed in the --by error).
+GROUPING_COLUMNS = frozenset({"severity", "severity_basis", "dose_group", "detox", "population", "control",
+                              "shared_control", "analysis_set", "timepoint", "year", "dose_mg"})
+
 
 class _Bar:
     """A click progress bar created on the first report of progress (when the number of steps is known)."""
@@ -54,18 +58,25 @@ def report_command(outcomes: tuple[str, ...], measure: str | None, method: str, 
     """Write a self-contained review of the trials: HTML (figures embedded), Markdown, JSON, PNG/SVG plots and
     CSV tables, with forest plots by drinking severity, a summary of findings and the source of every number.
     """
+    from metabac._checks import InputError
     from metabac.report import ReportOptions, build_report
-    from metabac.report_files import FORMATS, write_report
+    from metabac.report_files import FORMATS, check_output, write_report
 
     options = ReportOptions(
         outcomes=outcomes, measure=measure, method=method, test=test,
         by=None if by.lower() == "none" else by, trials_dir=trials_dir,
         command=shlex.join(["metabac", *sys.argv[1:]]) if sys.argv else "metabac report")
+    check_output(out, trials_dir)  # before the analyses, so a bad --out costs nothing
     bar = _Bar("Analysing", quiet)
     try:
         report = build_report(options, progress=bar)
     finally:
         bar.close()
+    columns = [set(a.studies.columns) for a in report.analyses]
+    if options.by and columns and not any(options.by in c for c in columns):
+        known = sorted(c for c in set.intersection(*columns) if c in GROUPING_COLUMNS)
+        raise InputError(f"--by: no column {options.by!r} in the comparisons; choose one of {', '.join(known)} "
+                         "or none")
     bar = _Bar("Writing  ", quiet)
     try:
         folder = write_report(report, out, formats or FORMATS, progress=bar)
