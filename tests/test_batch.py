@@ -1,0 +1,264 @@
+"""A batch of problems gives the numbers of the same problems fitted one at a time (rtol 1e-12), for every estimator.
+
+Covers problems whose tau² is 0, problems with absent studies (mask), a problem where Fisher scoring needs its
+steps halved, chunked permutation tests, and the closed-form p = 1 path against the general QR path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import metabac as mb
+import metabac.tau2 as tau2_module
+from metabac.moderators import fit_mixed_model
+from metabac.tau2 import Control, Problem, WeightedFit, estimate_tau2
+
+RTOL = 1e-12
+FIELDS = ("estimate", "se", "ci_low", "ci_high", "statistic", "pvalue", "tau2", "q", "q_pvalue", "i2", "h2",
+          "pi_low", "pi_high")
+
+# Plain Fisher scoring diverges on this problem: at the REML root the scoring map has slope −1.41 (observed
+# information 2.4 times the expected one), so undamped steps oscillate with growing amplitude.
+OSCILLATING_Y = np.array([0.783, 0.614, 0.119, 0.154, 0.053, 0.224, 0.394, 0.489, 0.141, -0.013, 0.416, 0.729,
+                          0.549, 0.242, 0.596, -0.148, 0.407, 0.681, 0.584, 0.033])
+OSCILLATING_V = np.array([0.125, 0.191, 0.104, 0.124, 0.121, 0.115, 0.103, 0.177, 0.097, 0.128, 0.065, 0.151,
+                          0.123, 0.145, 0.09, 0.168, 0.043, 0.093, 0.011, 0.18])
+# Here the second scoring step from Hedges' start (0) would take tau² below 0, so metafor halves it.
+BELOW_ZERO_Y = np.array([-0.012, 0.359, 0.197, 0.528, 0.443, 0.495, 0.344, 0.439, 0.458, 0.087, 0.406, 0.642,
+                         0.097, 0.254, 0.295, 0.112, 0.211, 0.535, 0.006, 0.37])
+BELOW_ZERO_V = np.array([0.103, 0.071, 0.023, 0.019, 0.186, 0.089, 0.18, 0.056, 0.122, 0.059, 0.178, 0.053,
+                         0.114, 0.194, 0.149, 0.115, 0.079, 0.111, 0.011, 0.035])
+HOMOGENEOUS_Y = np.array([0.10, 0.12, 0.09, 0.11, 0.10, 0.105])
+HOMOGENEOUS_V = np.array([0.04, 0.05, 0.03, 0.06, 0.05, 0.04])
+
+
+def simulated(batch: int, k: int, tau2: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 0.2, (batch, k))
+    return rng.normal(0.3, np.sqrt(v + tau2)), v
+
+
+def padded(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Problems of different sizes as one (batch, k_max) array with a mask; absent cells hold junk values."""
+    width = max(len(y) for y, _ in rows)
+    y = np.full((len(rows), width), 123.0)
+    v = np.full((len(rows), width), -7.0)
+    mask = np.zeros((len(rows), width), dtype=bool)
+    for i, (yi, vi) in enumerate(rows):
+        y[i, : len(yi)], v[i, : len(vi)], mask[i, : len(yi)] = yi, vi, True
+    return y, v, mask
+
+
+def mixed_problems() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Heterogeneous, homogeneous (tau² = 0), oscillating, huge-heterogeneity, two-study and one-study problems."""
+    y, v = simulated(6, 12, 0.05, seed=3)
+    rows = [(y[i, : 4 + i], v[i, : 4 + i]) for i in range(6)]
+    return rows + [
+        (HOMOGENEOUS_Y, HOMOGENEOUS_V),
+        (OSCILLATING_Y, OSCILLATING_V),
+        (BELOW_ZERO_Y, BELOW_ZERO_V),
+        (np.array([-5000.0, 0.0, 7000.0, 12000.0]), np.array([1e-6, 1e-3, 1.0, 1e3])),
+        (np.array([0.1, 0.9]), np.array([0.02, 0.05])),
+        (np.array([0.4]), np.array([0.09])),
+    ]
+
+
+def assert_same(batched: mb.PoolResult, row: int, present: np.ndarray, single: mb.PoolResult) -> None:
+    """Row ``row`` of a batched fit equals ``single``, the fit of that row's ``present`` studies alone."""
+    for name in FIELDS:
+        got, want = np.asarray(getattr(batched, name))[row], getattr(single, name)
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=0, err_msg=name)
+    assert batched.k[row] == single.k
+    np.testing.assert_allclose(batched.weights[row][present], single.weights, rtol=RTOL, atol=0)
+    assert np.all(batched.weights[row][~present] == 0)
+
+
+@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize("method", mb.METHODS)
+def test_batch_equals_one_at_a_time(method: str, test: str) -> None:
+    rows = mixed_problems()
+    y, v, mask = padded(rows)
+    batched = mb.pool(y, v, method=method, test=test, mask=mask)
+    for i, (yi, vi) in enumerate(rows):
+        if test == "knha" and len(yi) == 1:
+            continue  # one study: a single call falls back to z with a warning (metafor's rule), a batch gives NaN
+        assert_same(batched, i, mask[i], mb.pool(yi, vi, method=method, test=test))
+
+
+@pytest.mark.parametrize("method", ["ML", "REML", "EB"])
+def test_batch_reports_the_iterations_of_each_problem(method: str) -> None:
+    rows = mixed_problems()
+    y, v, mask = padded(rows)
+    batched = mb.pool(y, v, method=method, mask=mask)
+    assert batched.iterations.tolist() == [mb.pool(yi, vi, method=method).iterations for yi, vi in rows]
+
+
+@pytest.mark.parametrize("method", ["DL", "HE", "HS", "ML", "REML", "EB", "PM"])
+def test_homogeneous_rows_get_tau2_zero_in_a_batch(method: str) -> None:
+    y, v = simulated(3, 6, 1.0, seed=5)
+    batched = mb.pool(np.vstack([y, HOMOGENEOUS_Y]), np.vstack([v, HOMOGENEOUS_V]), method=method)
+    assert batched.tau2[-1] == 0.0 and np.all(batched.tau2[:-1] > 0)
+    assert mb.pool(HOMOGENEOUS_Y, HOMOGENEOUS_V, method=method).tau2 == 0.0
+
+
+@pytest.mark.parametrize("method", mb.METHODS)
+def test_mask_equals_dropping_the_absent_studies(method: str) -> None:
+    y, v = simulated(8, 15, 0.08, seed=11)
+    rng = np.random.default_rng(12)
+    mask = rng.random(y.shape) < 0.7
+    mask[:, :3] = True
+    batched = mb.pool(y, v, method=method, mask=mask)
+    for i in range(len(y)):
+        assert_same(batched, i, mask[i], mb.pool(y[i][mask[i]], v[i][mask[i]], method=method))
+
+
+def test_large_batch_matches_one_by_one_for_reml() -> None:
+    y, v = simulated(300, 20, 0.05, seed=1)
+    batched = mb.pool(y, v, method="REML")
+    single = np.array([mb.pool(y[i], v[i], method="REML").tau2 for i in range(len(y))])
+    np.testing.assert_allclose(batched.tau2, single, rtol=RTOL, atol=0)
+
+
+class HalvingSpy:
+    """Wraps tau2._halve_into and records, per call, the rows whose step it shortened."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.shortened: list[np.ndarray] = []
+        original = tau2_module._halve_into
+
+        def spy(tau2, adj, low, high):
+            result = original(tau2, adj, low, high)
+            self.shortened.append(result != adj)
+            return result
+
+        monkeypatch.setattr(tau2_module, "_halve_into", spy)
+
+    @property
+    def halvings(self) -> int:
+        return int(sum(np.count_nonzero(s) for s in self.shortened))
+
+
+def undamped_scoring(y: np.ndarray, v: np.ndarray, iterations: int) -> tuple[float, float]:
+    """metafor's REML loop (halving only steps below 0): the last tau² and the last step."""
+    problem = Problem.intercept_only(y, v)
+    tau2 = tau2_module.hedges(problem, Control()).tau2
+    adj = np.zeros(1)
+    for _ in range(iterations):
+        adj = tau2_module._reml_step(problem, tau2)
+        while tau2 + adj < 0:
+            adj = adj / 2
+        tau2 = tau2 + adj
+    return float(tau2[0]), float(adj[0])
+
+
+@pytest.mark.parametrize("control", [Control(accelerate=False), Control.metafor()], ids=["exact", "metafor"])
+def test_step_halving_stops_the_oscillation(control: Control, monkeypatch: pytest.MonkeyPatch) -> None:
+    tau2, last_step = undamped_scoring(OSCILLATING_Y, OSCILLATING_V, 100)
+    assert abs(last_step) > 1e-3  # plain scoring is still jumping about after 100 steps
+    spy = HalvingSpy(monkeypatch)
+    fit = estimate_tau2(Problem.intercept_only(OSCILLATING_Y, OSCILLATING_V), "REML", control)
+    assert spy.halvings >= 3 and fit.converged.all()
+    root = mb.pool(OSCILLATING_Y, OSCILLATING_V, method="REML").tau2
+    assert fit.tau2[0] == pytest.approx(root, rel=1e-10 if control.threshold < 1e-8 else 1e-2)
+    weighted = WeightedFit.fit(Problem.intercept_only(OSCILLATING_Y, OSCILLATING_V),
+                               np.atleast_2d(1 / (OSCILLATING_V + root)))
+    assert weighted.ypp_y()[0] == pytest.approx(weighted.trace_p()[0], rel=1e-10)  # the REML score is 0
+
+
+@pytest.mark.parametrize("method", ["ML", "REML", "EB"])
+@pytest.mark.parametrize("control", [Control(), Control(accelerate=False), Control.metafor()],
+                         ids=["default", "exact", "metafor"])
+def test_halved_problems_equal_one_at_a_time(method: str, control: Control, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = mixed_problems()
+    y, v, mask = padded(rows)
+    spy = HalvingSpy(monkeypatch)
+    batched = estimate_tau2(Problem.intercept_only(y, v, mask), method, control, strict=False)
+    if control == Control(accelerate=False) and method == "REML":
+        assert spy.halvings > 0
+    # Without acceleration a boundary root is approached by halving towards 0 and left at ~1e-17, where the last
+    # bits differ with summation order (the batch pads rows with absent studies): compared with a 1e-15 floor.
+    floor = 0.0 if control.accelerate else 1e-15
+    for i, (yi, vi) in enumerate(rows):
+        single = estimate_tau2(Problem.intercept_only(yi, vi), method, control, strict=False)
+        np.testing.assert_allclose(batched.tau2[i], single.tau2[0], rtol=RTOL, atol=floor)
+        assert (batched.iterations[i], batched.converged[i]) == (single.iterations[0], single.converged[0])
+
+
+def test_steps_below_zero_are_halved_as_metafor_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """metafor's rule: a step to tau² < 0 is halved until tau² stays >= 0 (here from Hedges' start at 0)."""
+    problem = Problem.intercept_only(BELOW_ZERO_Y, BELOW_ZERO_V)
+    calls: list[tuple[float, float, float]] = []
+    original = tau2_module._halve_into
+
+    def spy(tau2, adj, low, high):
+        result = original(tau2, adj, low, high)
+        calls.append((float(tau2[0]), float(adj[0]), float(result[0])))
+        return result
+
+    monkeypatch.setattr(tau2_module, "_halve_into", spy)
+    fit = estimate_tau2(problem, "REML", Control.metafor())
+    below = [(t, a, r) for t, a, r in calls if t + a < 0]
+    assert below, "no step went below zero"
+    for t, a, r in below:
+        assert t + r >= 0 and t + 2 * r < 0 and r / a == 2.0 ** np.round(np.log2(r / a))
+    assert fit.converged.all()
+
+
+def test_halving_from_the_boundary_is_immediate() -> None:
+    """A negative step from tau² = 0 halves to ±0 in one pass, as the ~1075 halvings of the plain loop would."""
+    zero, step = np.zeros(3), np.array([-0.3, -1e-300, 2.0])
+    result = tau2_module._halve_into(zero, step, np.zeros(3), np.full(3, 1.0))
+    assert result[0] == 0 and result[1] == 0 and result[2] == 1.0
+
+
+def test_intercept_fast_path_equals_the_qr_path() -> None:
+    rows = mixed_problems()
+    y, v, mask = padded(rows)
+    fast = Problem.intercept_only(y, v, mask)
+    general = Problem(fast.y, fast.v, np.ones((*y.shape, 1)), fast.mask, intercept=False)
+    assert fast.intercept and not general.intercept
+    for tau2 in (0.0, 0.05, 3.0):
+        w = 1 / (fast.v + tau2)
+        a, b = WeightedFit.fit(fast, w), WeightedFit.fit(general, w)
+        for name in ("rss", "ypp_y", "trace_p", "trace_pp", "log_det_xwx"):
+            np.testing.assert_allclose(getattr(a, name)(), getattr(b, name)(), rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(a.beta, b.beta, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(a.xwx_inv, b.xwx_inv, rtol=1e-12)
+    for method in mb.METHODS:
+        np.testing.assert_allclose(estimate_tau2(fast, method).tau2, estimate_tau2(general, method).tau2,
+                                   rtol=1e-10, atol=1e-15, err_msg=method)
+
+
+def test_problem_detects_an_intercept_only_design() -> None:
+    y, v = simulated(2, 5, 0.1, seed=2)
+    assert Problem(y, v, np.ones((2, 5, 1)), np.ones((2, 5), dtype=bool)).intercept
+    assert not Problem(y, v, np.full((2, 5, 1), 2.0), np.ones((2, 5), dtype=bool)).intercept
+
+
+def test_metaregression_batch_equals_one_at_a_time() -> None:
+    y, v = simulated(5, 14, 0.04, seed=21)
+    rng = np.random.default_rng(22)
+    X = np.concatenate([np.ones((5, 14, 1)), rng.normal(size=(5, 14, 2))], axis=-1)
+    batched = fit_mixed_model(Problem(y, v, X, np.ones((5, 14), dtype=bool)), "REML", "knha", 95, Control())
+    for i in range(5):
+        single = fit_mixed_model(Problem(y[i:i + 1], v[i:i + 1], X[i:i + 1], np.ones((1, 14), dtype=bool)),
+                                 "REML", "knha", 95, Control())
+        for name in ("coef", "se", "pvalue", "qm", "tau2"):
+            np.testing.assert_allclose(getattr(batched, name)[i], getattr(single, name)[0], rtol=RTOL, err_msg=name)
+
+
+def test_chunked_permutation_test_equals_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    y, v = simulated(1, 20, 0.05, seed=31)
+    x = np.random.default_rng(32).normal(size=20)
+    fit = mb.metareg(y[0] + 0.1 * x, v[0], x)
+    whole = fit.permutation_test(n=200, seed=4)
+    monkeypatch.setattr("metabac.moderators.chunk_rows", lambda k, p: 7)
+    chunked = fit.permutation_test(n=200, seed=4)
+    np.testing.assert_array_equal(chunked.pvalue, whole.pvalue)
+    assert chunked.qm_pvalue == whole.qm_pvalue
+
+
+def test_chunk_rows_respects_the_budget() -> None:
+    assert tau2_module.chunk_rows(20, 2) * 8 * 20 * (7 + 5 * 2) <= tau2_module.CHUNK_BYTES
+    assert tau2_module.chunk_rows(10**9, 3) == 1
