@@ -1,0 +1,257 @@
+"""metabac's performance benchmark (issue 9): the engine's tasks on seeded simulated data, with peers where they exist.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench.py            # all rows; peers need `pip install -e '.[bench]'`
+
+Each time is the best of ``--repeat`` runs (wall clock, ``time.perf_counter``), so that other load on the machine
+counts as little as possible. Peak memory is measured in a separate run under ``tracemalloc``: the largest amount
+of memory allocated during the task beyond what existed before it (so the inputs are not counted); for ``metabac
+report``, which runs as a subprocess, it is the subprocess's maximum resident set size. The ratio is peer time /
+metabac time (above 1: metabac is faster). A peer that is not installed is skipped with a line saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import metabac as mb
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 20240901
+
+
+@dataclass
+class Row:
+    task: str
+    seconds: float
+    peak_bytes: float
+    target: float | None
+    peer: str = ""
+    peer_seconds: float | None = None
+    note: str = ""
+
+
+def best_time(task: Callable[[], object], repeat: int) -> float:
+    """The shortest wall-clock time of ``repeat`` runs (after one warm-up run)."""
+    task()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        task()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def peak_memory(task: Callable[[], object]) -> float:
+    """Bytes allocated at the peak of one run of ``task``, beyond what was allocated before it."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    task()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak - base
+
+
+def simulated(batch: int, k: int, tau2: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Effect sizes y ~ N(0.3, v + tau²) with sampling variances v ~ U(0.01, 0.2)."""
+    v = rng.uniform(0.01, 0.2, (batch, k))
+    return rng.normal(0.3, np.sqrt(v + tau2)), v
+
+
+def measure(task: str, run: Callable[[], object], target: float | None, repeat: int) -> Row:
+    return Row(task, best_time(run, repeat), peak_memory(run), target)
+
+
+def with_peer(row: Row, name: str, run: Callable[[], object] | None, repeat: int, note: str = "") -> Row:
+    """Time a peer doing the same work, or say why it was skipped."""
+    row.peer = name
+    if run is None:
+        print(f"skipped peer {name}: not installed (pip install -e '.[bench]')")
+    else:
+        row.peer_seconds = best_time(run, repeat)
+    row.note = "; ".join(part for part in (row.note, note) if part)
+    return row
+
+
+def pymare_reml() -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """PyMARE's REML over many datasets at once (its multi-dataset mode: y and v of shape (k, datasets))."""
+    try:
+        from pymare.estimators import VarianceBasedLikelihoodEstimator
+    except ImportError:
+        return None
+
+    def fit(y: np.ndarray, v: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimator = VarianceBasedLikelihoodEstimator(method="REML")
+            estimator.fit(y.T, v.T, np.ones((y.shape[1], 1)))
+        return np.ravel(estimator.params_["tau2"])
+
+    return fit
+
+
+def statsmodels_combine(method_re: str) -> Callable[[np.ndarray, np.ndarray], list] | None:
+    """statsmodels' combine_effects, one call per analysis."""
+    try:
+        from statsmodels.stats.meta_analysis import combine_effects
+    except ImportError:
+        return None
+
+    def fit(y: np.ndarray, v: np.ndarray) -> list:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [combine_effects(y[i], v[i], method_re=method_re) for i in range(len(y))]
+
+    return fit
+
+
+def separate_calls(y: np.ndarray, v: np.ndarray, method: str) -> np.ndarray:
+    return np.array([mb.pool(y[i], v[i], method=method).tau2 for i in range(len(y))])
+
+
+def engine_rows(repeat: int) -> list[Row]:
+    rng = np.random.default_rng(SEED)
+    rows = []
+
+    y, v = simulated(1000, 20, 0.05, rng)
+    batched = mb.pool(y, v, method="REML")
+    one_by_one = separate_calls(y, v, "REML")
+    row = measure("1000 REML fits, k = 20, one batched call", lambda: mb.pool(y, v, method="REML"), 0.005, repeat)
+    reml = pymare_reml()
+    note = ""
+    if reml is not None:
+        note = f"max abs tau2 difference from PyMARE {np.max(np.abs(reml(y, v) - batched.tau2)):.1e}"
+    rows.append(with_peer(row, "PyMARE REML, 1000 datasets in one fit", None if reml is None else lambda: reml(y, v),
+                          repeat, note))
+
+    row = measure("1000 REML fits, k = 20, 1000 separate pool calls", lambda: separate_calls(y, v, "REML"), 0.15,
+                  max(1, repeat // 2))
+    row.note = f"max abs tau2 difference from the batched call {np.max(np.abs(one_by_one - batched.tau2)):.1e}"
+    pm = statsmodels_combine("iterated")
+    rows.append(with_peer(row, "statsmodels combine_effects 'iterated' (Paule-Mandel; it has no REML)",
+                          None if pm is None else lambda: pm(y, v), max(1, repeat // 2)))
+
+    row = measure("1000 PM fits, k = 20, 1000 separate pool calls", lambda: separate_calls(y, v, "PM"), None,
+                  max(1, repeat // 2))
+    if pm is not None:
+        ours = separate_calls(y, v, "PM")
+        theirs = np.array([result.tau2 for result in pm(y, v)])
+        row.note = f"max abs tau2 difference from statsmodels {np.max(np.abs(ours - theirs)):.1e}"
+    rows.append(with_peer(row, "statsmodels combine_effects 'iterated' (the same estimator)",
+                          None if pm is None else lambda: pm(y, v), max(1, repeat // 2)))
+
+    y_big, v_big = (a[0] for a in simulated(1, 10**6, 0.05, rng))
+    rows.append(measure("REML, k = 1,000,000", lambda: mb.pool(y_big, v_big, method="REML"), 0.1, repeat))
+
+    y20, v20 = (a[0] for a in simulated(1, 20, 0.05, rng))
+    x = rng.normal(size=20)
+    regression = mb.metareg(y20 + 0.1 * x, v20, x, method="REML")
+    rows.append(measure("1000-permutation meta-regression test, k = 20 (REML)",
+                        lambda: regression.permutation_test(n=1000, seed=1), 0.1, repeat))
+
+    gosh = getattr(mb, "gosh", None)
+    if gosh is None:
+        print("skipped GOSH: metabac.gosh does not exist yet")
+    else:
+        y16, v16 = (a[0] for a in simulated(1, 16, 0.05, rng))
+        rows.append(measure("GOSH REML, k = 16 (65,535 subsets)", lambda: gosh(y16, v16, method="REML"), 1.0,
+                            max(1, repeat // 2)))
+    leave_one_out = getattr(mb, "leave_one_out", None)
+    if leave_one_out is None:
+        print("skipped leave-one-out: metabac.leave_one_out does not exist yet")
+    else:
+        y200, v200 = (a[0] for a in simulated(1, 200, 0.05, rng))
+        rows.append(measure("leave-one-out REML, k = 200", lambda: leave_one_out(y200, v200, method="REML"), 0.05,
+                            repeat))
+    return rows
+
+
+def metabac_command() -> list[str]:
+    script = Path(sys.executable).with_name("metabac")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("metabac")
+    return [found] if found else [sys.executable, "-c", "from metabac.cli import main; main()"]
+
+
+def report_row(repeat: int) -> Row:
+    """`metabac report` on the bundled trials into a temporary folder, as a user runs it (a new process)."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [*metabac_command(), "report", "--quiet", "--trials", str(ROOT / "trials"),
+                   "--out", str(Path(folder) / "reports")]
+
+        def run() -> None:
+            subprocess.run(command, check=True, cwd=folder, stdout=subprocess.DEVNULL)
+
+        seconds = best_time(run, repeat)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kibibytes on Linux
+    return Row("`metabac report` end to end (bundled trials)", seconds, peak_kib * 1024, 3.0,
+               note="new process: includes Python start-up and imports; memory is max RSS")
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def fmt_bytes(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| task | metabac | peak memory | target | met | peer | peer time | peer / metabac | notes |",
+             "| --- | ---: | ---: | ---: | :---: | --- | ---: | ---: | --- |"]
+    for row in rows:
+        met = "" if row.target is None else ("yes" if row.seconds <= row.target else "no")
+        ratio = "—" if row.peer_seconds is None else f"{row.peer_seconds / row.seconds:.1f}"
+        target = "—" if row.target is None else f"<= {fmt_seconds(row.target)}"
+        lines.append(f"| {row.task} | {fmt_seconds(row.seconds)} | {fmt_bytes(row.peak_bytes)} | {target} | {met} "
+                     f"| {row.peer or '—'} | {fmt_seconds(row.peer_seconds)} | {ratio} | {row.note} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    import scipy
+
+    return (f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores ({model}), Python "
+            f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, metabac "
+            f"{mb.__version__}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per task; the best is reported (default 5)")
+    parser.add_argument("--no-report", action="store_true", help="skip the `metabac report` row")
+    args = parser.parse_args()
+    rows = engine_rows(args.repeat)
+    if not args.no_report:
+        rows.append(report_row(max(1, args.repeat // 2)))
+    print(machine())
+    print(f"best of {args.repeat} runs (separate calls, GOSH and report: best of {max(1, args.repeat // 2)})")
+    print()
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
