@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from dataclasses import dataclass
@@ -37,11 +38,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if not text.strip():
         raise InputError(f"{path}: empty file")
     try:
-        dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
+        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0].rstrip("\r"), delimiters=",;\t")
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    # newline="" lets the csv module keep line breaks inside quoted cells; str.splitlines() would also break rows at
+    # form feeds, \x1c-\x1e, \x85 and U+2028 inside cells.
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     header = [name.strip() for name in rows[0]]
     numbered = [(number, row) for number, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
     for number, row in numbered:

@@ -108,6 +108,7 @@ def test_bad_csv_gives_one_line_error_and_writes_nothing(tmp_path: Path, monkeyp
     ("yi,vi\r\n0.1,0.02\r\n0.3,0.04\r\n", "utf-8"),                 # Windows line ends
     ("yi,vi,,\n0.1,0.02,,\n0.3,0.04,,\n\n", "utf-8"),                 # a spreadsheet's empty trailing columns
     ('"yi","vi"\n"0.1","0.02"\n" 0.3 ",0.04\n', "utf-8"),             # quoted cells, stray spaces
+    ('study,yi,vi\n"Smith,\nJones\f2001",0.1,0.02\nB,0.3,0.04\n', "utf-8"),  # a line break, a form feed in a cell
 ])
 def test_spreadsheet_exports_are_read(tmp_path: Path, text: str, encoding: str) -> None:
     result, _ = run(tmp_path, text, "--method", "EE", "--json", encoding=encoding)

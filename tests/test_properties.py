@@ -42,17 +42,21 @@ def test_shifting_yi_shifts_the_estimate(data, method, shift) -> None:
     y, v = data
     a, b = mb.pool(y, v, method=method), mb.pool(y + shift, v, method=method)
     assert close(b.estimate, a.estimate + shift, atol=1e-7)
+    assert close(b.ci_low, a.ci_low + shift, atol=1e-7) and close(b.ci_high, a.ci_high + shift, atol=1e-7)
     assert close(b.se, a.se) and close(b.tau2, a.tau2, atol=1e-9)
 
 
 @SETTINGS
-@given(studies(), METHODS, st.floats(0.05, 20))
-def test_scaling_yi_and_vi_scales_estimate_se_and_tau2(data, method, c) -> None:
+@given(studies(), METHODS, st.floats(0.05, 20), st.sampled_from([1, -1]))
+def test_scaling_yi_and_vi_scales_estimate_se_and_tau2(data, method, size, sign) -> None:
+    """(c·yi, c²·vi): the estimate scales by c, se by |c|, tau² by c², for c of either sign."""
     y, v = data
+    c = sign * size
     a, b = mb.pool(y, v, method=method), mb.pool(c * y, c**2 * v, method=method)
     assert close(b.estimate, c * a.estimate, atol=1e-8)
-    assert close(b.se, c * a.se)
+    assert close(b.se, abs(c) * a.se)
     assert close(b.tau2, c**2 * a.tau2, atol=1e-8)
+    assert close(b.i2, a.i2, atol=1e-7) and close(b.q, a.q, atol=1e-8)
 
 
 @SETTINGS
@@ -112,11 +116,12 @@ def test_swapping_groups_negates_continuous_effects(rows, measure) -> None:
 
 
 @SETTINGS
-@given(studies(min_k=1, max_k=1))
-def test_one_study_returns_itself(data) -> None:
+@given(studies(min_k=1, max_k=1), METHODS)
+def test_one_study_returns_itself(data, method) -> None:
     y, v = data
-    fit = mb.pool(y, v, method="REML")
+    fit = mb.pool(y, v, method=method)
     assert close(fit.estimate, y[0], rtol=1e-14) and close(fit.se, np.sqrt(v[0]), rtol=1e-14)
+    assert fit.tau2 == 0 and fit.i2 == 0
 
 
 @SETTINGS
@@ -129,3 +134,130 @@ def test_batched_equals_one_at_a_time(batch, method) -> None:
         alone = mb.pool(y[i], v[i], method=method)
         assert close(together.estimate[i], alone.estimate, rtol=1e-10)
         assert close(together.tau2[i], alone.tau2, rtol=1e-8, atol=1e-12)
+
+
+@SETTINGS
+@given(studies(min_k=3, max_k=8), METHODS, st.integers(0, 7))
+def test_a_masked_study_is_a_dropped_study(data, method, drop) -> None:
+    y, v = data
+    drop %= len(y)
+    mask = np.ones(len(y), dtype=bool)
+    mask[drop] = False
+    batched = mb.pool(y[None, :], v[None, :], method=method, mask=mask[None, :])
+    alone = mb.pool(y[mask], v[mask], method=method)
+    for name in ("estimate", "se", "tau2", "q", "i2"):
+        assert close(getattr(batched, name)[0], getattr(alone, name), rtol=1e-10, atol=1e-12), name
+
+
+@SETTINGS
+@given(studies(), METHODS, st.sampled_from(["z", "knha"]), st.floats(50, 99.9))
+def test_a_higher_level_gives_a_wider_interval_around_the_same_estimate(data, method, test, level) -> None:
+    y, v = data
+    narrow, wide = mb.pool(y, v, method=method, test=test, level=level), mb.pool(y, v, method=method, test=test)
+    if level > 95:
+        narrow, wide = wide, narrow
+    assert narrow.estimate == wide.estimate and narrow.tau2 == wide.tau2
+    assert wide.ci_low <= narrow.ci_low + 1e-12 and narrow.ci_high <= wide.ci_high + 1e-12
+
+
+@SETTINGS
+@given(studies(min_k=2, max_k=8))
+def test_q_profile_interval_holds_the_paule_mandel_estimate(data) -> None:
+    """PM solves Q(tau²) = k − 1, which lies between the χ²(k − 1) quantiles the Q-profile bounds solve for."""
+    y, v = data
+    fit = mb.pool(y, v, method="PM")
+    ci = fit.confint(tau2_max=float("inf"))
+    assert 0 <= ci.tau2.ci_low <= fit.tau2 * (1 + 1e-9) + 1e-12
+    assert fit.tau2 <= ci.tau2.ci_high * (1 + 1e-9) + 1e-12
+
+
+TABLES = st.lists(st.tuples(st.integers(1, 30), st.integers(1, 30), st.integers(1, 30), st.integers(1, 30)),
+                  min_size=2, max_size=6)
+
+
+@SETTINGS
+@given(TABLES, st.sampled_from(["OR", "RR", "RD"]), st.randoms(use_true_random=False))
+def test_permuting_tables_leaves_mantel_haenszel_and_peto_unchanged(tables, measure, rnd) -> None:
+    a, b, c, d = (np.array(col) for col in zip(*tables))
+    order = list(range(len(a)))
+    rnd.shuffle(order)
+    for fit in (lambda i: mb.mantel_haenszel(measure, ai=a[i], bi=b[i], ci=c[i], di=d[i]),
+                lambda i: mb.peto(ai=a[i], bi=b[i], ci=c[i], di=d[i])):
+        one, other = fit(list(range(len(a)))), fit(order)
+        assert close(one.estimate, other.estimate, rtol=1e-12) and close(one.se, other.se, rtol=1e-12)
+        assert close(one.q, other.q, rtol=1e-9, atol=1e-12)
+
+
+@SETTINGS
+@given(TABLES, st.sampled_from(["OR", "RR", "RD"]), st.integers(2, 5))
+def test_multiplying_every_count_keeps_the_effect_and_divides_its_variance(tables, measure, m) -> None:
+    """Without zero cells, m times every count leaves log OR, log RR and RD unchanged and divides vi by m."""
+    a, b, c, d = (np.array(col) for col in zip(*tables))
+    one = mb.effect_sizes(measure, ai=a, bi=b, ci=c, di=d)
+    many = mb.effect_sizes(measure, ai=m * a, bi=m * b, ci=m * c, di=m * d)
+    np.testing.assert_allclose(many.yi, one.yi, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(many.vi, one.vi / m, rtol=1e-12)
+
+
+LABELS = st.lists(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12)
+                  .filter(lambda t: t.strip() == t and t.strip()), min_size=2, max_size=6, unique=True)
+
+
+@settings(max_examples=15, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(studies(max_k=6), LABELS)
+def test_csv_round_trip_through_the_cli_equals_the_library(data, labels) -> None:
+    """Any study labels (commas, quotes, semicolons, non-ASCII) survive a CSV; the CLI's JSON equals pool()."""
+    import csv
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from metabac.cli import cli
+
+    y, v = data
+    labels = (labels * len(y))[: len(y)]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} {i}" for i, label in enumerate(labels)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "studies.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["study", "yi", "vi"])
+            writer.writerows([label, repr(float(a)), repr(float(b))] for label, a, b in zip(labels, y, v))
+        result = CliRunner().invoke(cli, ["pool", str(path), "--method", "DL", "--json"])
+    assert result.exit_code == 0, result.output
+    data_out = json.loads(result.output)
+    fit = mb.pool(y, v, method="DL")
+    assert data_out["labels"] == labels
+    assert data_out["estimate"] == fit.estimate and data_out["tau2"] == fit.tau2
+
+
+@SETTINGS
+@given(st.text(min_size=1, max_size=20))
+def test_an_error_message_is_one_line_whatever_the_label(label) -> None:
+    try:
+        mb.pool([0.1, "x"], [0.1, 0.1], labels=["a", label])
+    except mb.InputError as error:
+        message = str(error)
+    assert "\n" not in message and "\r" not in message and not any(ord(ch) < 32 for ch in message)
+    assert message.startswith("study 2 (") and message.endswith("yi: not a number: 'x'")
+
+
+@settings(max_examples=8, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["abstinence", "dropout", "relapse", "heavy_drinking_days"]),
+       st.sampled_from(["combine", "split", "repeat"]))
+def test_trial_records_load_deterministically_and_are_never_modified(outcome, shared) -> None:
+    """load -> tidy -> comparisons gives the same frames twice and leaves every file's bytes and mtime as they were."""
+    import hashlib
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "trials"
+    state = lambda: {p.name: (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())  # noqa: E731
+                     for p in sorted(folder.rglob("*.toml"))}
+    before = state()
+    first = mb.comparisons(mb.load_trials(folder), outcome, shared_control=shared)
+    second = mb.comparisons(mb.load_trials(folder), outcome, shared_control=shared)
+    assert first.equals(second) and first.attrs == second.attrs
+    assert state() == before
