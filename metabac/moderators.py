@@ -47,7 +47,7 @@ def fit_mixed_model(problem: Problem, method: str, test: str, level: float, cont
     (Knapp & Hartung 2003); otherwise z and χ²(m) tests. m = p − 1 slopes.
     """
     tau2 = estimate_tau2(problem, method, control, strict=strict).tau2
-    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None]))
+    fit = WeightedFit.at(problem, tau2)
     vb = fit.xwx_inv
     k, p = problem.k, problem.p
     df = k - p
@@ -250,7 +250,7 @@ def metareg(
         raise InputError(f"mods: {X.shape[1]} coefficients need more than {k} studies")
     problem = Problem(y[None], v[None], X[None], np.ones((1, k), dtype=bool))
     fit = fit_mixed_model(problem, method, test, level, control)
-    fixed = WeightedFit.fit(problem, 1 / problem.v)
+    fixed = WeightedFit.at(problem, 0.0)
     qe, qe_df = float(fixed.rss()[0]), k - X.shape[1]
     tau2 = float(fit.tau2[0])
     vt = qe_df / float(fixed.trace_p()[0])

@@ -185,8 +185,8 @@ def fit_problem(problem: Problem, method: str, test: str, level: float, control:
     tau = estimate_tau2(problem, method, control)
     tau2 = tau.tau2
     random = method not in ("EE", "FE")
-    fixed = WeightedFit.fit(problem, 1 / problem.v)
-    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2[:, None])) if random else fixed
+    fixed = WeightedFit.at(problem, 0.0)
+    fit = WeightedFit.at(problem, tau2) if random else fixed
     estimate = fit.beta[:, 0]
     se = np.sqrt(fit.xwx_inv[:, 0, 0])
     q = np.maximum(fixed.rss(), 0.0)
