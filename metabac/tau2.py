@@ -33,7 +33,7 @@ class Control:
     """Numerical settings of the iterative estimators.
 
     The defaults converge to the exact root: Fisher scoring (ML, REML, EB), accelerated by secant steps
-    (``accelerate``), stops when |Δtau²| <= ``threshold`` · max(tau², typical sampling variance), and Brent's
+    (``accelerate``), stops when |Δtau²| <= ``threshold`` · max(tau², smallest sampling variance), and Brent's
     method (PM and the Q-profile bounds) runs to ``xtol`` relative to the same scale. :meth:`metafor` reproduces
     metafor 3.8's plain Fisher scoring and default stopping rules (absolute threshold 1e-5, uniroot tolerance
     eps^0.25, 100 iterations, tau2.max = max(100, 10 mad(y)²)) for users comparing with metafor's printed output
