@@ -18,11 +18,16 @@ _ONE_LINE = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0
     ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
 
 
+def printable(text: object) -> str:
+    """``text`` on one line with control characters shown escaped (``\\n``, ``\\x1b``): safe to print."""
+    return str(text).translate(_ONE_LINE)
+
+
 class InputError(ValueError):
     """Bad input: the message names the study or file, the field and the problem, on one line."""
 
     def __init__(self, message: object = "", *args: object) -> None:
-        super().__init__(str(message).translate(_ONE_LINE), *args)
+        super().__init__(printable(message), *args)
 
 
 class ConvergenceError(InputError):

@@ -97,3 +97,17 @@ def test_read_commands_write_nothing(args: list[str], tmp_path: Path, monkeypatc
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert "Traceback" not in result.output
     assert _tree(tmp_path) == before
+
+
+def test_trials_show_and_list_escape_control_characters_from_records(tmp_path: Path) -> None:
+    """A record cannot drive the terminal: an escape sequence in a quote or title is printed escaped."""
+    text = (TRIALS / "addolorato2002.toml").read_text(encoding="utf-8")
+    text = text.replace('title = "Baclofen', 'title = "\\u001b]0;pwned\\u0007Baclofen', 1)
+    text = text.replace('quote = "Twenty', 'quote = "\\u001b[2JTwenty', 1)
+    (tmp_path / "addolorato2002.toml").write_text(text, encoding="utf-8")
+    for args in (["trials", "show", "addolorato2002"], ["trials", "list"]):
+        result = CliRunner().invoke(cli, [*args, "--trials", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\\x1b]0;pwned\\x07Baclofen" in CliRunner().invoke(
+        cli, ["trials", "show", "addolorato2002", "--trials", str(tmp_path)]).output

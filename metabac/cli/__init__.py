@@ -13,11 +13,11 @@ import warnings
 import click
 
 from metabac import __version__
-from metabac._checks import InputError
+from metabac._checks import InputError, printable
 
 
 def _one_line(text: str) -> str:
-    return str(InputError(text))  # control characters escaped, as in every library message
+    return printable(text)  # control characters escaped, as in every library message
 
 
 class _OneLineErrors(click.Group):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from metabac._checks import InputError
+from metabac._checks import InputError, printable
 
 TRIALS_OPTION = click.option("--trials", "trials_dir", default="trials", show_default=True,
                              type=click.Path(file_okay=False), help="Folder of trial records (*.toml).")
@@ -26,7 +26,12 @@ def _cell(value: object) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return printable(value)
+
+
+def _echo(text: str) -> None:
+    """Print text from the records with control characters escaped (a record cannot drive the terminal)."""
+    click.echo(printable(text))
 
 
 @trials_command.command("list")
@@ -54,25 +59,25 @@ def show_command(trial_id: str, trials_dir: str) -> None:
     if trial_id not in trial_set.records:
         raise InputError(f"{trial_id}: no such trial in {trials_dir} (known: {', '.join(trial_set.records)})")
     info = trial_set.trials.loc[trial_id]
-    click.echo(f"{info['study']}: {info['title']}")
-    click.echo(f"  {info['authors']} {info['journal']}" + (f", doi {info['doi']}" if isinstance(info["doi"], str) else "")
-               + (f", {info['registry']}" if isinstance(info["registry"], str) else ""))
+    _echo(f"{info['study']}: {info['title']}")
+    _echo(f"  {info['authors']} {info['journal']}" + (f", doi {info['doi']}" if isinstance(info["doi"], str) else "")
+          + (f", {info['registry']}" if isinstance(info["registry"], str) else ""))
     g, basis = info["g_per_day"], info["severity_basis"]
     severity = info["severity"] + (f" ({basis}, {g:.0f} g/day)" if pd.notna(g) else f" ({basis})" if basis else "")
-    click.echo(f"  population {info['population']}; control {info['control']}; detoxified {_cell(info['detox'])}; "
-               f"severity {severity}")
+    _echo(f"  population {info['population']}; control {info['control']}; detoxified {_cell(info['detox'])}; "
+          f"severity {severity}")
     for _, arm in trial_set.arms[trial_set.arms.trial == trial_id].iterrows():
-        click.echo(f"  arm {arm['arm']}: {arm['drug']}" + (f" {arm['dose_mg_day']:g} mg/day" if pd.notna(arm["dose_mg_day"]) else "")
-                   + f", randomised {_cell(arm['randomised'])}  [{arm['source']}: \"{arm['quote']}\"]")
+        _echo(f"  arm {arm['arm']}: {arm['drug']}" + (f" {arm['dose_mg_day']:g} mg/day" if pd.notna(arm["dose_mg_day"]) else "")
+              + f", randomised {_cell(arm['randomised'])}  [{arm['source']}: \"{arm['quote']}\"]")
     for _, row in trial_set.outcomes[trial_set.outcomes.trial == trial_id].iterrows():
         numbers = ", ".join(f"{key} {_cell(row[key])}" for key in ("events", "n", "percent", "mean", "sd", "se")
                             if pd.notna(row[key]))
         flags = (" [derived: " + row["derived"] + "]" if row["derived"] else "") + (" [second-hand]" if row["second_hand"] else "")
-        click.echo(f"  {row['outcome']} ({row['timepoint']}, {row['analysis_set']}) {row['arm']}: {numbers}{flags}")
-        click.echo(f"      {row['source']} ({row['source_kind']}): \"{row['quote']}\"")
+        _echo(f"  {row['outcome']} ({row['timepoint']}, {row['analysis_set']}) {row['arm']}: {numbers}{flags}")
+        _echo(f"      {row['source']} ({row['source_kind']}): \"{row['quote']}\"")
     record = trial_set.records[trial_id]
     if record.get("notes"):
-        click.echo(f"  notes: {record['notes']}")
+        _echo(f"  notes: {record['notes']}")
 
 
 @trials_command.command("check")
