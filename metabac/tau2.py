@@ -334,14 +334,13 @@ def _fisher_scoring(problem: Problem, control: Control, step: Callable[[Problem,
     Starts from max(0, Hedges' estimate), as metafor. The Fisher step s(tau²) = score/expected information has the
     sign of the score, so every evaluated tau² narrows an interval [low, high] that holds the root (at first
     [0, ∞)). With ``control.accelerate``, Δ is the secant step −s·(tau² − tau²_prev)/(s − s_prev) towards the root
-    of s through the last two iterates whenever s decreases between them and the secant point lies inside
-    [low, high] (superlinear convergence instead of scoring's linear rate, about 6 instead of about 20 iterations
-    to 1e-13); otherwise Δ = s, and a step below 0 (while no tau² > 0 is known to have a positive score) goes to
-    0 exactly, so a root on the boundary is reached at once. A step leaving [low, high] is halved until it lands
-    inside: without acceleration this is metafor's halving of steps below 0; it also stops the growing
-    oscillation of plain scoring where the observed information exceeds about twice the expected one (there
-    metafor reports non-convergence). Converged problems are frozen; each problem reports its own iterations and
-    convergence.
+    of s through the last two iterates whenever the secant point lies strictly inside [low, high] (superlinear
+    convergence instead of scoring's linear rate: about 6 instead of about 20 iterations to 1e-13); otherwise
+    Δ = s, and a step below 0 (while 0 is the lower end) goes to 0 exactly, so a root on the boundary is reached
+    at once. A step leaving [low, high] is halved until it lands inside: without acceleration this is metafor's
+    halving of steps below 0; it also stops the growing oscillation of plain scoring where the observed information
+    exceeds about twice the expected one (there metafor reports non-convergence). Converged problems are frozen;
+    each problem reports its own iterations and convergence.
     """
     tau2 = hedges(problem, control).tau2
     n = tau2.shape[0]
@@ -359,10 +358,11 @@ def _fisher_scoring(problem: Problem, control: Control, step: Callable[[Problem,
         adj = fisher
         if control.accelerate:
             with np.errstate(divide="ignore", invalid="ignore"):
-                slope = (fisher - previous_step) / (current - previous_tau2)
-                target = current - fisher / slope
-            adj = np.where((slope < 0) & (target >= low) & (target <= high), target - current, fisher)
-            adj = np.where((current + adj < 0) & (low == 0), -current, adj)
+                target = current - fisher * (current - previous_tau2) / (fisher - previous_step)
+            # Strictly inside [low, high] also means s decreases: current is one end, and a secant through an
+            # increasing s points away from the root, to the other side of it.
+            adj = np.where((target > low) & (target < high), target - current, fisher)
+            adj = np.maximum(adj, np.where(low == 0, -current, -np.inf))  # not below 0 while 0 is the lower end
             previous_tau2, previous_step = current, fisher
         adj = _halve_into(current, adj, low, high)
         current = current + adj
