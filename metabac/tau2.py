@@ -297,7 +297,7 @@ def _log_likelihood(problem: Problem, tau2: Array, restricted: bool) -> Array:
     """(Restricted) log-likelihood of the normal-normal model at tau² (constants kept as metafor)."""
     fit = WeightedFit.at(problem, tau2)
     k, p = problem.k, problem.p
-    log_det_v = np.sum(problem.present(np.log(problem.v + tau2[:, None])), axis=-1)
+    log_det_v = _sum(problem.present(np.log(problem.v + tau2[:, None])))
     ll = -0.5 * (k - p if restricted else k) * np.log(2 * np.pi) - 0.5 * log_det_v - 0.5 * fit.rss()
     if restricted:
         ll -= 0.5 * fit.log_det_xwx()
