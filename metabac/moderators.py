@@ -250,7 +250,7 @@ def metareg(
         raise InputError(f"mods: {X.shape[1]} coefficients need more than {k} studies")
     problem = Problem(y[None], v[None], X[None], np.ones((1, k), dtype=bool))
     fit = fit_mixed_model(problem, method, test, level, control)
-    fixed = WeightedFit.at(problem, 0.0)
+    fixed = problem.fixed_fit
     qe, qe_df = float(fixed.rss()[0]), k - X.shape[1]
     tau2 = float(fit.tau2[0])
     vt = qe_df / float(fixed.trace_p()[0])

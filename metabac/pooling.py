@@ -185,7 +185,7 @@ def fit_problem(problem: Problem, method: str, test: str, level: float, control:
     tau = estimate_tau2(problem, method, control)
     tau2 = tau.tau2
     random = method not in ("EE", "FE")
-    fixed = WeightedFit.at(problem, 0.0)
+    fixed = problem.fixed_fit
     fit = WeightedFit.at(problem, tau2) if random else fixed
     estimate = fit.beta[:, 0]
     se = np.sqrt(fit.xwx_inv[:, 0, 0])

@@ -101,6 +101,11 @@ class Problem:
     def p(self) -> int:
         return self.X.shape[-1]
 
+    @cached_property
+    def fixed_fit(self) -> "WeightedFit":
+        """The equal-effects fit, w = 1/v (computed once: Q, DL, HS, the tau² = 0 likelihood and pool use it)."""
+        return WeightedFit.at(self, 0.0)
+
     def present(self, values: Array) -> Array:
         """``values`` with absent studies set to 0."""
         return values if self.complete else np.where(self.mask, values, 0.0)
@@ -261,7 +266,7 @@ def dersimonian_laird(problem: Problem, control: Control) -> Tau2Fit:
 
     For p = 1, tr(P) = Σw − Σw²/Σw.
     """
-    fit = WeightedFit.at(problem, 0.0)
+    fit = problem.fixed_fit
     return _done((fit.rss() - (problem.k - problem.p)) / fit.trace_p())
 
 
@@ -278,7 +283,7 @@ def hedges(problem: Problem, control: Control) -> Tau2Fit:
 
 def hunter_schmidt(problem: Problem, control: Control) -> Tau2Fit:
     """Hunter-Schmidt: tau² = max(0, (Q − k)/Σw), w = 1/v (Hunter & Schmidt 2004; Viechtbauer 2005, eq. 10)."""
-    fit = WeightedFit.at(problem, 0.0)
+    fit = problem.fixed_fit
     return _done((fit.rss() - problem.k) / np.sum(fit.w, axis=-1))
 
 
@@ -293,9 +298,9 @@ def sidik_jonkman(problem: Problem, control: Control) -> Tau2Fit:
     return _done(tau0 * q_statistic(problem, tau0) / (k - problem.p))
 
 
-def _log_likelihood(problem: Problem, tau2: Array, restricted: bool) -> Array:
-    """(Restricted) log-likelihood of the normal-normal model at tau² (constants kept as metafor)."""
-    fit = WeightedFit.at(problem, tau2)
+def _log_likelihood(problem: Problem, tau2: Array, fit: WeightedFit, restricted: bool) -> Array:
+    """(Restricted) log-likelihood of the normal-normal model at tau² (constants kept as metafor); ``fit`` is the
+    weighted fit at tau²."""
     k, p = problem.k, problem.p
     log_det_v = _sum(problem.present(np.log(problem.v + tau2[:, None])))
     ll = -0.5 * (k - p if restricted else k) * np.log(2 * np.pi) - 0.5 * log_det_v - 0.5 * fit.rss()
@@ -405,8 +410,8 @@ def _with_boundary_check(problem: Problem, fit: Tau2Fit, restricted: bool) -> Ta
     """Set tau² to 0 where the (restricted) likelihood is higher at 0 than at the scoring root, as metafor."""
     if not np.any(fit.tau2 > 0):
         return fit
-    at_zero = _log_likelihood(problem, np.zeros_like(fit.tau2), restricted)
-    at_root = _log_likelihood(problem, fit.tau2, restricted)
+    at_zero = _log_likelihood(problem, np.zeros_like(fit.tau2), problem.fixed_fit, restricted)
+    at_root = _log_likelihood(problem, fit.tau2, WeightedFit.at(problem, fit.tau2), restricted)
     better = (at_zero - at_root > 1e-12 * np.abs(at_root)) & (fit.tau2 > 0)
     return fit._replace(tau2=np.where(better, 0.0, fit.tau2))
 
