@@ -154,7 +154,7 @@ def _reproduction_blocks(report: Report) -> list[Block]:
     out.append(Block("p", "Each published pooled estimate recomputed from the trial records (baclofen) or the "
                           "published inputs (classic examples), compared at the precision it was printed with: "
                           "reproduced when |reproduced − published| ≤ ½ unit in the last printed digit. The same "
-                          "table is printed by `metabac reproduce`."))
+                          "table is printed by the command metabac reproduce."))
     return out + [_text_table("reproduction", *reproduction_rows(report.reproduction))]
 
 

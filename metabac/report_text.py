@@ -155,6 +155,12 @@ def leave_one_out_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     return header, rows
 
 
+def _asymmetry(pvalue: float, low_power: bool) -> str:
+    if low_power:
+        return "not interpretable with fewer than 10 trials"
+    return "funnel asymmetry (p < 0.10)" if pvalue < 0.1 else "no evidence of asymmetry"
+
+
 def small_study_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """Egger, Begg, Peters, trim-and-fill and fail-safe N, one row each."""
     s = a.sensitivity
@@ -164,21 +170,24 @@ def small_study_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
         rows.append(("Egger's regression (weighted, t test of the standard-error slope)",
                      f"t({s.egger.df}) = {_n(s.egger.statistic)}; limit estimate "
                      f"{_effect(a.measure, s.egger.limit_estimate, s.egger.ci_low, s.egger.ci_high)}",
-                     _p(s.egger.pvalue), "asymmetry" if s.egger.pvalue < 0.1 else "no evidence of asymmetry"))
+                     _p(s.egger.pvalue), _asymmetry(s.egger.pvalue, s.low_power)))
     if s.begg is not None:
         rows.append(("Begg's rank correlation", f"Kendall's τ = {_n(s.begg.tau)}", _p(s.begg.pvalue),
-                     "asymmetry" if s.begg.pvalue < 0.1 else "no evidence of asymmetry"))
+                     _asymmetry(s.begg.pvalue, s.low_power)))
     if s.peters is not None:
         rows.append(("Peters' regression on 1/N (binary)", f"t({s.peters.df}) = {_n(s.peters.statistic)}",
-                     _p(s.peters.pvalue), "asymmetry" if s.peters.pvalue < 0.1 else "no evidence of asymmetry"))
+                     _p(s.peters.pvalue), _asymmetry(s.peters.pvalue, s.low_power)))
     if s.trimfill is not None:
         t = s.trimfill
         rows.append((f"Trim-and-fill ({t.estimator}, {a.random.method})",
                      f"k0 = {t.k0} trial(s) imputed on the {t.side}; adjusted {a.measure} "
                      f"{_effect(a.measure, t.estimate, t.ci_low, t.ci_high)}", _p(t.pvalue),
-                     "no missing trials estimated" if t.k0 == 0 else "adjusted estimate shown"))
-    rows.append(("Fail-safe N (Rosenberg)", f"N = {s.failsafe.n:g} null trials of average size",
-                 _p(s.failsafe.pvalue), "fixed-effect significance would be lost beyond this number"))
+                     "no missing trials estimated" if t.k0 == 0 else "adjusted estimate, under its assumptions"))
+    f = s.failsafe
+    rows.append(("Fail-safe N (Rosenberg)", f"N = {f.n:g} null trials of average size", _p(f.pvalue),
+                 f"the fixed-effect estimate would lose significance (α = {f.alpha:g}) beyond N added null trials"
+                 if f.pvalue < f.alpha else f"nothing to overturn: the fixed-effect estimate is not significant "
+                                            f"(α = {f.alpha:g})"))
     rows += [(method, f"not computed: {reason}", "—", "—") for method, reason in s.not_computed]
     return header, rows
 
