@@ -206,10 +206,14 @@ def test_steps_below_zero_are_halved_as_metafor_does(monkeypatch: pytest.MonkeyP
 
 
 def test_halving_from_the_boundary_is_immediate() -> None:
-    """A negative step from tau² = 0 halves to ±0 in one pass, as the ~1075 halvings of the plain loop would."""
+    """A negative step from tau² = 0 halves to ±0 in one pass, as the ~1075 halvings of the plain loop would; a
+    step onto an evaluated end of the bracket is halved once more, and a bracket without inside stops at 0."""
     zero, step = np.zeros(3), np.array([-0.3, -1e-300, 2.0])
     result = tau2_module._halve_into(zero, step, np.zeros(3), np.full(3, 1.0))
-    assert result[0] == 0 and result[1] == 0 and result[2] == 1.0
+    assert result[0] == 0 and result[1] == 0 and result[2] == 0.5
+    top = np.array([1.0])
+    stuck = tau2_module._halve_into(top, np.array([-1e-3]), np.nextafter(top, 0), top)
+    assert stuck[0] == 0
 
 
 def test_intercept_fast_path_equals_the_qr_path() -> None:
@@ -262,3 +266,32 @@ def test_chunked_permutation_test_equals_one_batch(monkeypatch: pytest.MonkeyPat
 def test_chunk_rows_respects_the_budget() -> None:
     assert tau2_module.chunk_rows(20, 2) * 8 * 20 * (7 + 5 * 2) <= tau2_module.CHUNK_BYTES
     assert tau2_module.chunk_rows(10**9, 3) == 1
+
+
+def test_paule_mandel_newton_on_the_batch_equals_brent_per_problem() -> None:
+    rows = mixed_problems()
+    y, v, mask = padded(rows)
+    problem = Problem.intercept_only(y, v, mask)
+    newton = estimate_tau2(problem, "PM")
+    brent = estimate_tau2(problem, "PM", Control(absolute=True, xtol=1e-300, threshold=1e-300))
+    np.testing.assert_allclose(newton.tau2, brent.tau2, rtol=1e-10, atol=1e-15)
+    assert newton.iterations.max() <= 8
+
+
+def test_flat_q_gives_tau2_zero_and_an_infinite_step_stops_at_the_edge() -> None:
+    fit = mb.pool([0.2, 0.2, 0.2], [1.0, 2.0, 3.0], method="PM")
+    assert fit.tau2 == 0 and fit.confint().tau2.ci_high == 0
+    step = tau2_module._halve_into(np.array([0.5]), np.array([-np.inf]), np.zeros(1), np.full(1, np.inf))
+    assert step[0] == -0.5
+
+
+@pytest.mark.parametrize("method", ["ML", "REML", "EB", "PM"])
+def test_rounding_noise_at_the_root_does_not_stall_convergence(method: str) -> None:
+    """Variances 9 orders apart: near the root the step is rounding noise of ±2e-12 (above the 1e-13 relative
+    threshold) whose sign flips; the bracket closes and ends the iteration."""
+    y, v = np.array([-0.47660983, -190.68294598]), np.array([2.01370195e-05, 3.61466006e04])
+    fit = estimate_tau2(Problem.intercept_only(y, v), method)
+    assert fit.converged.all() and fit.iterations[0] < 100
+    if method == "PM":
+        brent = estimate_tau2(Problem.intercept_only(y, v), "PM", Control(absolute=True, xtol=1e-300, tau2_max=1e6))
+        assert fit.tau2[0] == pytest.approx(brent.tau2[0], rel=1e-12)
