@@ -145,7 +145,10 @@ def _sum(a: Array) -> Array:
 
 
 def _dot(a: Array, b: Array) -> Array:
-    """Σ a·b along the study axis (einsum: no BLAS threads, which stall on a busy machine)."""
+    """Σ a·b along the study axis: numpy's vecdot on short rows (twice as fast as einsum on one problem), einsum on
+    long ones, where vecdot's BLAS would start threads that stall on a busy machine."""
+    if a.shape[-1] <= LONG_ROWS and hasattr(np, "vecdot"):  # numpy >= 2.0
+        return np.vecdot(a, b)
     return np.einsum("...k,...k->...", a, b)
 
 
