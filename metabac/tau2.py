@@ -33,11 +33,11 @@ class Control:
     """Numerical settings of the iterative estimators.
 
     The defaults converge to the exact root: Fisher scoring (ML, REML, EB), accelerated by secant steps
-    (``accelerate``), stops when |Δtau²| <= ``threshold`` · max(tau², smallest sampling variance), and Brent's
-    method (PM and the Q-profile bounds) runs to ``xtol`` relative to the same scale. :meth:`metafor` reproduces
-    metafor 3.8's plain Fisher scoring and default stopping rules (absolute threshold 1e-5, uniroot tolerance
-    eps^0.25, 100 iterations, tau2.max = max(100, 10 mad(y)²)) for users comparing with metafor's printed output
-    digit by digit.
+    (``accelerate``), and Newton's method on 1/Q (PM and the Q-profile bounds) stop when |Δtau²| <= ``threshold`` ·
+    max(tau², smallest sampling variance). :meth:`metafor` reproduces metafor 3.8's plain Fisher scoring and
+    default stopping rules (absolute threshold 1e-5, 100 iterations) and its ``uniroot`` for PM and the Q-profile
+    bounds: Brent's method per problem to ``xtol`` = eps^0.25 within tau2.max = max(100, 10 mad(y)²) (``absolute``
+    selects this), for users comparing with metafor's printed output digit by digit.
     """
 
     threshold: float = 1e-13
@@ -286,14 +286,14 @@ def hedges(problem: Problem, control: Control) -> Tau2Fit:
     """
     ols = WeightedFit.fit(problem, np.ones_like(problem.v))
     v = problem.present(problem.v)
-    tr_pv = np.sum(v, axis=-1) - ols.trace_term(v)
+    tr_pv = _sum(v) - ols.trace_term(v)
     return _done((ols.rss() - tr_pv) / (problem.k - problem.p))
 
 
 def hunter_schmidt(problem: Problem, control: Control) -> Tau2Fit:
     """Hunter-Schmidt: tau² = max(0, (Q − k)/Σw), w = 1/v (Hunter & Schmidt 2004; Viechtbauer 2005, eq. 10)."""
     fit = problem.fixed_fit
-    return _done((fit.rss() - problem.k) / np.sum(fit.w, axis=-1))
+    return _done((fit.rss() - problem.k) / fit.sum_w)
 
 
 def sidik_jonkman(problem: Problem, control: Control) -> Tau2Fit:
@@ -302,8 +302,8 @@ def sidik_jonkman(problem: Problem, control: Control) -> Tau2Fit:
     The start value tau0² is the (unweighted, n-denominator) variance of y, as metafor.
     """
     k = problem.k
-    mean = np.sum(problem.present(problem.y), axis=-1) / k
-    tau0 = np.sum(problem.present(problem.y - mean[:, None]) ** 2, axis=-1) / k
+    mean = _sum(problem.present(problem.y)) / k
+    tau0 = _sum(problem.present(problem.y - mean[:, None]) ** 2) / k
     return _done(tau0 * q_statistic(problem, tau0) / (k - problem.p))
 
 
@@ -359,18 +359,18 @@ def _fisher_scoring(problem: Problem, control: Control, step: Step, start: Array
 
     ``step(rows_problem, tau2, rows)`` gives the step for the problems still iterating (``rows``: their indices in
     the batch). Starts from ``start``, by default max(0, Hedges' estimate) as metafor; ``accelerate`` defaults to
-    ``control.accelerate``. The Fisher step s(tau²) = score/expected information has the
-    sign of the score, so every evaluated tau² narrows an interval [low, high] that holds the root (at first
-    [0, ∞)). With ``control.accelerate``, Δ is the secant step −s·(tau² − tau²_prev)/(s − s_prev) towards the root
-    of s through the last two iterates whenever the secant point lies strictly inside [low, high] (superlinear
-    convergence instead of scoring's linear rate: about 6 instead of about 20 iterations to 1e-13); otherwise
-    Δ = s, and a step below 0 (while 0 is the lower end) goes to 0 exactly, so a root on the boundary is reached
-    at once. A step leaving [low, high] is halved until it lands inside: without acceleration this is metafor's
-    halving of steps below 0; it also stops the growing oscillation of plain scoring where the observed information
-    exceeds about twice the expected one (there metafor reports non-convergence). A problem has converged when |Δ|
-    or the width of [low, high] is below the threshold (the latter where rounding noise in the score flips the
-    sign of steps of about the threshold's size). Converged problems are frozen; each problem reports its own
-    iterations and convergence.
+    ``control.accelerate``. The Fisher step s(tau²) = score/expected information has the sign of the score, so
+    every evaluated tau² narrows an interval [low, high] that holds the root (at first [0, ∞)). With
+    acceleration, Δ is the secant step −s·(tau² − tau²_prev)/(s − s_prev) towards the root of s through the last
+    two iterates whenever the secant point lies strictly inside [low, high] (superlinear convergence instead of
+    scoring's linear rate: about 6 instead of about 20 iterations to 1e-13); otherwise Δ = s, and a step below 0
+    (while 0 is the lower end) goes to 0 exactly, so a root on the boundary is reached at once. A step leaving
+    [low, high] is halved until it lands inside: without acceleration this is metafor's halving of steps below 0;
+    it also stops the growing oscillation of plain scoring where the observed information exceeds about twice the
+    expected one (there metafor reports non-convergence). A problem has converged when |Δ| or the width of
+    [low, high] is below the threshold (the latter where rounding noise in the score flips the sign of steps of
+    about the threshold's size). Converged problems are frozen; each problem reports its own iterations and
+    convergence.
     """
     tau2 = hedges(problem, control).tau2 if start is None else np.array(start, dtype=float)
     accelerate = control.accelerate if accelerate is None else accelerate
@@ -416,7 +416,7 @@ def _fisher_scoring(problem: Problem, control: Control, step: Step, start: Array
 def _ml_step(problem: Problem, tau2: Array, rows: NDArray[np.int64] | None = None) -> Array:
     """ML scoring step: (y'PPy − Σw)/Σw², w = 1/(v + tau²) (Viechtbauer 2005, eq. 13 and Appendix)."""
     fit = WeightedFit.at(problem, tau2)
-    return (fit.ypp_y() - np.sum(fit.w, axis=-1)) / np.sum(fit.w**2, axis=-1)
+    return (fit.ypp_y() - fit.sum_w) / fit.sum_w2
 
 
 def _reml_step(problem: Problem, tau2: Array, rows: NDArray[np.int64] | None = None) -> Array:
@@ -429,7 +429,7 @@ def _eb_step(problem: Problem, tau2: Array, rows: NDArray[np.int64] | None = Non
     """Empirical Bayes step: (y'Py · k/(k − p) − k)/Σw (Morris 1983; Berkey et al. 1995, eq. 6)."""
     fit = WeightedFit.at(problem, tau2)
     k = problem.k
-    return (fit.rss() * k / (k - problem.p) - k) / np.sum(fit.w, axis=-1)
+    return (fit.rss() * k / (k - problem.p) - k) / fit.sum_w
 
 
 def _with_boundary_check(problem: Problem, fit: Tau2Fit, restricted: bool) -> Tau2Fit:
@@ -457,22 +457,15 @@ def empirical_bayes(problem: Problem, control: Control) -> Tau2Fit:
     return _fisher_scoring(problem, control, _eb_step)
 
 
-def upper_bracket(problem: Problem, target: Array, control: Control) -> Array:
-    """A tau² at which Q(tau²) <= target: metafor's max(100, 10·mad(y)²), doubled until it brackets."""
+def upper_bracket(problem: Problem, control: Control) -> Array:
+    """metafor's upper end for ``uniroot``: ``control.tau2_max``, or tau2.max = max(100, 10·mad(y)²) per problem."""
     if control.tau2_max is not None:
         return np.full(problem.y.shape[0], control.tau2_max)
     upper = np.empty(problem.y.shape[0])
     for i in range(problem.y.shape[0]):
         y = problem.y[i][problem.mask[i]]
         upper[i] = max(100.0, 10 * (1.4826 * np.median(np.abs(y - np.median(y)))) ** 2)
-    if control.absolute:
-        return upper
-    for _ in range(200):
-        short = q_statistic(problem, upper) > target
-        if not short.any():
-            return upper
-        upper = np.where(short, upper * 4, upper)
-    raise ConvergenceError("tau2: Q(tau2) stays above its target for every tau2 below 1e120")
+    return upper
 
 
 def _q_newton(problem: Problem, target: Array, control: Control) -> Tau2Fit:
@@ -517,7 +510,7 @@ def solve_q_equation(
         return fit.tau2
     n = problem.y.shape[0]
     q0 = q_statistic(problem, np.zeros(n))
-    upper = upper_bracket(problem, target, control) if upper is None else upper
+    upper = upper_bracket(problem, control) if upper is None else upper
     root = np.zeros(n)
     for i in np.flatnonzero(q0 >= target):
         one = problem.rows(np.array([i]))
