@@ -108,13 +108,9 @@ class Problem:
         """The equal-effects fit, w = 1/v (computed once: Q, DL, HS, the tau² = 0 likelihood and pool use it)."""
         return WeightedFit.at(self, 0.0)
 
-    @cached_property
-    def _mask_weight(self) -> Array:
-        return self.mask.astype(float)
-
     def present(self, values: Array) -> Array:
-        """``values`` with absent studies set to 0 (a product with the mask: ten times faster than ``np.where``)."""
-        return values if self.complete else values * self._mask_weight
+        """``values`` with absent studies set to 0 (a product with the mask: several times faster than ``np.where``)."""
+        return values if self.complete else values * self.mask
 
     def scale(self) -> Array:
         """Smallest sampling variance of each problem (makes tolerances scale-free): a tau² step below
