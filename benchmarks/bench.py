@@ -85,6 +85,7 @@ def with_peer(row: Row, name: str, run: Callable[[], object] | None, repeat: int
     row.peer = name
     if run is None:
         print(f"skipped peer {name}: not installed (pip install -e '.[bench]')")
+        note = "peer not installed"
     else:
         row.peer_seconds = best_time(run, repeat)
     row.note = "; ".join(part for part in (row.note, note) if part)
