@@ -7,7 +7,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
@@ -17,7 +16,7 @@ from metabac.effects import cells_from_arms, effect_sizes
 from metabac.moderators import metareg
 from metabac.pooling import PoolResult, pool
 from metabac.sensitivity import study_inputs
-from metabac.tau2 import METHODS, Control
+from metabac.tau2 import METHODS, Control, Problem, WeightedFit
 
 Array = NDArray[np.float64]
 Predictor = Literal["sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"]
@@ -71,17 +70,27 @@ def _predictor(name: str, v: Array, ni: Array | None) -> Array:
 
 def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: str, predictor: str
                         ) -> RegressionTestResult:
-    """Weighted least squares of y on [1, x] (R's ``lm(y ~ x, weights = w)``): t test of the slope on k − 2 df."""
+    """Weighted least squares of y on [1, x] with a multiplicative error variance (R's ``lm(y ~ x, weights = w)``):
+    β̂ = (X'WX)⁻¹X'Wy, Var β̂ = σ̂²(X'WX)⁻¹ with σ̂² = Σw(y − Xβ̂)²/(k − 2); t test of the slope on k − 2 df.
+
+    Solved by the engine's QR-based weighted fit (:class:`metabac.tau2.WeightedFit`).
+    """
     k = len(y)
     if k < 3:
         raise InputError(f"{test}: needs at least 3 studies, got {k}")
-    fit = sm.WLS(y, sm.add_constant(x, has_constant="add"), weights=weights).fit()
-    low, high = fit.conf_int(alpha=1 - level / 100)[0]
+    X = np.column_stack([np.ones(k), x])
+    fit = WeightedFit.fit(Problem(y[None], np.ones((1, k)), X[None], np.ones((1, k), dtype=bool)), weights[None])
+    df = k - 2
+    coef = fit.beta[0]
+    se = np.sqrt(fit.rss()[0] / df * np.diag(fit.xwx_inv[0]))
+    statistic = coef[1] / se[1]
+    crit = stats.t.isf((1 - level / 100) / 2, df)
     limit = predictor in LIMIT_PREDICTORS
     return RegressionTestResult(
-        test=test, model="lm", predictor=predictor, statistic=float(fit.tvalues[1]), df=int(fit.df_resid),
-        pvalue=float(fit.pvalues[1]), limit_estimate=float(fit.params[0]) if limit else np.nan,
-        ci_low=float(low) if limit else np.nan, ci_high=float(high) if limit else np.nan, k=k,
+        test=test, model="lm", predictor=predictor, statistic=float(statistic), df=df,
+        pvalue=float(2 * stats.t.sf(abs(statistic), df)), limit_estimate=float(coef[0]) if limit else np.nan,
+        ci_low=float(coef[0] - crit * se[0]) if limit else np.nan,
+        ci_high=float(coef[0] + crit * se[0]) if limit else np.nan, k=k,
     )
 
 

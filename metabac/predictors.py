@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from metabac._checks import InputError
 from metabac.effects import RATIO_MEASURES, effect_sizes
@@ -169,6 +168,9 @@ def predictors(
     estimable = table["estimable"].to_numpy(dtype=bool)
     table["p_adjusted"] = np.nan
     if estimable.any():
+        # Imported here: statsmodels takes ~0.8 s to import, which every other command would pay.
+        from statsmodels.stats.multitest import multipletests
+
         table.loc[estimable, "p_adjusted"] = multipletests(table.loc[estimable, "pvalue"].astype(float),
                                                            method=adjustment)[1]
         table.loc[estimable, "finding"] = [_finding(row, row["p_adjusted"], alpha)

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from metabac.effects import RATIO_MEASURES
-from metabac.plots.style import BLUE, GREY, INK, LIGHT, RED, axis_label, effect_axis, new_figure
+from metabac.plots.style import BLUE, GREY, INK, LIGHT, RED, axis_label, effect_axis, label_points, new_figure
 from metabac.pooling import PoolResult
 from metabac.sensitivity import GoshResult
 
@@ -22,9 +22,8 @@ def baujat_plot(table: pd.DataFrame, title: str = "") -> Figure:
     result (y), one labelled point per study; studies in the upper right drive both."""
     fig, ax = new_figure(6.4, 4.8, title)
     ax.scatter(table["x"], table["y"], s=26, color=BLUE, zorder=3)
-    for label, row in table.iterrows():
-        ax.annotate(str(label), (row["x"], row["y"]), xytext=(4, 3), textcoords="offset points", fontsize=7.5,
-                    color=INK)
+    ax.margins(x=0.18, y=0.1)
+    label_points(ax, table["x"], table["y"], table.index)
     ax.set_xlabel("Contribution to overall heterogeneity", fontsize=9, color=INK)
     ax.set_ylabel("Influence on overall result", fontsize=9, color=INK)
     ax.grid(color=LIGHT, lw=0.6)
@@ -99,11 +98,10 @@ def labbe(events_treated, n_treated, events_control, n_control, fit: PoolResult 
         ax.plot(base[inside], curve[inside], color=RED, lw=1, label=f"pooled {fit.measure} ({fit.method})")
     sizes = 400 * (n1 + n2) / np.max(n1 + n2)
     ax.scatter(c / n2, a / n1, s=sizes, facecolor=BLUE, alpha=0.35, edgecolor=BLUE, zorder=3)
-    if labels is not None:
-        for label, x, y in zip(labels, c / n2, a / n1):
-            ax.annotate(str(label), (x, y), xytext=(5, 3), textcoords="offset points", fontsize=7, color=INK)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
+    if labels is not None:
+        label_points(ax, c / n2, a / n1, labels, fontsize=7)
     ax.set_aspect("equal")
     ax.set_xlabel(f"Event risk, {arm_labels[1].lower()} arm", fontsize=9, color=INK)
     ax.set_ylabel(f"Event risk, {arm_labels[0].lower()} arm", fontsize=9, color=INK)
@@ -115,7 +113,8 @@ def cumulative_forest(table: pd.DataFrame, measure: str | None = None, title: st
     """Cumulative forest plot of :func:`metabac.cumulative`: the pooled estimate and CI after each study is
     added, in the order of the table."""
     n = len(table)
-    fig, ax = new_figure(6.4, 1.2 + 0.32 * n, title)
+    width = max(len(str(label)) for label in table.index)
+    fig, ax = new_figure(6.4, 1.4 + 0.32 * n, title, left=0.4 + 0.075 * width)
     rows = np.arange(n)
     ax.hlines(rows, table["ci_low"], table["ci_high"], color=INK, lw=1)
     ax.scatter(table["estimate"], rows, marker="D", s=22, color=BLUE, zorder=3)

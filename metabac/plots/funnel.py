@@ -40,7 +40,7 @@ def funnel(
     filled_y = trimfill.filled["yi"].to_numpy(dtype=float) if trimfill is not None else np.empty(0)
     filled_se = np.sqrt(trimfill.filled["vi"].to_numpy(dtype=float)) if trimfill is not None else np.empty(0)
     top = 1.1 * float(np.max(np.concatenate([se, filled_se])))
-    fig, ax = new_figure(6.4, 5.0, title)
+    fig, ax = new_figure(6.4, 5.4, title, bottom=1.1)
     grid = np.array([0.0, top])
     crit = stats.norm.isf(0.5 - fit.level / 200)
     points = np.concatenate([y, filled_y, [0.0, fit.estimate - crit * top, fit.estimate + crit * top]])
@@ -66,7 +66,7 @@ def funnel(
     ax.set_ylabel("Standard error", fontsize=9, color=INK)
     effect_axis(ax, fit.measure)
     shades = ", ".join(f"p < {c:g}" for c in sorted(contours, reverse=True))
-    fig.legend(fontsize=7.5, loc="outside lower center", ncols=3, frameon=False,
+    fig.legend(fontsize=7.5, loc="lower center", ncols=3, frameon=False,
                title=f"shaded, light to dark: a study's own p-value {shades}", title_fontsize=7.5)
     return fig
 
