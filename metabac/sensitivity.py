@@ -19,13 +19,10 @@ from scipy import stats
 from metabac._checks import InputError, as_float_array, require_positive, same_length
 from metabac._result import to_jsonable
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import Control
+from metabac.tau2 import Control, chunk_rows
 
 Array = NDArray[np.float64]
 FIT_COLUMNS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "q", "q_pvalue", "tau2", "i2", "h2")
-GOSH_CHUNK_BYTES = 64 * 2**20
-# The engine keeps about a dozen (rows, k) float arrays alive while it fits one chunk.
-ENGINE_ARRAYS = 12
 
 
 def study_inputs(yi: ArrayLike, vi: ArrayLike, labels: ArrayLike | None) -> tuple[Array, Array, list[str]]:
@@ -262,7 +259,9 @@ def gosh(
     """GOSH (graphical display of study heterogeneity): fit the model to every subset of the studies.
 
     All 2^k − 1 subsets when that is at most ``max_subsets``, otherwise ``max_subsets`` random ones (reproducible
-    from ``seed``). Subsets are fitted in chunks of at most 64 MB of working arrays; with ``client`` (e.g. a
+    from ``seed``). Subsets are fitted in chunks whose working arrays stay within 64 MiB (``metabac.tau2.CHUNK_BYTES``,
+    :func:`metabac.tau2.chunk_rows`); the result itself holds the inclusion matrix (k bytes per subset) and six
+    numbers per subset. With ``client`` (e.g. a
     ``dask.distributed.Client``, local or connected to a cluster's scheduler) the chunks run on its workers.
 
     References
@@ -276,7 +275,7 @@ def gosh(
         raise InputError(f"max_subsets: must be at least 1, got {max_subsets}")
     exact = k < 63 and 2**k - 1 <= max_subsets
     incl = all_subsets(k) if exact else random_subsets(k, max_subsets, np.random.default_rng(seed))
-    rows = max(1, GOSH_CHUNK_BYTES // (8 * k * ENGINE_ARRAYS))
+    rows = chunk_rows(k)
     chunks = [incl[start:start + rows] for start in range(0, len(incl), rows)]
     if client is None:
         parts: Sequence[Array] = [gosh_chunk(y, v, chunk, method, control) for chunk in chunks]

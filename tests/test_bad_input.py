@@ -108,7 +108,7 @@ LIBRARY = [
     ("Fisher scoring stops before the root (REML, maxiter=1)",
      lambda: mb.pool(Y5, V5, method="REML", control=mb.Control(maxiter=1)),
      "REML: tau2 did not converge after 1 iterations"),
-    ("Brent's method stops before the root (PM, maxiter=1)",
+    ("Paule-Mandel stops before the root (maxiter=1)",
      lambda: mb.pool(Y5, V5, method="PM", control=mb.Control(maxiter=1)), "PM: tau2 did not converge after 1 iterations"),
     ("unknown outcome", lambda: mb.comparisons(_trials(), "happiness"),
      "outcome: unknown value 'happiness'; choose one of abstinence"),
