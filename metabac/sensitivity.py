@@ -259,10 +259,10 @@ def gosh(
     """GOSH (graphical display of study heterogeneity): fit the model to every subset of the studies.
 
     All 2^k − 1 subsets when that is at most ``max_subsets``, otherwise ``max_subsets`` random ones (reproducible
-    from ``seed``). Subsets are fitted in chunks whose working arrays stay within 64 MiB (``metabac.tau2.CHUNK_BYTES``,
-    :func:`metabac.tau2.chunk_rows`); the result itself holds the inclusion matrix (k bytes per subset) and six
-    numbers per subset. With ``client`` (e.g. a
-    ``dask.distributed.Client``, local or connected to a cluster's scheduler) the chunks run on its workers.
+    from ``seed``). Subsets are fitted in chunks whose working arrays stay within 64 MiB
+    (:func:`metabac.tau2.chunk_rows`); the result holds the inclusion matrix (k bytes per subset) and six numbers
+    per subset. With ``client`` (e.g. a ``dask.distributed.Client``, local or connected to a cluster's scheduler)
+    the chunks run on its workers.
 
     References
     ----------
