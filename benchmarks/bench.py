@@ -168,20 +168,12 @@ def engine_rows(repeat: int) -> list[Row]:
     rows.append(measure("1000-permutation meta-regression test, k = 20 (REML)",
                         lambda: regression.permutation_test(n=1000, seed=1), 0.1, repeat))
 
-    gosh = getattr(mb, "gosh", None)
-    if gosh is None:
-        print("skipped GOSH: metabac.gosh does not exist yet")
-    else:
-        y16, v16 = (a[0] for a in simulated(1, 16, 0.05, rng))
-        rows.append(measure("GOSH REML, k = 16 (65,535 subsets)", lambda: gosh(y16, v16, method="REML"), 1.0,
-                            max(1, repeat // 2)))
-    leave_one_out = getattr(mb, "leave_one_out", None)
-    if leave_one_out is None:
-        print("skipped leave-one-out: metabac.leave_one_out does not exist yet")
-    else:
-        y200, v200 = (a[0] for a in simulated(1, 200, 0.05, rng))
-        rows.append(measure("leave-one-out REML, k = 200", lambda: leave_one_out(y200, v200, method="REML"), 0.05,
-                            repeat))
+    y16, v16 = (a[0] for a in simulated(1, 16, 0.05, rng))
+    rows.append(measure("GOSH REML, k = 16 (65,535 subsets)", lambda: mb.gosh(y16, v16, method="REML"), 1.0,
+                        max(1, repeat // 2)))
+    y200, v200 = (a[0] for a in simulated(1, 200, 0.05, rng))
+    rows.append(measure("leave-one-out REML, k = 200", lambda: mb.leave_one_out(y200, v200, method="REML"), 0.05,
+                        repeat))
     return rows
 
 
