@@ -128,8 +128,10 @@ def _text_table(caption: str, header: tuple[str, ...], rows: list[tuple[str, ...
 
 def _sensitivity_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block]:
     s, stem = a.sensitivity, slug(a.outcome)
+    header, rows = leave_one_out_rows(a)
+    linked = tuple((Cell(r[0], note_id(r[0], a.outcome)), *(Cell(c) for c in r[1:])) for r in rows)
     out = [Block("h3", f"Sensitivity analyses ({a.outcome})", f"sensitivity-{stem}"),
-           _text_table("leave-one-out", *leave_one_out_rows(a)),
+           Block("table", "leave-one-out", header=header, rows=linked),
            Block("p", "Influential: metafor's rule (|DFFITS| > 3√(1/(k − 1)), Cook's distance above the χ²₁ median, "
                       "hat > 3/k or |DFBETAS| > 1; Viechtbauer & Cheung 2010).")]
     for name, caption in ((f"cumulative-{stem}", f"Cumulative meta-analysis by year: {a.outcome}"),
