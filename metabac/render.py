@@ -18,14 +18,13 @@ from string import Template
 import numpy as np
 from scipy import stats
 
+from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
 from metabac.report import OutcomeAnalysis, Report
 from metabac.report_text import (
     convention, leave_one_out_rows, methods_paragraph, predictor_rows, reproduction_rows, slug, small_study_rows,
     sof_rows,
 )
-
-RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
 
 
 @dataclass(frozen=True)

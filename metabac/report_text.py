@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.report import Report
 
-RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
 MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "PETO": "Peto odds ratio",
                  "MD": "mean difference", "SMD": "standardised mean difference (Hedges' g)",
                  "ROM": "ratio of means"}

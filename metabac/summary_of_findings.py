@@ -14,8 +14,8 @@ from numpy.typing import ArrayLike
 
 from metabac._checks import InputError
 from metabac._result import to_jsonable
+from metabac.effects import RATIO_MEASURES as RATIO
 
-RATIO = frozenset({"OR", "RR", "PETO", "ROM"})
 BINARY = frozenset({"OR", "RR", "RD", "PETO"})
 
 
