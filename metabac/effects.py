@@ -64,6 +64,8 @@ class Cells:
         ``only0``: studies with a zero cell; ``all``: every study; ``if0all``: every study if any has a zero cell;
         ``none``: no study.
         """
+        if not add >= 0:  # also rejects NaN
+            raise InputError(f"add: the continuity correction must be a number >= 0, got {add}")
         if to == "all":
             chosen = np.ones_like(self.a, dtype=bool)
         elif to == "only0":

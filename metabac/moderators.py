@@ -138,7 +138,10 @@ class MetaRegResult:
         """
         if n < 2:
             raise InputError(f"n: need at least 2 permutations, got {n}")
-        rng = np.random.default_rng(seed)
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError):
+            raise InputError(f"seed: must be a whole number >= 0 or a numpy Generator, got {seed!r}") from None
         chunk = chunk_rows(self.k, self.X.shape[1])
         statistic, qm = [], []
         for start in range(0, n, chunk):
