@@ -114,3 +114,16 @@ def require_choice(value: str, choices: Sequence[str], field: str) -> str:
     if key not in canonical:
         raise InputError(f"{field}: unknown value {value!r}; choose one of {', '.join(choices)}")
     return canonical[key]
+
+
+def study_inputs(
+    yi: ArrayLike, vi: ArrayLike, labels: ArrayLike | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
+    """Validated effect sizes, positive variances and study labels ("study i" where none are given)."""
+    names = None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
+    y, v = as_float_array(yi, "yi", names), as_float_array(vi, "vi", names)
+    k = same_length({"yi": y, "vi": v}, "yi/vi")
+    require_positive(v, "vi", names)
+    if names is not None and len(names) != k:
+        raise InputError(f"labels: {len(names)} labels for {k} studies")
+    return y, v, names or [f"study {i + 1}" for i in range(k)]

@@ -10,12 +10,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive
+from metabac._checks import (
+    InputError, as_float_array, require_choice, require_level, require_positive, same_length, study_inputs,
+)
 from metabac._result import fmt, fmt_p, to_jsonable
 from metabac.effects import cells_from_arms, effect_sizes
 from metabac.moderators import metareg
 from metabac.pooling import PoolResult, pool
-from metabac.sensitivity import study_inputs
 from metabac.tau2 import METHODS, Control, Problem, WeightedFit
 
 Array = NDArray[np.float64]
@@ -125,6 +126,7 @@ def egger(
     y, v, _ = study_inputs(yi, vi, None)
     sizes = None if ni is None else as_float_array(ni, "ni")
     if sizes is not None:
+        same_length({"yi": y, "ni": sizes}, "yi/ni")
         require_positive(sizes, "ni")
     x = _predictor(predictor, v, sizes)
     if model == "lm":

@@ -16,24 +16,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from metabac._checks import InputError, as_float_array, require_positive, same_length
+from metabac._checks import InputError, study_inputs
 from metabac._result import to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import Control, chunk_rows
 
 Array = NDArray[np.float64]
 FIT_COLUMNS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "q", "q_pvalue", "tau2", "i2", "h2")
-
-
-def study_inputs(yi: ArrayLike, vi: ArrayLike, labels: ArrayLike | None) -> tuple[Array, Array, list[str]]:
-    """Validated effect sizes, variances and study labels ("study i" where none are given)."""
-    names = None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
-    y, v = as_float_array(yi, "yi", names), as_float_array(vi, "vi", names)
-    k = same_length({"yi": y, "vi": v}, "yi/vi")
-    require_positive(v, "vi", names)
-    if names is not None and len(names) != k:
-        raise InputError(f"labels: {len(names)} labels for {k} studies")
-    return y, v, names or [f"study {i + 1}" for i in range(k)]
 
 
 def subset_fits(y: Array, v: Array, mask: NDArray[np.bool_], method: str, test: str = "z", level: float = 95,
