@@ -118,7 +118,7 @@ def egger(
     --------
     >>> result = egger([0.1, 0.3, 0.35, 0.65, 0.5], [0.01, 0.02, 0.015, 0.03, 0.04])
     >>> result.df, round(result.statistic, 3)
-    (3, 2.412)
+    (3, 3.216)
     """
     model = require_choice(model, ("lm", "rma"), "model")  # type: ignore[assignment]
     predictor = require_choice(predictor, PREDICTORS, "predictor")  # type: ignore[assignment]

@@ -53,7 +53,7 @@ def leave_one_out(
     --------
     >>> table = leave_one_out([0.1, 0.3, 0.35, 0.65], [0.01, 0.02, 0.015, 0.03], method="DL")
     >>> round(float(table.loc["study 4", "estimate"]), 4)
-    0.2301
+    0.2323
     """
     y, v, names = study_inputs(yi, vi, labels)
     if len(y) < 2:
