@@ -140,7 +140,7 @@ def _sensitivity_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[B
     out.append(Block("h3", f"Small-study effects ({a.outcome})", f"small-study-{stem}"))
     if s.low_power:
         out.append(Block("p", f"Only {a.random.k} trials: with fewer than 10, tests for funnel-plot asymmetry cannot "
-                              "tell asymmetry from chance (Cochrane Handbook §13.3.5.4); they are shown for "
+                              "tell asymmetry from chance (Cochrane Handbook 5.1 §10.4.3.1; Sterne et al. 2011); they are shown for "
                               "completeness, not as evidence for or against publication bias."))
     if f"funnel-{stem}" in images:
         out.append(Block("img", f"Contour-enhanced funnel plot: {a.outcome}", image=f"funnel-{stem}"))

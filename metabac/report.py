@@ -39,8 +39,8 @@ from metabac.trials import coverage as trial_coverage
 Progress = Callable[[int, int, str], None]
 BINARY_ARMS = ("ai", "n1i", "ci", "n2i")
 CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
-# Below this many trials, tests for funnel-plot asymmetry have too little power to be read (Cochrane Handbook
-# v6.4, §13.3.5.4); they are still computed and shown with that caveat.
+# Below this many trials, tests for funnel-plot asymmetry have too little power to tell asymmetry from chance
+# (Cochrane Handbook 5.1, §10.4.3.1; Sterne et al. 2011, BMJ 343:d4002); shown with that caveat.
 ASYMMETRY_MIN_TRIALS = 10
 
 
