@@ -20,7 +20,7 @@ from scipy import stats
 
 from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
-from metabac.report import OutcomeAnalysis, Report
+from metabac.report import ASYMMETRY_MIN_TRIALS, OutcomeAnalysis, Report
 from metabac.report_text import (
     convention, leave_one_out_rows, methods_paragraph, predictor_rows, reproduction_rows, slug, small_study_rows,
     sof_rows,
@@ -139,9 +139,10 @@ def _sensitivity_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[B
             out.append(Block("img", caption, image=name))
     out.append(Block("h3", f"Small-study effects ({a.outcome})", f"small-study-{stem}"))
     if s.low_power:
-        out.append(Block("p", f"Only {a.random.k} trials: with fewer than 10, tests for funnel-plot asymmetry cannot "
-                              "tell asymmetry from chance (Cochrane Handbook 5.1 §10.4.3.1; Sterne et al. 2011); they are shown for "
-                              "completeness, not as evidence for or against publication bias."))
+        out.append(Block("p", f"Only {a.random.k} trials: with fewer than {ASYMMETRY_MIN_TRIALS}, tests for "
+                              "funnel-plot asymmetry cannot tell asymmetry from chance (Cochrane Handbook 5.1 "
+                              "§10.4.3.1; Sterne et al. 2011); they are shown for completeness, not as evidence for "
+                              "or against publication bias."))
     if f"funnel-{stem}" in images:
         out.append(Block("img", f"Contour-enhanced funnel plot: {a.outcome}", image=f"funnel-{stem}"))
     out.append(_text_table("small-study effects", *small_study_rows(a)))
