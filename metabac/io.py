@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from metabac._checks import InputError, require_choice
-from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, MEASURES, effect_sizes
+from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, CONTINUOUS_MEASURES, MEASURES, effect_sizes
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _require_columns(frame: pd.DataFrame, needed: list[str], path: Path, what: s
 
 def _arm_columns(frame: pd.DataFrame, measure: str, path: Path) -> list[str]:
     """The arm-level columns ``measure`` reads, after checking that a complete set is present."""
-    if measure in ("MD", "SMD", "ROM"):
+    if measure in CONTINUOUS_MEASURES:
         _require_columns(frame, list(CONTINUOUS_FIELDS), path, f"{measure} needs {', '.join(CONTINUOUS_FIELDS)}")
         return list(CONTINUOUS_FIELDS)
     what = f"{measure} needs ai, ci with bi, di or with n1i, n2i"

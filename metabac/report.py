@@ -42,6 +42,9 @@ CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
 # Below this many trials, tests for funnel-plot asymmetry have too little power to tell asymmetry from chance
 # (Cochrane Handbook 5.1, §10.4.3.1; Sterne et al. 2011, BMJ 343:d4002); shown with that caveat.
 ASYMMETRY_MIN_TRIALS = 10
+# Columns of metabac.comparisons that make sense as subgroups (listed when --by names none of the columns).
+GROUPING_COLUMNS = frozenset({"severity", "severity_basis", "dose_group", "detox", "population", "control",
+                              "shared_control", "analysis_set", "timepoint", "year", "dose_mg"})
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,14 @@ def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOption
     return replace(analysis, predictors=table)
 
 
+def check_grouping(by: str | None, analyses: list[OutcomeAnalysis]) -> None:
+    """``by`` must be a column of the pooled comparisons (or None): an unknown one is an error, never ignored."""
+    columns = [set(a.studies.columns) for a in analyses]
+    if by and columns and not any(by in c for c in columns):
+        known = sorted(c for c in set.intersection(*columns) if c in GROUPING_COLUMNS)
+        raise InputError(f"--by: no column {by!r} in the comparisons; choose one of {', '.join(known)} or none")
+
+
 def reproduction_of(options: ReportOptions) -> tuple[pd.DataFrame | None, str | None]:
     """The published analyses of ``<trials>/published`` recomputed (:func:`metabac.reproduce`), or the reason
     there are none."""
@@ -348,5 +359,6 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
                 skipped.append((outcome, str(error)))
         if progress:
             progress(done, len(wanted), outcome)
+    check_grouping(options.by, analyses)
     reproduction, note = reproduction_of(options)
     return Report(options, coverage, tuple(analyses), tuple(skipped), reproduction, note, run_stamp(options))

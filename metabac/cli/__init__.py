@@ -16,10 +16,6 @@ from metabac import __version__
 from metabac._checks import InputError, printable
 
 
-def _one_line(text: str) -> str:
-    return printable(text)  # control characters escaped, as in every library message
-
-
 class _OneLineErrors(click.Group):
     """A click group that turns library and file errors into click's one-line ``Error: ...`` and exit code 1."""
 
@@ -33,16 +29,16 @@ class _OneLineErrors(click.Group):
             except (InputError, OSError) as error:
                 if debug:
                     raise
-                raise click.ClickException(_one_line(str(error))) from None
+                raise click.ClickException(printable(str(error))) from None
             except Exception as error:  # a bug: still one line, with the way to the traceback
                 if debug:
                     raise
-                raise click.ClickException(_one_line(
+                raise click.ClickException(printable(
                     f"internal error: {type(error).__name__}: {error} (a bug in metabac; --debug shows the "
                     "traceback)")) from None
             finally:
                 for warning in caught or ():
-                    click.echo(_one_line(f"Warning: {warning.message}"), err=True)
+                    click.echo(printable(f"Warning: {warning.message}"), err=True)
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,10 +10,6 @@ import click
 
 from metabac.tau2 import METHODS
 
-# Columns of metabac.comparisons that make sense as subgroups (listed in the --by error).
-GROUPING_COLUMNS = frozenset({"severity", "severity_basis", "dose_group", "detox", "population", "control",
-                              "shared_control", "analysis_set", "timepoint", "year", "dose_mg"})
-
 
 class _Bar:
     """A click progress bar created on the first report of progress (when the number of steps is known)."""
@@ -58,7 +54,6 @@ def report_command(outcomes: tuple[str, ...], measure: str | None, method: str, 
     """Write a self-contained review of the trials: HTML (figures embedded), Markdown, JSON, PNG/SVG plots and
     CSV tables, with forest plots by drinking severity, a summary of findings and the source of every number.
     """
-    from metabac._checks import InputError
     from metabac.report import ReportOptions, build_report
     from metabac.report_files import FORMATS, check_output, write_report
 
@@ -72,11 +67,6 @@ def report_command(outcomes: tuple[str, ...], measure: str | None, method: str, 
         report = build_report(options, progress=bar)
     finally:
         bar.close()
-    columns = [set(a.studies.columns) for a in report.analyses]
-    if options.by and columns and not any(options.by in c for c in columns):
-        known = sorted(c for c in set.intersection(*columns) if c in GROUPING_COLUMNS)
-        raise InputError(f"--by: no column {options.by!r} in the comparisons; choose one of {', '.join(known)} "
-                         "or none")
     bar = _Bar("Writing  ", quiet)
     try:
         folder = write_report(report, out, formats or FORMATS, progress=bar)
