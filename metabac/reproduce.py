@@ -22,6 +22,7 @@ from metabac._checks import InputError
 from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, RATIO_MEASURES
 from metabac.pooling import pool
 from metabac.profiles import PROFILE_NAMES, ProfiledResult, analyse, apply_conventions, get_profile
+from metabac.trials import TrialSet, comparisons, load_trials
 
 VERDICTS = ("reproduced", "reproduced (derived inputs)", "differs", "inputs incomplete")
 QUANTITIES = ("estimate", "ci_low", "ci_high", "se", "z", "pvalue", "tau2", "tau", "i2", "q", "k", "participants")
@@ -115,14 +116,28 @@ def _inline_inputs(table: dict, origin: str) -> Inputs:
     return Inputs(arms, labels, origin)
 
 
-def _trial_inputs(entry: dict, trials_dir: Path) -> tuple[Inputs | None, str]:
+class TrialComparisons:
+    """The trial records of one folder, read once, and their comparisons per outcome, built once (a reproduction
+    run asks for the same outcome for several registry entries)."""
+
+    def __init__(self, trials_dir: str | Path) -> None:
+        self.trials_dir = Path(trials_dir)
+        self._trials: TrialSet | None = None
+        self._by_outcome: dict[str, pd.DataFrame] = {}
+
+    def rows(self, outcome: str) -> pd.DataFrame:
+        """:func:`metabac.trials.comparisons` for ``outcome``; raises InputError or OSError as loading does."""
+        if outcome not in self._by_outcome:
+            if self._trials is None:
+                self._trials = load_trials(self.trials_dir)
+            self._by_outcome[outcome] = comparisons(self._trials, outcome=outcome)
+        return self._by_outcome[outcome]
+
+
+def _trial_inputs(entry: dict, trials: TrialComparisons) -> tuple[Inputs | None, str]:
     """Arm data for ``studies`` from the trial records; (None, why) when the records cannot supply them."""
     try:
-        from metabac.trials import comparisons, load_trials
-    except ImportError:
-        return None, "trial records loader (metabac.trials) not available"
-    try:
-        rows = comparisons(load_trials(trials_dir), outcome=entry["outcome"])
+        rows = trials.rows(entry["outcome"])
     except (InputError, OSError) as error:
         return None, f"trial records unreadable: {error}"
     id_column = next((c for c in ("trial", "trial_id", "id", "study") if c in rows.columns), None)
@@ -132,22 +147,26 @@ def _trial_inputs(entry: dict, trials_dir: Path) -> tuple[Inputs | None, str]:
     found = rows[rows[id_column].isin(wanted)]
     absent = [s for s in wanted if s not in set(found[id_column])]
     if absent:
-        return None, f"no {entry['outcome']} record for {', '.join(absent)} in {trials_dir}"
+        return None, f"no {entry['outcome']} record for {', '.join(absent)} in {trials.trials_dir}"
     found = found.set_index(id_column).loc[wanted].reset_index()
     fields = BINARY_FIELDS if entry["measure"].upper() in ("OR", "RR", "RD", "PETO") else CONTINUOUS_FIELDS
     arms = {f: found[f].tolist() for f in fields if f in found.columns}
     derived = tuple(f"{row[id_column]}: {row['derived']}" for _, row in found.iterrows()
                     if "derived" in found.columns and isinstance(row["derived"], str) and row["derived"])
-    return Inputs(arms, wanted, f"trial records in {trials_dir}", derived), ""
+    return Inputs(arms, wanted, f"trial records in {trials.trials_dir}", derived), ""
 
 
-def entry_inputs(entry: dict, trials_dir: str | Path = "trials") -> Inputs:
-    """The arm data of a registry entry: inline, or the trial records (with overrides), or the inline fallback."""
+def entry_inputs(entry: dict, trials: str | Path | TrialComparisons = "trials") -> Inputs:
+    """The arm data of a registry entry: inline, or the trial records (with overrides), or the inline fallback.
+
+    ``trials`` is the trials folder, or a :class:`TrialComparisons` of it shared between entries."""
     if "inputs" in entry:
         return _inline_inputs(entry["inputs"], "inline in the registry file")
     if not entry["studies"]:
         return Inputs({}, [], "no shipped trial has these data")
-    inputs, why = _trial_inputs(entry, Path(trials_dir))
+    if not isinstance(trials, TrialComparisons):
+        trials = TrialComparisons(trials)
+    inputs, why = _trial_inputs(entry, trials)
     if inputs is None:
         if "fallback" not in entry:
             raise InputError(f"{entry['name']}: studies: {why}, and the entry has no [fallback] inputs")
@@ -268,9 +287,10 @@ def reproduce(
     if profile is not None:
         get_profile(profile)
     rows = []
+    trials = TrialComparisons(trials_dir)
     for entry in load_published(trials_dir, list(names) if names else None):
         used = profile or entry.get("profile", "metafor")
-        inputs = entry_inputs(entry, trials_dir)
+        inputs = entry_inputs(entry, trials)
         for analysis in entry["analyses"]:
             try:
                 numbers = _quantities(_fit(entry, analysis, inputs, used), analysis, entry["measure"].upper(),
