@@ -13,7 +13,6 @@ no earlier metabac report was written (so a user's own ``data/`` is never swappe
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -21,52 +20,16 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import matplotlib
-from matplotlib.figure import Figure
-
 from metabac._checks import InputError
-from metabac.plots.diagnostics import baujat_plot, cumulative_forest
-from metabac.plots.forest import forest
-from metabac.plots.funnel import funnel
 from metabac.render import render_html, render_markdown, slug
 from metabac.report import Report
+from metabac.report_figures import drawings, render_figures
 
 FORMATS = ("html", "md", "json")
 MARKER = ".metabac-report"
 MARKER_TEXT = ("Written by `metabac report`. Each run replaces data/, figures/, report.html, report.md and "
                "report.json here and keeps every other file.\n")
 REPLACED = ("data", "figures", "report.html", "report.md", "report.json")
-SVG_SALT = "metabac"
-PNG_DPI = 110
-
-
-def figure_bytes(fig: Figure, kind: str) -> bytes:
-    """PNG or SVG bytes of ``fig``, identical for identical figures (no timestamps, fixed SVG ids)."""
-    buffer = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": SVG_SALT, "svg.fonttype": "path"}):
-        if kind == "png":
-            fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
-        else:
-            fig.savefig(buffer, format="svg", metadata={"Date": None})
-    return buffer.getvalue()
-
-
-def figures(report: Report) -> dict[str, Figure]:
-    """Every figure of the report by file stem: per outcome a forest plot and, with its sensitivity analyses, a
-    contour-enhanced funnel plot (with trim-and-fill), a cumulative forest plot by year and a Baujat plot."""
-    made = {}
-    for a in report.analyses:
-        stem = slug(a.outcome)
-        made[f"forest-{stem}"] = forest(a.studies, a.random, a.fixed, a.groups, measure=a.measure,
-                                        title=f"{a.outcome} ({a.measure})")
-        if a.sensitivity is not None:
-            made[f"funnel-{stem}"] = funnel(a.random, a.sensitivity.trimfill, title=f"{a.outcome}: funnel plot")
-            made[f"cumulative-{stem}"] = cumulative_forest(a.sensitivity.cumulative, a.measure,
-                                                           title=f"{a.outcome}: cumulative meta-analysis by year")
-            made[f"baujat-{stem}"] = baujat_plot(a.sensitivity.baujat, title=f"{a.outcome}: Baujat plot")
-    return made
-
-
 def _numbers(report: Report) -> dict[str, str]:
     """The numbers as CSV files: one per outcome (studies), the summary of findings and the coverage table."""
     import pandas as pd
@@ -167,18 +130,18 @@ def _write_all(report: Report, folder: Path, formats: tuple[str, ...],
                progress: Callable[[int, int, str], None] | None) -> None:
     (folder / "figures").mkdir()
     (folder / "data").mkdir()
-    made = figures(report)
-    total = len(made) + len(formats) + 1
+    recipes = drawings(report)
+    total = len(recipes) + len(formats) + 1
     png: dict[str, bytes] = {}
-    for done, (stem, fig) in enumerate(made.items(), start=1):
-        png[stem] = figure_bytes(fig, "png")
-        (folder / "figures" / f"{stem}.png").write_bytes(png[stem])
-        (folder / "figures" / f"{stem}.svg").write_bytes(figure_bytes(fig, "svg"))
+    for done, figure in enumerate(render_figures(recipes), start=1):
+        png[figure.stem] = figure.png
+        (folder / "figures" / f"{figure.stem}.png").write_bytes(figure.png)
+        (folder / "figures" / f"{figure.stem}.svg").write_bytes(figure.svg)
         if progress:
-            progress(done, total, stem)
+            progress(done, total, figure.stem)
     for name, text in _numbers(report).items():
         (folder / "data" / name).write_text(text, encoding="utf-8")
-    done = len(made) + 1
+    done = len(recipes) + 1
     for kind in formats:
         if kind == "html":
             text = render_html(report, png)

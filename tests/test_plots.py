@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 import metabac as mb
 from metabac.plots.diagnostics import baujat_plot, cumulative_forest, gosh_plot, labbe, radial
 from metabac.plots.funnel import funnel
-from metabac.report_files import figure_bytes
+from metabac.report_figures import figure_bytes
 from test_bias import CNEG, CPOS, TNEG, TPOS
 from test_sensitivity import BCG_VI, BCG_YI, YEARS
 

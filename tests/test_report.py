@@ -22,7 +22,8 @@ from metabac.cli import cli
 from metabac.render import render_html, render_markdown
 from metabac.report import Report, ReportOptions, analyse_outcome, run_stamp, sensitivity_of
 from metabac import report_files
-from metabac.report_files import figure_bytes, figures, write_report
+from metabac.report_figures import drawings, figure_bytes, figures, render_figures
+from metabac.report_files import write_report
 from metabac.summary_of_findings import summary_of_findings
 
 HOSTILE = "<script>alert(1)</script>"
@@ -241,7 +242,7 @@ OUTPUT_CASES = [
 @pytest.fixture
 def no_figures(monkeypatch):
     """Skip drawing: the tests of where files go do not need the plots (the slowest part of a write)."""
-    monkeypatch.setattr(report_files, "figures", lambda report: {})
+    monkeypatch.setattr(report_files, "drawings", lambda report: {})
 
 
 @pytest.mark.parametrize(("kind", "make", "expected"), OUTPUT_CASES, ids=[c[0] for c in OUTPUT_CASES])
@@ -320,6 +321,26 @@ def test_figures_are_byte_identical_across_runs(report: Report, tmp_path: Path):
     assert (first / "report.html").read_bytes() == (second / "report.html").read_bytes()
     fig = figures(report)["forest-abstinence"]
     assert figure_bytes(fig, "svg") == figure_bytes(fig, "svg")
+
+
+def test_figures_rendered_in_worker_processes_equal_those_rendered_here(report: Report):
+    recipes = drawings(report)
+    here = list(render_figures(recipes, workers=1))
+    in_workers = list(render_figures(recipes, workers=2))
+    assert [f.stem for f in here] == list(recipes) == [f.stem for f in in_workers]
+    for one, other in zip(here, in_workers):
+        assert one == other, one.stem
+        assert one.png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in one.svg[:500]
+
+
+def test_a_failed_write_stops_the_rendering_workers(report: Report):
+    """A caller that stops early (a write failed) leaves no worker behind and no figure rendering on."""
+    import multiprocessing
+
+    rendering = render_figures(drawings(report), workers=2)
+    next(rendering)
+    rendering.close()
+    assert multiprocessing.active_children() == []
 
 
 def test_chromium_opens_the_page_without_errors_and_takes_a_screenshot(report: Report, tmp_path: Path):
