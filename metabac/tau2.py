@@ -154,6 +154,17 @@ def _dot(a: Array, b: Array) -> Array:
     return np.einsum("...k,...k->...", a, b)
 
 
+def intercept_trace_p(sum_w: Array, sum_w2: Array) -> Array:
+    """tr P for X = 1: Σw − Σw²/Σw."""
+    return sum_w - sum_w2 / sum_w
+
+
+def intercept_trace_pp(sum_w: Array, sum_w2: Array, sum_w3: Array) -> Array:
+    """tr PP for X = 1: Σw² − 2Σw³/Σw + (Σw²/Σw)²."""
+    a = sum_w2 / sum_w
+    return sum_w2 - 2 * sum_w3 / sum_w + a * a
+
+
 @dataclass(frozen=True)
 class WeightedFit:
     """Weighted least squares of y on X with weights w (zero for absent studies), per problem.
@@ -232,15 +243,14 @@ class WeightedFit:
     def trace_p(self) -> Array:
         """tr(P) = Σw − tr((X'WX)⁻¹ X'W²X); Σw − Σw²/Σw when X is a column of ones."""
         if self.intercept:
-            return self.sum_w - self.sum_w2 / self.sum_w
+            return intercept_trace_p(self.sum_w, self.sum_w2)
         return self.sum_w - np.einsum("bij,bji->b", self.xwx_inv, self._xw2x)
 
     def trace_pp(self) -> Array:
         """tr(P P) = Σw² − 2 tr((X'WX)⁻¹X'W³X) + tr([(X'WX)⁻¹X'W²X]²); with X = 1 the last term is (Σw²/Σw)²."""
         w2 = self.w**2
         if self.intercept:
-            a = self.sum_w2 / self.sum_w
-            return self.sum_w2 - 2 * _dot(w2, self.w) / self.sum_w + a * a
+            return intercept_trace_pp(self.sum_w, self.sum_w2, _dot(w2, self.w))
         a = self.xwx_inv @ self._xw2x
         return self.sum_w2 - 2 * self.trace_term(w2 * self.w) + np.einsum("bij,bji->b", a, a)
 
@@ -304,14 +314,10 @@ def sidik_jonkman(problem: Problem, control: Control) -> Tau2Fit:
 
 
 def _log_likelihood(problem: Problem, tau2: Array, fit: WeightedFit, restricted: bool) -> Array:
-    """(Restricted) log-likelihood of the normal-normal model at tau² (constants kept as metafor); ``fit`` is the
-    weighted fit at tau²."""
-    k, p = problem.k, problem.p
+    """:func:`log_likelihood` of each problem at tau²; ``fit`` is the weighted fit at tau²."""
     log_det_v = _sum(problem.present(np.log(problem.v + tau2[:, None])))
-    ll = -0.5 * (k - p if restricted else k) * np.log(2 * np.pi) - 0.5 * log_det_v - 0.5 * fit.rss()
-    if restricted:
-        ll -= 0.5 * fit.log_det_xwx()
-    return ll
+    return log_likelihood(problem.k, problem.p, log_det_v, fit.rss(), fit.log_det_xwx() if restricted else 0.0,
+                          restricted)
 
 
 def _outside(new: Array, low: Array, high: Array) -> tuple[Array, Array]:
@@ -409,23 +415,60 @@ def _fisher_scoring(problem: Problem, control: Control, step: Step, start: Array
     return Tau2Fit(tau2, iterations, converged)
 
 
-def _ml_step(problem: Problem, tau2: Array, rows: NDArray[np.int64] | None = None) -> Array:
+# The scoring steps as formulas of the weighted fit at the current tau² (a WeightedFit over a batch, or a
+# metabac.single.OneFit of one problem: both have sum_w, sum_w2, rss, ypp_y, trace_p and trace_pp).
+
+def ml_step(fit: WeightedFit, k: Array, p: int) -> Array:
     """ML scoring step: (y'PPy − Σw)/Σw², w = 1/(v + tau²) (Viechtbauer 2005, eq. 13 and Appendix)."""
-    fit = WeightedFit.at(problem, tau2)
     return (fit.ypp_y() - fit.sum_w) / fit.sum_w2
 
 
-def _reml_step(problem: Problem, tau2: Array, rows: NDArray[np.int64] | None = None) -> Array:
+def reml_step(fit: WeightedFit, k: Array, p: int) -> Array:
     """REML scoring step: (y'PPy − tr P)/tr(PP) (Viechtbauer 2005, eq. 15 and Appendix)."""
-    fit = WeightedFit.at(problem, tau2)
     return (fit.ypp_y() - fit.trace_p()) / fit.trace_pp()
 
 
-def _eb_step(problem: Problem, tau2: Array, rows: NDArray[np.int64] | None = None) -> Array:
+def eb_step(fit: WeightedFit, k: Array, p: int) -> Array:
     """Empirical Bayes step: (y'Py · k/(k − p) − k)/Σw (Morris 1983; Berkey et al. 1995, eq. 6)."""
-    fit = WeightedFit.at(problem, tau2)
-    k = problem.k
-    return (fit.rss() * k / (k - problem.p) - k) / fit.sum_w
+    return (fit.rss() * k / (k - p) - k) / fit.sum_w
+
+
+def q_newton_step(fit: WeightedFit, target: Array) -> Array:
+    """Newton step on 1/Q(tau²) = 1/target: (Q − target)·Q/(target·y'PPy), as dQ/dtau² = −y'PPy (see
+    :func:`_q_newton`). Call under ``np.errstate(divide="ignore", invalid="ignore")``: y'PPy = 0 (all y equal)
+    makes Q flat and the step infinite."""
+    q = fit.rss()
+    return (q - target) * q / (target * fit.ypp_y())
+
+
+SCORING_STEPS = {"ML": ml_step, "REML": reml_step, "EB": eb_step}
+
+
+def _batch_step(formula: Callable[[WeightedFit, Array, int], Array]) -> Step:
+    """A scoring step formula as the batched loop calls it."""
+
+    def step(problem: Problem, tau2: Array, rows: NDArray[np.int64] | None = None) -> Array:
+        return formula(WeightedFit.at(problem, tau2), problem.k, problem.p)
+
+    return step
+
+
+_ml_step, _reml_step, _eb_step = (_batch_step(SCORING_STEPS[m]) for m in ("ML", "REML", "EB"))
+
+
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+def log_likelihood(k: Array, p: int, log_det_v: Array, rss: Array, log_det_xwx: Array, restricted: bool) -> Array:
+    """(Restricted) log-likelihood of the normal-normal model, constants kept as metafor:
+    −½(k or k − p)·log 2π − ½ Σ log(v + tau²) − ½ y'Py (− ½ log det X'WX for REML)."""
+    ll = -0.5 * (k - p if restricted else k) * LOG_2PI - 0.5 * log_det_v - 0.5 * rss
+    return ll - 0.5 * log_det_xwx if restricted else ll
+
+
+def zero_is_better(at_zero: Array, at_root: Array) -> Array:
+    """metafor's boundary rule: the likelihood at tau² = 0 beats the one at the scoring root (beyond rounding)."""
+    return at_zero - at_root > 1e-12 * np.abs(at_root)
 
 
 def _with_boundary_check(problem: Problem, fit: Tau2Fit, restricted: bool) -> Tau2Fit:
@@ -434,7 +477,7 @@ def _with_boundary_check(problem: Problem, fit: Tau2Fit, restricted: bool) -> Ta
         return fit
     at_zero = _log_likelihood(problem, np.zeros_like(fit.tau2), problem.fixed_fit, restricted)
     at_root = _log_likelihood(problem, fit.tau2, WeightedFit.at(problem, fit.tau2), restricted)
-    better = (at_zero - at_root > 1e-12 * np.abs(at_root)) & (fit.tau2 > 0)
+    better = zero_is_better(at_zero, at_root) & (fit.tau2 > 0)
     return fit._replace(tau2=np.where(better, 0.0, fit.tau2))
 
 
@@ -474,10 +517,8 @@ def _q_newton(problem: Problem, target: Array, control: Control) -> Tau2Fit:
     """
 
     def step(rows_problem: Problem, tau2: Array, rows: NDArray[np.int64]) -> Array:
-        fit = WeightedFit.at(rows_problem, tau2)
-        q, wanted = fit.rss(), target[rows]
-        with np.errstate(divide="ignore", invalid="ignore"):  # y'PPy = 0: Q is flat (all y equal)
-            return (q - wanted) * q / (wanted * fit.ypp_y())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return q_newton_step(WeightedFit.at(rows_problem, tau2), target[rows])
 
     return _fisher_scoring(problem, control, step, start=np.zeros(problem.y.shape[0]), accelerate=False)
 

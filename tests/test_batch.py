@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import metabac as mb
+import metabac.single as single_module
 import metabac.tau2 as tau2_module
 from metabac.moderators import fit_mixed_model
 from metabac.tau2 import Control, Problem, WeightedFit, estimate_tau2
@@ -295,3 +296,35 @@ def test_rounding_noise_at_the_root_does_not_stall_convergence(method: str) -> N
     if method == "PM":
         brent = estimate_tau2(Problem.intercept_only(y, v), "PM", Control(absolute=True, xtol=1e-300, tau2_max=1e6))
         assert fit.tau2[0] == pytest.approx(brent.tau2[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("method", mb.METHODS)
+@pytest.mark.parametrize("control", [Control(), Control(accelerate=False), Control.metafor()],
+                         ids=["default", "exact", "metafor"])
+def test_single_analysis_path_equals_a_batch_of_one(method: str, control: Control) -> None:
+    """``pool`` of one analysis runs metabac.single (scalar arithmetic), a batch of one the batched engine: the same
+    tau², iterations and statistics, under every control (halving, metafor's stopping rules, Brent for PM)."""
+    floor = 0.0 if control.accelerate else 1e-15  # see test_halved_problems_equal_one_at_a_time
+    for yi, vi in mixed_problems():
+        one = mb.pool(yi, vi, method=method, control=control)
+        batch = mb.pool(yi[None], vi[None], method=method, control=control)
+        np.testing.assert_allclose(batch.tau2[0], one.tau2, rtol=RTOL, atol=floor)
+        assert batch.iterations[0] == one.iterations
+        for name in FIELDS:
+            np.testing.assert_allclose(np.asarray(getattr(batch, name))[0], getattr(one, name), rtol=RTOL,
+                                       atol=1e-14 + 100 * floor, err_msg=name)  # I² is in percent
+
+
+def test_single_step_halving_equals_the_batched_one() -> None:
+    """single.halve_into decides as tau2._halve_into on random brackets, steps across them, zero, infinite and
+    overflowing steps, and brackets with no inside."""
+    rng = np.random.default_rng(7)
+    low = np.concatenate([np.zeros(300), rng.uniform(0, 1, 300), [0.0, 0.5, 1.0, 0.0, 1e-300]])
+    high = low + np.concatenate([rng.uniform(0, 2, 600), [np.inf, 0.5, np.nextafter(1.0, 2) - 1.0, 1.0, 1e300]])
+    tau2 = low + rng.uniform(0, 1, low.size) * np.where(np.isinf(high), 1.0, high - low)
+    adj = rng.normal(0, 1, low.size) * 10.0 ** rng.integers(-20, 20, low.size)
+    adj[-5:] = [-np.inf, 0.0, -1e-3, 1e308, -1e308]
+    tau2[-5:] = [0.5, 0.5, 1.0, 0.0, 1e-300]
+    batched = tau2_module._halve_into(tau2, adj, low, high)
+    for i in range(low.size):
+        assert single_module.halve_into(tau2[i], adj[i], low[i], high[i]) == batched[i], i

@@ -1,0 +1,235 @@
+"""One intercept-only meta-analysis in scalar arithmetic: the path :func:`metabac.pool` takes for a single analysis.
+
+On one analysis the batched engine (:mod:`metabac.tau2`, :func:`metabac.pooling.fit_problem`) spends its time in
+numpy's per-call overhead, not in arithmetic: some 500 operations on arrays of shape (1, k), about a microsecond
+each whatever k is. Here the per-study sums are numpy dot products on the 1-D arrays and everything per problem
+(tau², the bracket of the root, the statistics) is a numpy scalar, a tenth of the cost per operation:
+
+- the tau² estimators are the closed forms of :mod:`metabac.tau2` for X = 1, and the Fisher-scoring steps the same
+  formulas (:data:`metabac.tau2.SCORING_STEPS`, evaluated on a :class:`OneFit`);
+- :func:`score` takes the decisions of :func:`metabac.tau2._fisher_scoring` for one problem (bracket, secant step,
+  step halving, stopping rule), with the same :class:`~metabac.tau2.Control`;
+- :func:`fit_one` returns the numbers of :func:`metabac.pooling.fit_problem` for one problem.
+
+The two paths agree to rounding for every estimator and test (``tests/test_batch.py``). Under ``Control.absolute``
+(metafor's stopping rules) Paule-Mandel runs Brent's method through the batched engine, as it is for comparison
+rather than speed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+from metabac._checks import ConvergenceError
+from metabac.tau2 import (
+    SCORING_STEPS,
+    Control,
+    Problem,
+    estimate_tau2,
+    intercept_trace_p,
+    intercept_trace_pp,
+    log_likelihood,
+    q_newton_step,
+    zero_is_better,
+)
+
+Array = NDArray[np.float64]
+
+
+class OneFit:
+    """The weighted fit of one intercept-only problem at one tau² (w = 1/(v + tau²)): β̂ = Σwy/Σw and the sums of
+    :class:`metabac.tau2.WeightedFit` for X = 1, as numpy scalars."""
+
+    __slots__ = ("w", "sum_w", "sum_w2", "beta", "residuals", "weighted_residuals")
+
+    def __init__(self, y: Array, v: Array, tau2: float) -> None:
+        self.w = w = 1.0 / (v + tau2)
+        self.sum_w = w.sum()
+        self.sum_w2 = w @ w
+        self.beta = (w @ y) / self.sum_w
+        self.residuals = y - self.beta
+        self.weighted_residuals = w * self.residuals
+
+    def rss(self) -> np.float64:
+        """y'Py = Σw(y − β̂)² (the generalised Q statistic)."""
+        return self.weighted_residuals @ self.residuals
+
+    def ypp_y(self) -> np.float64:
+        """y'PPy = Σ(w(y − β̂))²."""
+        return self.weighted_residuals @ self.weighted_residuals
+
+    def trace_p(self) -> np.float64:
+        return intercept_trace_p(self.sum_w, self.sum_w2)
+
+    def trace_pp(self) -> np.float64:
+        return intercept_trace_pp(self.sum_w, self.sum_w2, (self.w * self.w) @ self.w)
+
+    def log_likelihood(self, v: Array, tau2: float, restricted: bool) -> np.float64:
+        """:func:`metabac.tau2.log_likelihood` at this fit's tau²."""
+        k = len(v)
+        return log_likelihood(k, 1, np.log(v + tau2).sum(), self.rss(), np.log(self.sum_w), restricted)
+
+
+def _below(new: float, low: float) -> bool:
+    """``new`` is under the bracket: an evaluated ``low`` above 0 is excluded, a ``low`` of 0 may be reached."""
+    return new <= low if low > 0 else new < low
+
+
+def halve_into(tau2: float, adj: float, low: float, high: float) -> float:
+    """:func:`metabac.tau2._halve_into` for one problem: the step halved until tau² + step lies in the bracket
+    (first scaled by the power of two that certainly leaves it outside, as there)."""
+    below = _below(tau2 + adj, low)
+    if not below and tau2 + adj < high:
+        return adj
+    room = abs((low if below else high) - tau2)
+    if math.isinf(adj):
+        adj = math.copysign(room, adj)
+    if room > 0:
+        skip = np.floor(np.log2(abs(adj) / room)) - 1  # −inf for a zero step, inf for an overflowing ratio
+        adj = math.ldexp(adj, -int(min(max(skip, 0), 1100)) if skip == skip else 0)
+    else:
+        adj = math.copysign(0.0, adj)
+    while adj != 0 and (_below(tau2 + adj, low) or tau2 + adj >= high):
+        adj = adj / 2
+    return adj
+
+
+def score(step: Callable[[float], float], start: float, scale: float, control: Control,
+          accelerate: bool) -> tuple[float, int, bool]:
+    """The root of a scoring step function by :func:`metabac.tau2._fisher_scoring`'s loop, for one problem.
+
+    Returns (tau², iterations, converged); ``scale`` is the smallest sampling variance (the relative threshold's
+    floor). Call under ``np.errstate(all="ignore")``: a secant through two equal steps divides by zero.
+    """
+    current, low, high = np.float64(start), 0.0, math.inf
+    previous_tau2 = previous_step = math.nan
+    for iteration in range(1, control.maxiter + 1):
+        fisher = step(current)
+        if fisher != fisher:
+            fisher = 0.0
+        if fisher > 0:
+            low = current
+        elif fisher < 0:
+            high = current
+        adj = fisher
+        if accelerate:
+            target = current - fisher * (current - previous_tau2) / (fisher - np.float64(previous_step))
+            adj = target - current if low < target < high else fisher
+            if low == 0:
+                adj = max(adj, -current)  # not below 0 while 0 is the lower end
+            previous_tau2, previous_step = current, fisher
+        adj = halve_into(current, adj, low, high)
+        current = current + adj
+        limit = control.threshold if control.absolute else control.threshold * max(current, scale)
+        if abs(adj) <= limit or high - low <= limit:
+            return current, iteration, True
+    return current, control.maxiter, False
+
+
+def _hedges(y: Array, v: Array) -> float:
+    """Hedges' estimator for X = 1: max(0, (Σ(y − ȳ)² − (k − 1)/k · Σv)/(k − 1)) (see :func:`metabac.tau2.hedges`)."""
+    k = len(y)
+    r = y - y.sum() / k
+    v_sum = v.sum()
+    return max((r @ r - (v_sum - v_sum / k)) / (k - 1), 0.0)
+
+
+def _sidik_jonkman(y: Array, v: Array) -> float:
+    """tau0² · Q(tau0²)/(k − 1), tau0² = Σ(y − ȳ)²/k (see :func:`metabac.tau2.sidik_jonkman`)."""
+    k = len(y)
+    r = y - y.sum() / k
+    tau0 = (r @ r) / k
+    return max(tau0 * OneFit(y, v, tau0).rss() / (k - 1), 0.0)
+
+
+def _closed_form(method: str, y: Array, v: Array, fixed: OneFit) -> float:
+    k = len(y)
+    if method == "DL":
+        return max((fixed.rss() - (k - 1)) / fixed.trace_p(), 0.0)
+    if method == "HS":
+        return max((fixed.rss() - k) / fixed.sum_w, 0.0)
+    if method == "HE":
+        return _hedges(y, v)
+    return _sidik_jonkman(y, v)
+
+
+def _iterative(method: str, y: Array, v: Array, fixed: OneFit, control: Control) -> tuple[float, int, bool]:
+    """ML, REML, EB by scoring from Hedges' estimate, PM by Newton's method on 1/Q from 0 (see tau2._q_newton)."""
+    k = len(y)
+    if method == "PM":
+        target = float(k - 1)
+        return score(lambda t: q_newton_step(OneFit(y, v, t), target), 0.0, v.min(), control, accelerate=False)
+    formula = SCORING_STEPS[method]
+    tau2, iterations, converged = score(lambda t: formula(OneFit(y, v, t), k, 1), _hedges(y, v), v.min(),
+                                        control, control.accelerate)
+    if method in ("ML", "REML") and tau2 > 0:
+        restricted = method == "REML"
+        at_zero = fixed.log_likelihood(v, 0.0, restricted)
+        if zero_is_better(at_zero, OneFit(y, v, tau2).log_likelihood(v, tau2, restricted)):
+            tau2 = 0.0
+    return tau2, iterations, converged
+
+
+def tau2_one(y: Array, v: Array, method: str, control: Control, fixed: OneFit) -> tuple[float, int]:
+    """tau² of one problem and the iterations used, as :func:`metabac.tau2.estimate_tau2` (strict) gives them."""
+    if len(y) == 1 or method in ("EE", "FE"):
+        return 0.0, 0
+    if method in ("DL", "HS", "HE", "SJ"):
+        return _closed_form(method, y, v, fixed), 0
+    if method == "PM" and control.absolute:  # Brent's method, as metafor's uniroot
+        fit = estimate_tau2(Problem.intercept_only(y, v), method, control)
+        return float(fit.tau2[0]), int(fit.iterations[0])
+    tau2, iterations, converged = _iterative(method, y, v, fixed, control)
+    if not converged:
+        raise ConvergenceError(f"{method}: tau2 did not converge after {iterations} iterations")
+    return tau2, iterations
+
+
+def fit_one(y: Array, v: Array, method: str, test: str, level: float, control: Control) -> dict:
+    """Every number of :func:`metabac.pooling.fit_problem` for one intercept-only problem (same formulas, see its
+    docstring and :func:`metabac.pool`), as scalars; ``weights`` in percent, one per study."""
+    with np.errstate(all="ignore"):
+        return _fit_one(y, v, method, test, level, control)
+
+
+def _fit_one(y: Array, v: Array, method: str, test: str, level: float, control: Control) -> dict:
+    k = len(y)
+    fixed = OneFit(y, v, 0.0)
+    tau2, iterations = tau2_one(y, v, method, control, fixed)
+    random = method not in ("EE", "FE")
+    fit = OneFit(y, v, tau2) if random else fixed
+    estimate, se = fit.beta, math.sqrt(1 / fit.sum_w)
+    q, q_df = max(fixed.rss(), 0.0), k - 1
+    q_pvalue = special.chdtrc(q_df, q) if q_df > 0 else 1.0
+    vt = q_df / fixed.trace_p()
+    if k == 1:
+        i2, h2 = 0.0, 1.0
+    elif random:
+        i2, h2 = 100 * tau2 / (vt + tau2), tau2 / vt + 1
+    else:
+        i2, h2 = (max(0.0, 100 * (q - q_df) / q) if q > 0 else 0.0), q / q_df
+    alpha = 1 - level / 100
+    if test == "knha":
+        rss = fit.rss()
+        se = se * math.sqrt(0.0 if rss <= np.finfo(float).eps else rss / max(q_df, 1))
+        df = q_df
+        crit = special.stdtrit(df, 1 - alpha / 2) if df > 0 else math.nan
+        statistic = estimate / np.float64(se)
+        pvalue = 2 * special.stdtr(df, -abs(statistic)) if df > 0 else math.nan
+    else:
+        df = None
+        crit = special.ndtri(1 - alpha / 2)
+        statistic = estimate / np.float64(se)
+        pvalue = 2 * special.ndtr(-abs(statistic))
+    pi_half = crit * math.sqrt(se**2 + tau2)
+    return dict(
+        estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
+        statistic=statistic, pvalue=pvalue, df=df, tau2=tau2, q=q, q_df=q_df, q_pvalue=q_pvalue, i2=i2, h2=h2,
+        pi_low=estimate - pi_half, pi_high=estimate + pi_half, k=k, weights=100 * fit.w / fit.sum_w, vt=vt,
+        iterations=iterations,
+    )
