@@ -149,3 +149,18 @@ def test_version_and_help() -> None:
     runner = CliRunner()
     assert mb.__version__ in runner.invoke(cli, ["--version"]).output
     assert "Example:" in runner.invoke(cli, ["pool", "--help"]).output
+
+
+def test_the_script_entry_point_prints_and_exits_like_the_group(tmp_path: Path) -> None:
+    """``main`` (the installed ``metabac`` script) freezes the heap on the way out: output and exit codes stay."""
+    import subprocess
+    import sys
+
+    (tmp_path / "data.csv").write_text(ROWS)
+    script = "from metabac.cli import main; main()"
+    ok = subprocess.run([sys.executable, "-c", script, "pool", str(tmp_path / "data.csv"), "--measure", "RR",
+                         "--method", "DL"], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and "RR 1.42 [95% CI 0.41, 4.92]" in ok.stdout
+    bad = subprocess.run([sys.executable, "-c", script, "pool", str(tmp_path / "missing.csv")],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("Error: ") and "missing.csv" in bad.stderr and not bad.stdout
