@@ -2,7 +2,8 @@
 
 On one analysis the batched engine (:mod:`metabac.tau2`, :func:`metabac.pooling.fit_problem`) spends its time in
 numpy's per-call overhead, not in arithmetic: some 500 operations on arrays of shape (1, k), about a microsecond
-each whatever k is. Here the per-study sums are numpy dot products on the 1-D arrays and everything per problem
+each whatever k is. Here the per-study sums are the engine's (:func:`metabac.tau2.study_sum`, ``study_dot``) on
+the 1-D arrays, and everything per problem
 (tau², the bracket of the root, the statistics) is a numpy scalar, a tenth of the cost per operation:
 
 - the tau² estimators are the closed forms of :mod:`metabac.tau2` for X = 1, and the Fisher-scoring steps the same
@@ -35,6 +36,8 @@ from metabac.tau2 import (
     intercept_trace_pp,
     log_likelihood,
     q_newton_step,
+    study_dot,
+    study_sum,
     zero_is_better,
 )
 
@@ -49,30 +52,29 @@ class OneFit:
 
     def __init__(self, y: Array, v: Array, tau2: float) -> None:
         self.w = w = 1.0 / (v + tau2)
-        self.sum_w = w.sum()
-        self.sum_w2 = w @ w
-        self.beta = (w @ y) / self.sum_w
+        self.sum_w = study_sum(w)
+        self.sum_w2 = study_dot(w, w)
+        self.beta = study_dot(w, y) / self.sum_w
         self.residuals = y - self.beta
         self.weighted_residuals = w * self.residuals
 
     def rss(self) -> np.float64:
         """y'Py = Σw(y − β̂)² (the generalised Q statistic)."""
-        return self.weighted_residuals @ self.residuals
+        return study_dot(self.weighted_residuals, self.residuals)
 
     def ypp_y(self) -> np.float64:
         """y'PPy = Σ(w(y − β̂))²."""
-        return self.weighted_residuals @ self.weighted_residuals
+        return study_dot(self.weighted_residuals, self.weighted_residuals)
 
     def trace_p(self) -> np.float64:
         return intercept_trace_p(self.sum_w, self.sum_w2)
 
     def trace_pp(self) -> np.float64:
-        return intercept_trace_pp(self.sum_w, self.sum_w2, (self.w * self.w) @ self.w)
+        return intercept_trace_pp(self.sum_w, self.sum_w2, study_dot(self.w * self.w, self.w))
 
     def log_likelihood(self, v: Array, tau2: float, restricted: bool) -> np.float64:
         """:func:`metabac.tau2.log_likelihood` at this fit's tau²."""
-        k = len(v)
-        return log_likelihood(k, 1, np.log(v + tau2).sum(), self.rss(), np.log(self.sum_w), restricted)
+        return log_likelihood(len(v), 1, study_sum(np.log(v + tau2)), self.rss(), np.log(self.sum_w), restricted)
 
 
 def _below(new: float, low: float) -> bool:
@@ -134,16 +136,16 @@ def score(step: Callable[[float], float], start: float, scale: float, control: C
 def _hedges(y: Array, v: Array) -> float:
     """Hedges' estimator for X = 1: max(0, (Σ(y − ȳ)² − (k − 1)/k · Σv)/(k − 1)) (see :func:`metabac.tau2.hedges`)."""
     k = len(y)
-    r = y - y.sum() / k
-    v_sum = v.sum()
-    return max((r @ r - (v_sum - v_sum / k)) / (k - 1), 0.0)
+    r = y - study_sum(y) / k
+    v_sum = study_sum(v)
+    return max((study_dot(r, r) - (v_sum - v_sum / k)) / (k - 1), 0.0)
 
 
 def _sidik_jonkman(y: Array, v: Array) -> float:
     """tau0² · Q(tau0²)/(k − 1), tau0² = Σ(y − ȳ)²/k (see :func:`metabac.tau2.sidik_jonkman`)."""
     k = len(y)
-    r = y - y.sum() / k
-    tau0 = (r @ r) / k
+    r = y - study_sum(y) / k
+    tau0 = study_dot(r, r) / k
     return max(tau0 * OneFit(y, v, tau0).rss() / (k - 1), 0.0)
 
 

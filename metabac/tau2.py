@@ -141,12 +141,12 @@ def chunk_rows(k: int, p: int = 1, budget: int = CHUNK_BYTES) -> int:
 LONG_ROWS = 4096
 
 
-def _sum(a: Array) -> Array:
+def study_sum(a: Array) -> Array:
     """Σ a along the study axis (einsum on short rows, where it is several times faster than ``sum``)."""
     return np.sum(a, axis=-1) if a.shape[-1] > LONG_ROWS else np.einsum("...k->...", a)
 
 
-def _dot(a: Array, b: Array) -> Array:
+def study_dot(a: Array, b: Array) -> Array:
     """Σ a·b along the study axis: numpy's vecdot on short rows (twice as fast as einsum on one problem), einsum on
     long ones, where vecdot's BLAS would start threads that stall on a busy machine."""
     if a.shape[-1] <= LONG_ROWS and hasattr(np, "vecdot"):  # numpy >= 2.0
@@ -187,9 +187,9 @@ class WeightedFit:
         moderator beside the intercept, cond(X'WX) ≈ 1e12, where inverting X'WX loses four more digits); in
         closed form when X is a column of ones."""
         w = problem.present(w)
-        sum_w = _sum(w)
+        sum_w = study_sum(w)
         if problem.intercept:
-            beta = _dot(w, problem.y) / sum_w
+            beta = study_dot(w, problem.y) / sum_w
             residuals = problem.y - beta[:, None]
             return cls(w, beta[:, None], residuals, (1 / sum_w)[:, None, None], problem.X, sum_w, intercept=True)
         X = problem.X
@@ -215,15 +215,15 @@ class WeightedFit:
     @cached_property
     def sum_w2(self) -> Array:
         """Σw²."""
-        return _dot(self.w, self.w)
+        return study_dot(self.w, self.w)
 
     def rss(self) -> Array:
         """y'P y = Σ w r² (the generalised Q statistic)."""
-        return _dot(self.weighted_residuals, self.residuals)
+        return study_dot(self.weighted_residuals, self.residuals)
 
     def ypp_y(self) -> Array:
         """y'P P y = Σ (w r)²."""
-        return _dot(self.weighted_residuals, self.weighted_residuals)
+        return study_dot(self.weighted_residuals, self.weighted_residuals)
 
     def _xdx(self, d: Array) -> Array:
         """X' diag(d) X per problem, (B, p, p) (a batched matmul: several times faster than a 3-operand einsum)."""
@@ -237,7 +237,7 @@ class WeightedFit:
     def trace_term(self, d: Array) -> Array:
         """tr((X'WX)⁻¹ X' diag(d) X); Σd/Σw when X is a column of ones."""
         if self.intercept:
-            return _sum(d) / self.sum_w
+            return study_sum(d) / self.sum_w
         return np.einsum("bij,bji->b", self.xwx_inv, self._xdx(d))
 
     def trace_p(self) -> Array:
@@ -250,7 +250,7 @@ class WeightedFit:
         """tr(P P) = Σw² − 2 tr((X'WX)⁻¹X'W³X) + tr([(X'WX)⁻¹X'W²X]²); with X = 1 the last term is (Σw²/Σw)²."""
         w2 = self.w**2
         if self.intercept:
-            return intercept_trace_pp(self.sum_w, self.sum_w2, _dot(w2, self.w))
+            return intercept_trace_pp(self.sum_w, self.sum_w2, study_dot(w2, self.w))
         a = self.xwx_inv @ self._xw2x
         return self.sum_w2 - 2 * self.trace_term(w2 * self.w) + np.einsum("bij,bji->b", a, a)
 
@@ -292,7 +292,7 @@ def hedges(problem: Problem, control: Control) -> Tau2Fit:
     """
     ols = WeightedFit.fit(problem, np.ones_like(problem.v))
     v = problem.present(problem.v)
-    tr_pv = _sum(v) - ols.trace_term(v)
+    tr_pv = study_sum(v) - ols.trace_term(v)
     return _done((ols.rss() - tr_pv) / (problem.k - problem.p))
 
 
@@ -308,14 +308,14 @@ def sidik_jonkman(problem: Problem, control: Control) -> Tau2Fit:
     The start value tau0² is the (unweighted, n-denominator) variance of y, as metafor.
     """
     k = problem.k
-    mean = _sum(problem.present(problem.y)) / k
-    tau0 = _sum(problem.present(problem.y - mean[:, None]) ** 2) / k
+    mean = study_sum(problem.present(problem.y)) / k
+    tau0 = study_sum(problem.present(problem.y - mean[:, None]) ** 2) / k
     return _done(tau0 * q_statistic(problem, tau0) / (k - problem.p))
 
 
 def _log_likelihood(problem: Problem, tau2: Array, fit: WeightedFit, restricted: bool) -> Array:
     """:func:`log_likelihood` of each problem at tau²; ``fit`` is the weighted fit at tau²."""
-    log_det_v = _sum(problem.present(np.log(problem.v + tau2[:, None])))
+    log_det_v = study_sum(problem.present(np.log(problem.v + tau2[:, None])))
     return log_likelihood(problem.k, problem.p, log_det_v, fit.rss(), fit.log_det_xwx() if restricted else 0.0,
                           restricted)
 
