@@ -23,6 +23,7 @@ from typing import NamedTuple
 import matplotlib
 from matplotlib.figure import Figure
 
+from metabac._checks import InputError
 from metabac.plots.diagnostics import baujat_plot, cumulative_forest
 from metabac.plots.forest import forest
 from metabac.plots.funnel import funnel
@@ -93,6 +94,8 @@ def render_figures(recipes: dict[str, Drawing], workers: int | None = None) -> I
     """The figures of ``recipes`` (see :func:`drawings`) as PNG and SVG bytes, in order, each as soon as it and
     those before it are done. ``workers`` processes render them (default :func:`default_workers`); 1 renders
     here."""
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise InputError(f"workers: must be a whole number of processes, at least 1, got {workers!r}")
     workers = min(default_workers() if workers is None else workers, len(recipes))
     if workers <= 1:
         yield from (_render(stem, draw) for stem, draw in recipes.items())

@@ -47,6 +47,7 @@ def write_report(
     out: str | os.PathLike,
     formats: Iterable[str] = FORMATS,
     progress: Callable[[int, int, str], None] | None = None,
+    workers: int | None = None,
 ) -> Path:
     """Write ``report`` into the folder ``out``. Returns the folder's path.
 
@@ -54,7 +55,8 @@ def write_report(
     ``data/*.csv``; ``formats`` selects among html, md and json (figures and CSVs are always written). Everything
     is first written to a staging folder beside ``out``; only when all of it is written does each entry replace its
     namesake in ``out`` (``os.replace``, atomic per file and folder), so a failure leaves no partial file behind.
-    Other files in ``out`` (e.g. its README) are kept.
+    Other files in ``out`` (e.g. its README) are kept. ``workers`` processes render the figures (default: one per
+    available core where they can be forked; 1 renders them in this process, see :mod:`metabac.report_figures`).
     """
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FORMATS]
@@ -67,7 +69,7 @@ def write_report(
     except OSError as error:
         raise InputError(f"{out}: --out: cannot write the report ({error.strerror or error})") from error
     try:
-        _write_all(report, staging, formats, progress)
+        _write_all(report, staging, formats, progress, workers)
         (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         out.mkdir(exist_ok=True)
         _move_into(staging, out)
@@ -127,13 +129,13 @@ def _move_into(staging: Path, out: Path) -> None:
 
 
 def _write_all(report: Report, folder: Path, formats: tuple[str, ...],
-               progress: Callable[[int, int, str], None] | None) -> None:
+               progress: Callable[[int, int, str], None] | None, workers: int | None) -> None:
     (folder / "figures").mkdir()
     (folder / "data").mkdir()
     recipes = drawings(report)
     total = len(recipes) + len(formats) + 1
     png: dict[str, bytes] = {}
-    for done, figure in enumerate(render_figures(recipes), start=1):
+    for done, figure in enumerate(render_figures(recipes, workers), start=1):
         png[figure.stem] = figure.png
         (folder / "figures" / f"{figure.stem}.png").write_bytes(figure.png)
         (folder / "figures" / f"{figure.stem}.svg").write_bytes(figure.svg)

@@ -333,6 +333,13 @@ def test_figures_rendered_in_worker_processes_equal_those_rendered_here(report: 
         assert one.png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in one.svg[:500]
 
 
+@pytest.mark.parametrize("workers", [0, -2, 1.5])
+def test_a_bad_number_of_workers_is_one_line(report: Report, tmp_path: Path, workers):
+    with pytest.raises(mb.InputError, match=r"^workers: must be a whole number of processes, at least 1, got "):
+        write_report(report, tmp_path / "reports", workers=workers)
+    assert not (tmp_path / "reports").exists()
+
+
 def test_a_failed_write_stops_the_rendering_workers(report: Report):
     """A caller that stops early (a write failed) leaves no worker behind and no figure rendering on."""
     import multiprocessing
