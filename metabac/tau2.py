@@ -142,8 +142,11 @@ LONG_ROWS = 4096
 
 
 def study_sum(a: Array) -> Array:
-    """Σ a along the study axis (einsum on short rows, where it is several times faster than ``sum``)."""
-    return np.sum(a, axis=-1) if a.shape[-1] > LONG_ROWS else np.einsum("...k->...", a)
+    """Σ a along the study axis: einsum over a batch of short rows (three times faster than ``sum`` there), numpy's
+    pairwise ``sum`` on a single row (1-D: twice as fast as einsum) and on long rows."""
+    if a.ndim > 1 and a.shape[-1] <= LONG_ROWS:
+        return np.einsum("...k->...", a)
+    return np.add.reduce(a, axis=-1)
 
 
 def study_dot(a: Array, b: Array) -> Array:
