@@ -27,19 +27,8 @@ from numpy.typing import NDArray
 from scipy import special
 
 from metabac._checks import ConvergenceError
-from metabac.tau2 import (
-    SCORING_STEPS,
-    Control,
-    Problem,
-    estimate_tau2,
-    intercept_trace_p,
-    intercept_trace_pp,
-    log_likelihood,
-    q_newton_step,
-    study_dot,
-    study_sum,
-    zero_is_better,
-)
+from metabac.tau2 import (SCORING_STEPS, Control, Problem, estimate_tau2, intercept_trace_p, intercept_trace_pp,
+                          log_likelihood, q_newton_step, study_dot, study_sum, zero_is_better)
 
 Array = NDArray[np.float64]
 
@@ -133,10 +122,15 @@ def score(step: Callable[[float], float], start: float, scale: float, control: C
     return current, control.maxiter, False
 
 
+def _deviations(y: Array) -> Array:
+    """y − ȳ (unweighted mean)."""
+    return y - study_sum(y) / len(y)
+
+
 def _hedges(y: Array, v: Array) -> float:
     """Hedges' estimator for X = 1: max(0, (Σ(y − ȳ)² − (k − 1)/k · Σv)/(k − 1)) (see :func:`metabac.tau2.hedges`)."""
     k = len(y)
-    r = y - study_sum(y) / k
+    r = _deviations(y)
     v_sum = study_sum(v)
     return max((study_dot(r, r) - (v_sum - v_sum / k)) / (k - 1), 0.0)
 
@@ -144,7 +138,7 @@ def _hedges(y: Array, v: Array) -> float:
 def _sidik_jonkman(y: Array, v: Array) -> float:
     """tau0² · Q(tau0²)/(k − 1), tau0² = Σ(y − ȳ)²/k (see :func:`metabac.tau2.sidik_jonkman`)."""
     k = len(y)
-    r = y - study_sum(y) / k
+    r = _deviations(y)
     tau0 = study_dot(r, r) / k
     return max(tau0 * OneFit(y, v, tau0).rss() / (k - 1), 0.0)
 
@@ -215,19 +209,19 @@ def _fit_one(y: Array, v: Array, method: str, test: str, level: float, control: 
         i2, h2 = 100 * tau2 / (vt + tau2), tau2 / vt + 1
     else:
         i2, h2 = (max(0.0, 100 * (q - q_df) / q) if q > 0 else 0.0), q / q_df
-    alpha = 1 - level / 100
+    df = None
     if test == "knha":
         rss = fit.rss()
         se = se * math.sqrt(0.0 if rss <= np.finfo(float).eps else rss / max(q_df, 1))
         df = q_df
-        crit = special.stdtrit(df, 1 - alpha / 2) if df > 0 else math.nan
-        statistic = estimate / np.float64(se)
-        pvalue = 2 * special.stdtr(df, -abs(statistic)) if df > 0 else math.nan
+    statistic = estimate / np.float64(se)
+    upper = 1 - (1 - level / 100) / 2
+    if df is None:
+        crit, pvalue = special.ndtri(upper), 2 * special.ndtr(-abs(statistic))
+    elif df > 0:
+        crit, pvalue = special.stdtrit(df, upper), 2 * special.stdtr(df, -abs(statistic))
     else:
-        df = None
-        crit = special.ndtri(1 - alpha / 2)
-        statistic = estimate / np.float64(se)
-        pvalue = 2 * special.ndtr(-abs(statistic))
+        crit = pvalue = math.nan
     pi_half = crit * math.sqrt(se**2 + tau2)
     return dict(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,

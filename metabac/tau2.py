@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -418,25 +418,38 @@ def _fisher_scoring(problem: Problem, control: Control, step: Step, start: Array
     return Tau2Fit(tau2, iterations, converged)
 
 
-# The scoring steps as formulas of the weighted fit at the current tau² (a WeightedFit over a batch, or a
-# metabac.single.OneFit of one problem: both have sum_w, sum_w2, rss, ypp_y, trace_p and trace_pp).
+class ScoringFit(Protocol):
+    """What the scoring steps read from the weighted fit at the current tau²: a :class:`WeightedFit` over a batch,
+    or a :class:`metabac.single.OneFit` of one problem."""
 
-def ml_step(fit: WeightedFit, k: Array, p: int) -> Array:
+    sum_w: Array
+    sum_w2: Array
+
+    def rss(self) -> Array: ...
+
+    def ypp_y(self) -> Array: ...
+
+    def trace_p(self) -> Array: ...
+
+    def trace_pp(self) -> Array: ...
+
+
+def ml_step(fit: ScoringFit, k: Array, p: int) -> Array:
     """ML scoring step: (y'PPy − Σw)/Σw², w = 1/(v + tau²) (Viechtbauer 2005, eq. 13 and Appendix)."""
     return (fit.ypp_y() - fit.sum_w) / fit.sum_w2
 
 
-def reml_step(fit: WeightedFit, k: Array, p: int) -> Array:
+def reml_step(fit: ScoringFit, k: Array, p: int) -> Array:
     """REML scoring step: (y'PPy − tr P)/tr(PP) (Viechtbauer 2005, eq. 15 and Appendix)."""
     return (fit.ypp_y() - fit.trace_p()) / fit.trace_pp()
 
 
-def eb_step(fit: WeightedFit, k: Array, p: int) -> Array:
+def eb_step(fit: ScoringFit, k: Array, p: int) -> Array:
     """Empirical Bayes step: (y'Py · k/(k − p) − k)/Σw (Morris 1983; Berkey et al. 1995, eq. 6)."""
     return (fit.rss() * k / (k - p) - k) / fit.sum_w
 
 
-def q_newton_step(fit: WeightedFit, target: Array) -> Array:
+def q_newton_step(fit: ScoringFit, target: Array) -> Array:
     """Newton step on 1/Q(tau²) = 1/target: (Q − target)·Q/(target·y'PPy), as dQ/dtau² = −y'PPy (see
     :func:`_q_newton`). Call under ``np.errstate(divide="ignore", invalid="ignore")``: y'PPy = 0 (all y equal)
     makes Q flat and the step infinite."""
@@ -447,7 +460,7 @@ def q_newton_step(fit: WeightedFit, target: Array) -> Array:
 SCORING_STEPS = {"ML": ml_step, "REML": reml_step, "EB": eb_step}
 
 
-def _batch_step(formula: Callable[[WeightedFit, Array, int], Array]) -> Step:
+def _batch_step(formula: Callable[[ScoringFit, Array, int], Array]) -> Step:
     """A scoring step formula as the batched loop calls it."""
 
     def step(problem: Problem, tau2: Array, rows: NDArray[np.int64] | None = None) -> Array:
@@ -456,7 +469,9 @@ def _batch_step(formula: Callable[[WeightedFit, Array, int], Array]) -> Step:
     return step
 
 
-_ml_step, _reml_step, _eb_step = (_batch_step(SCORING_STEPS[m]) for m in ("ML", "REML", "EB"))
+_ml_step = _batch_step(ml_step)
+_reml_step = _batch_step(reml_step)
+_eb_step = _batch_step(eb_step)
 
 
 LOG_2PI = float(np.log(2 * np.pi))
