@@ -5,7 +5,8 @@ Run from the repository root:
     .venv/bin/python benchmarks/bench.py            # all rows; peers need `pip install -e '.[bench]'`
 
 Each time is the best of at least ``--repeat`` runs, and of as many more as fill half a second (wall clock,
-``time.perf_counter``), so that other load on the machine counts as little as possible. Peak memory is measured in a separate run under ``tracemalloc``: the largest amount
+``time.perf_counter``, garbage collector paused as in :mod:`timeit`), so that other load on the machine counts as
+little as possible. Peak memory is measured in a separate run under ``tracemalloc``: the largest amount
 of memory allocated during the task beyond what existed before it (so the inputs are not counted); for ``metabac
 report``, which runs as a subprocess, it is the subprocess's maximum resident set size. The ratio is peer time /
 metabac time (above 1: metabac is faster). A peer that is not installed is skipped with a line saying so.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import datetime
+import gc
 import os
 import platform
 import resource
@@ -52,13 +54,23 @@ class Row:
 def best_time(task: Callable[[], object], repeat: int, min_total: float = 0.5) -> float:
     """The shortest wall-clock time over at least ``repeat`` runs, and more until the runs took ``min_total``
     seconds in all (after one warm-up run): a task of milliseconds gets a hundred runs, so that its minimum is not
-    set by whatever else a shared machine was doing during five of them."""
+    set by whatever else a shared machine was doing during five of them.
+
+    Runs are timed with the garbage collector paused, as :mod:`timeit` does: a full collection walks every object
+    that numpy, scipy and pandas created on import (about 40 ms here), and whether one falls inside a run of 0.1 s
+    depends on what ran before, not on the task (1000 separate pool calls took 108 to 198 ms with it running).
+    """
     task()
     times: list[float] = []
     while len(times) < repeat or sum(times) < min_total:
-        start = time.perf_counter()
-        task()
-        times.append(time.perf_counter() - start)
+        gc.collect()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            task()
+            times.append(time.perf_counter() - start)
+        finally:
+            gc.enable()
     return min(times)
 
 
