@@ -328,3 +328,24 @@ def test_single_step_halving_equals_the_batched_one() -> None:
     batched = tau2_module._halve_into(tau2, adj, low, high)
     for i in range(low.size):
         assert single_module.halve_into(tau2[i], adj[i], low[i], high[i]) == batched[i], i
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one analysis", "batch of one"])
+def test_plain_pooling_memory_is_linear_in_k(batched: bool) -> None:
+    """REML on 200,000 studies: the peak allocation is a few dozen arrays of k numbers (a k x k matrix would be
+    320 GB). tracemalloc sees numpy's allocations."""
+    import tracemalloc
+
+    k = 200_000
+    y, v = simulated(1, k, 0.05, seed=21)
+    args = (y, v) if batched else (y[0], v[0])
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        fit = mb.pool(*args, method="REML")
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert np.all(np.asarray(fit.tau2) > 0)
+    assert peak < 30 * 8 * k, f"peak {peak / 8 / k:.1f} arrays of k numbers"
