@@ -46,7 +46,9 @@ class HeterogeneityCI(NamedTuple):
     """Q-profile confidence intervals for tau², tau, I² (percent) and H².
 
     ``upper_censored`` / ``lower_censored`` are true where a bound lies beyond the search limit ``tau2_max`` and
-    the interval shows the limit instead (metafor prints these bounds as ">tau2_max").
+    the interval shows the limit instead (metafor prints these bounds as ">tau2_max"). ``empty`` is true where
+    Q(0) is already below the lower χ² quantile, so that both bounds would lie below 0: the interval shows [0, 0],
+    and is the null set (metafor prints both bounds as "<0" and says so).
     """
 
     tau2: Interval
@@ -56,6 +58,7 @@ class HeterogeneityCI(NamedTuple):
     tau2_max: float = float("inf")
     lower_censored: bool = False
     upper_censored: bool = False
+    empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -307,7 +310,7 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
     """Q-profile interval: the tau² where the generalised Q(tau²) equals the χ²(k − 1) quantiles (Viechtbauer 2007).
 
     Lower bound: Q(tau²) = χ²_{1−α/2}; upper bound: Q(tau²) = χ²_{α/2}; a bound is 0 when Q(0) is already below its
-    quantile. The search stops at ``tau2_max`` (metafor's default max(100, 10·tau²)); a bound beyond it is reported
+    quantile (both bounds: the interval is empty, flagged ``empty``). The search stops at ``tau2_max`` (metafor's default max(100, 10·tau²)); a bound beyond it is reported
     as ``tau2_max`` and flagged as censored. I² and H² bounds follow from tau² through vt, as metafor.
     """
     problem = Problem.intercept_only(result.yi, result.vi)
@@ -328,6 +331,7 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
     else:
         censored = np.zeros(2, dtype=bool)
         bounds = solve_q_equation(both, targets, result.control, "Q-profile")
+    empty = bool(q_statistic(problem, np.zeros(1))[0] < targets[1])
     vt = float(result.vt)
     tau2 = np.array([result.tau2, *bounds], dtype=float)
     i2 = 100 * tau2 / (vt + tau2)
@@ -340,6 +344,7 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
         tau2_max=limit,
         lower_censored=bool(censored[0]),
         upper_censored=bool(censored[1]),
+        empty=empty,
     )
 
 

@@ -102,9 +102,10 @@ def test_q_profile_matches_metafor(case: dict) -> None:
         assert got == pytest.approx(expected[name], rel=RTOL_ITERATIVE, abs=ATOL_I2 if name == "i2" else ATOL), name
     assert ci.upper_censored == (expected["ub_sign"] == ">")
     assert not ci.lower_censored
-    # metafor flags a bound below 0 with "<" (both bounds: "the CIs are equal to the null/empty set"); metabac
-    # reports the bound as 0 with no flag (README, "Agreement with metafor").
-    if expected["lb_sign"] == "<":
+    # metafor prints both bounds as "<0" when they fall below 0 ("the CIs are equal to the null/empty set");
+    # metabac reports them as 0 and flags the interval as empty.
+    assert ci.empty == (expected["lb_sign"] == "<")
+    if ci.empty:
         assert ci.tau2.ci_low == 0 and ci.tau2.ci_high == 0
 
 

@@ -73,7 +73,7 @@ def test_homogeneous_data_give_tau2_on_the_boundary(method: str) -> None:
 
 def test_q_profile_lower_bound_zero_when_q_is_small() -> None:
     ci = mb.pool(HOMOGENEOUS_Y, HOMOGENEOUS_V, method="REML").confint()
-    assert ci.tau2.ci_low == 0 and ci.tau2.ci_high == 0
+    assert ci.tau2.ci_low == 0 and ci.tau2.ci_high == 0 and ci.empty
 
 
 def test_q_profile_upper_bound_censored_as_metafor_unless_unbounded() -> None:
