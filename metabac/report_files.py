@@ -63,12 +63,10 @@ def write_report(
     if bad:
         raise InputError(f"--format: unknown {', '.join(bad)} (choose from {', '.join(FORMATS)})")
     out = check_output(out, report.options.trials_dir)
+    staging = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    except OSError as error:
-        raise InputError(f"{out}: --out: cannot write the report ({error.strerror or error})") from error
-    try:
         _write_all(report, staging, formats, progress, workers)
         (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         out.mkdir(exist_ok=True)
@@ -76,7 +74,8 @@ def write_report(
     except OSError as error:
         raise InputError(f"{out}: --out: cannot write the report ({error.strerror or error})") from error
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
