@@ -223,9 +223,10 @@ def _fit_one(y: Array, v: Array, method: str, test: str, level: float, control: 
     else:
         crit = pvalue = math.nan
     pi_half = crit * math.sqrt(se**2 + tau2)
-    return dict(
+    numbers = dict(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
-        statistic=statistic, pvalue=pvalue, df=df, tau2=tau2, q=q, q_df=q_df, q_pvalue=q_pvalue, i2=i2, h2=h2,
-        pi_low=estimate - pi_half, pi_high=estimate + pi_half, k=k, weights=100 * fit.w / fit.sum_w, vt=vt,
-        iterations=iterations,
+        statistic=statistic, pvalue=pvalue, tau2=tau2, q=q, q_pvalue=q_pvalue, i2=i2, h2=h2,
+        pi_low=estimate - pi_half, pi_high=estimate + pi_half, vt=vt,
     )
+    return {key: np.float64(value) for key, value in numbers.items()} | dict(
+        df=df, q_df=q_df, k=k, weights=100 * fit.w / fit.sum_w, iterations=iterations)

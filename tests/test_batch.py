@@ -349,3 +349,12 @@ def test_plain_pooling_memory_is_linear_in_k(batched: bool) -> None:
         tracemalloc.stop()
     assert np.all(np.asarray(fit.tau2) > 0)
     assert peak < 30 * 8 * k, f"peak {peak / 8 / k:.1f} arrays of k numbers"
+
+
+@pytest.mark.parametrize("method", mb.METHODS)
+def test_single_analysis_numbers_have_the_batched_types(method: str) -> None:
+    """Floats are numpy float64 and counts Python ints, whichever path fitted them (k = 1 included)."""
+    for yi, vi in [(HOMOGENEOUS_Y, HOMOGENEOUS_V), (BELOW_ZERO_Y, BELOW_ZERO_V), (np.array([0.4]), np.array([0.09]))]:
+        fit = mb.pool(yi, vi, method=method)
+        assert all(type(getattr(fit, name)) is np.float64 for name in FIELDS)
+        assert all(type(getattr(fit, name)) is int for name in ("k", "q_df", "iterations"))
