@@ -3,8 +3,8 @@
 On one analysis the batched engine (:mod:`metabac.tau2`, :func:`metabac.pooling.fit_problem`) spends its time in
 numpy's per-call overhead, not in arithmetic: some 500 operations on arrays of shape (1, k), about a microsecond
 each whatever k is. Here the per-study sums are the engine's (:func:`metabac.tau2.study_sum`, ``study_dot``) on
-the 1-D arrays, and everything per problem
-(tau², the bracket of the root, the statistics) is a numpy scalar, a tenth of the cost per operation:
+the 1-D arrays, and everything per problem (tau², the bracket of the root, the statistics) is a numpy scalar, a
+tenth of the cost per operation:
 
 - the tau² estimators are the closed forms of :mod:`metabac.tau2` for X = 1, and the Fisher-scoring steps the same
   formulas (:data:`metabac.tau2.SCORING_STEPS`, evaluated on a :class:`OneFit`);
