@@ -24,6 +24,7 @@ from metabac.reproduce import reproduce
 from metabac.sensitivity import GoshResult, baujat, cumulative, gosh, influence, leave_one_out
 from metabac.predictors import PredictorsResult, predictors
 from metabac.severity import classify as classify_severity
+from metabac.simulation import SimulationResult, simulate
 from metabac.tau2 import METHODS, Control
 from metabac.trials import TrialSet, comparisons, coverage, load_trials
 
@@ -65,6 +66,8 @@ __all__ = [
     "baujat",
     "gosh",
     "GoshResult",
+    "simulate",
+    "SimulationResult",
     "egger",
     "begg",
     "peters",

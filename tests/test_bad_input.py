@@ -121,6 +121,14 @@ LIBRARY = [
      "outcome: unknown value 'happiness'; choose one of abstinence"),
     ("unknown shared-control rule", lambda: mb.comparisons(_trials(), "abstinence", shared_control="twice"),
      "shared_control: unknown value 'twice'; choose one of combine, split, repeat"),
+    ("simulation of one trial", lambda: mb.simulate([0.1], tau2=0.1), "vi: a simulation needs at least 2 trials, got 1"),
+    ("negative true tau2", lambda: mb.simulate(V, tau2=-0.1), "tau2: must be a finite number >= 0, got -0.1"),
+    ("no replicates", lambda: mb.simulate(V, tau2=0.1, n=0),
+     "n: must be a whole number of replicates, at least 1, got 0"),
+    ("unknown method in a simulation", lambda: mb.simulate(V, tau2=0.1, methods=["DL", "XX"]),
+     "methods: unknown value 'XX'; choose one of EE"),
+    ("nothing to simulate", lambda: mb.simulate(V, tau2=0.1, tests=[]),
+     "methods/tests: nothing to simulate (both must name at least one)"),
 ]
 
 
