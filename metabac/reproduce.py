@@ -280,8 +280,8 @@ def reproduce(
 
     Examples
     --------
-    >>> table = reproduce(["normand1999_hine"], trials_dir="trials")  # doctest: +SKIP
-    >>> set(table.verdict)  # doctest: +SKIP
+    >>> table = reproduce(["normand1999_hine"], trials_dir="trials")
+    >>> set(table.verdict)
     {'reproduced'}
     """
     if profile is not None:
