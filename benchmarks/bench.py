@@ -189,6 +189,9 @@ def engine_rows(repeat: int) -> list[Row]:
     y200, v200 = (a[0] for a in simulated(1, 200, 0.05, rng))
     rows.append(measure("leave-one-out REML, k = 200", lambda: mb.leave_one_out(y200, v200, method="REML"), 0.05,
                         repeat))
+    v4 = v20[:4]
+    rows.append(measure("coverage study: 10,000 simulated meta-analyses, k = 4, DL and REML, z and knha",
+                        lambda: mb.simulate(v4, tau2=0.05, n=10_000, seed=1), None, repeat))
     return rows
 
 
