@@ -98,8 +98,11 @@ def render_figures(recipes: dict[str, Drawing], workers: int | None = None) -> I
         raise InputError(f"workers: must be a whole number of processes, at least 1, got {workers!r}")
     workers = min(default_workers() if workers is None else workers, len(recipes))
     if workers <= 1:
-        yield from (_render(stem, draw) for stem, draw in recipes.items())
-        return
+        return (_render(stem, draw) for stem, draw in recipes.items())
+    return _rendered_in_workers(recipes, workers)
+
+
+def _rendered_in_workers(recipes: dict[str, Drawing], workers: int) -> Iterator[RenderedFigure]:
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
         yield from executor.map(_render, recipes.keys(), recipes.values())
