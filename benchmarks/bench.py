@@ -264,8 +264,8 @@ def main() -> None:
     if not args.no_report:
         rows.append(report_row(max(1, args.repeat // 2)))
     print(machine())
-    print(f"best of at least {args.repeat} runs and 0.5 s of runs per task (GOSH and report: at least "
-          f"{max(1, args.repeat // 2)} runs)")
+    print(f"best of at least {args.repeat} runs and 0.5 s of runs per task (separate calls, GOSH and report: "
+          f"at least {max(1, args.repeat // 2)} runs)")
     print()
     print(table(rows))
 
