@@ -33,6 +33,14 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+class Result:
+    """Base of the result dataclasses whose JSON form is all their fields: ``to_dict()``."""
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of every field: numpy values become Python ones, arrays lists, NaN and inf None."""
+        return to_jsonable(self)
+
+
 def fmt(value: float, digits: int = 4) -> str:
     """A number with ``digits`` decimals, or "NA"."""
     if value is None or not np.isfinite(value):

@@ -13,7 +13,7 @@ from scipy import stats
 from metabac._checks import (
     InputError, as_float_array, require_choice, require_level, require_positive, same_length, study_inputs,
 )
-from metabac._result import fmt, fmt_p, to_jsonable
+from metabac._result import Result, fmt, fmt_p, to_jsonable
 from metabac.effects import cells_from_arms, effect_sizes
 from metabac.moderators import metareg
 from metabac.pooling import PoolResult, pool
@@ -27,7 +27,7 @@ LIMIT_PREDICTORS = frozenset({"sei", "vi", "ninv", "sqrtninv"})
 
 
 @dataclass(frozen=True)
-class RegressionTestResult:
+class RegressionTestResult(Result):
     """A regression test for funnel-plot asymmetry: the test of the predictor's coefficient.
 
     ``statistic`` is t (``df`` = k − 2) for a weighted linear model, z (``df`` None) for a meta-regression;
@@ -45,9 +45,6 @@ class RegressionTestResult:
     ci_low: float
     ci_high: float
     k: int
-
-    def to_dict(self) -> dict:
-        return to_jsonable(self)
 
     def summary(self) -> str:
         name = "t" if self.df is not None else "z"
@@ -192,16 +189,13 @@ def harbord(*, level: float = 95, **arms: ArrayLike) -> RegressionTestResult:
 
 
 @dataclass(frozen=True)
-class BeggResult:
+class BeggResult(Result):
     """Begg and Mazumdar's rank correlation test: Kendall's tau and its two-sided p-value."""
 
     tau: float
     pvalue: float
     exact: bool
     k: int
-
-    def to_dict(self) -> dict:
-        return to_jsonable(self)
 
     def summary(self) -> str:
         kind = "exact" if self.exact else "normal approximation"
@@ -343,7 +337,7 @@ def trimfill(
 
 
 @dataclass(frozen=True)
-class FailSafeResult:
+class FailSafeResult(Result):
     """Fail-safe N: how many unpublished null studies would overturn the result.
 
     ``pvalue`` is the combined test of the observed studies (Rosenthal: one-sided Stouffer; Rosenberg: two-sided
@@ -357,9 +351,6 @@ class FailSafeResult:
     estimate: float
     target: float
     k: int
-
-    def to_dict(self) -> dict:
-        return to_jsonable(self)
 
     def summary(self) -> str:
         return f"Fail-safe N ({self.type}): {self.n:g}"

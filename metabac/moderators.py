@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive, same_length
-from metabac._result import fmt, fmt_p, table, to_jsonable
+from metabac._result import Result, fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import METHODS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2
 
@@ -75,7 +75,7 @@ def fit_mixed_model(problem: Problem, method: str, test: str, level: float, cont
 
 
 @dataclass(frozen=True)
-class PermutationResult:
+class PermutationResult(Result):
     """Permutation p-values for each coefficient and the omnibus test (Higgins & Thompson 2004)."""
 
     names: tuple[str, ...]
@@ -84,8 +84,6 @@ class PermutationResult:
     n: int
     seed: int | None
 
-    def to_dict(self) -> dict:
-        return to_jsonable(self)
 
 
 @dataclass(frozen=True)

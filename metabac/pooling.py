@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive, same_length
-from metabac._result import fmt, fmt_p, table, to_jsonable
+from metabac._result import Result, fmt, fmt_p, table
 from metabac.single import fit_one
 from metabac.tau2 import METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, solve_q_equation
 
@@ -62,7 +62,7 @@ class HeterogeneityCI(NamedTuple):
 
 
 @dataclass(frozen=True)
-class PoolResult:
+class PoolResult(Result):
     """One fitted meta-analysis, or a batch of them (numeric fields then have shape (batch,)).
 
     Attributes
@@ -123,10 +123,6 @@ class PoolResult:
         if np.ndim(self.estimate) != 0 or self.model != "inverse variance":
             raise InputError("confint: available for a single inverse-variance analysis")
         return q_profile(self, tau2_max)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict: arrays become lists, NaN becomes None."""
-        return to_jsonable(self)
 
     def to_frame(self) -> pd.DataFrame:
         """Per-study rows (yi, CI, weight) and a pooled row, as a forest plot lists them."""

@@ -13,14 +13,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from metabac._checks import InputError
-from metabac._result import to_jsonable
+from metabac._result import Result
 from metabac.effects import RATIO_MEASURES as RATIO
 
 BINARY = frozenset({"OR", "RR", "RD", "PETO"})
 
 
 @dataclass(frozen=True)
-class SummaryOfFindings:
+class SummaryOfFindings(Result):
     """One row of a summary-of-findings table.
 
     Attributes
@@ -60,9 +60,6 @@ class SummaryOfFindings:
     absolute_high: float
     assumed_control_mean: float
     capped: bool
-
-    def to_dict(self) -> dict:
-        return to_jsonable(self)
 
 
 def corresponding_risk(measure: str, effect: float, control_risk: float) -> float:
