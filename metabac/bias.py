@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -66,10 +66,18 @@ def _predictor(name: str, v: Array, ni: Array | None) -> Array:
     return {"ni": ni, "ninv": 1 / ni, "sqrtni": np.sqrt(ni), "sqrtninv": 1 / np.sqrt(ni)}[name]
 
 
-def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: str, predictor: str
-                        ) -> RegressionTestResult:
+def _limit(intercept: bool, estimate: float, low: float, high: float) -> dict[str, float]:
+    """The intercept with its CI as the limit estimate where it is one (see :data:`LIMIT_PREDICTORS`), else NaN."""
+    if not intercept:
+        return dict(limit_estimate=np.nan, ci_low=np.nan, ci_high=np.nan)
+    return dict(limit_estimate=float(estimate), ci_low=float(low), ci_high=float(high))
+
+
+def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: str, predictor: str,
+                        has_limit: bool | None = None) -> RegressionTestResult:
     """Weighted least squares of y on [1, x] with a multiplicative error variance (R's ``lm(y ~ x, weights = w)``):
     β̂ = (X'WX)⁻¹X'Wy, Var β̂ = σ̂²(X'WX)⁻¹ with σ̂² = Σw(y − Xβ̂)²/(k − 2); t test of the slope on k − 2 df.
+    ``has_limit``: the intercept is a limit estimate (default: the predictor vanishes with precision).
 
     Solved by the engine's QR-based weighted fit (:class:`metabac.tau2.WeightedFit`).
     """
@@ -83,12 +91,11 @@ def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: 
     se = np.sqrt(fit.rss()[0] / df * np.diag(fit.xwx_inv[0]))
     statistic = coef[1] / se[1]
     crit = stats.t.isf((1 - level / 100) / 2, df)
-    limit = predictor in LIMIT_PREDICTORS
+    has_limit = predictor in LIMIT_PREDICTORS if has_limit is None else has_limit
     return RegressionTestResult(
         test=test, model="lm", predictor=predictor, statistic=float(statistic), df=df,
-        pvalue=float(2 * stats.t.sf(abs(statistic), df)), limit_estimate=float(coef[0]) if limit else np.nan,
-        ci_low=float(coef[0] - crit * se[0]) if limit else np.nan,
-        ci_high=float(coef[0] + crit * se[0]) if limit else np.nan, k=k,
+        pvalue=float(2 * stats.t.sf(abs(statistic), df)), k=k,
+        **_limit(has_limit, coef[0], coef[0] - crit * se[0], coef[0] + crit * se[0]),
     )
 
 
@@ -129,12 +136,10 @@ def egger(
     if model == "lm":
         return weighted_regression(y, x, 1 / v, level, "Egger's test", predictor)
     fit = metareg(y, v, mods=x, method=method, test=test, level=level, control=control)
-    limit = predictor in LIMIT_PREDICTORS
     return RegressionTestResult(
         test="Egger's test", model=f"rma ({method})", predictor=predictor, statistic=float(fit.statistic[1]),
-        df=fit.qe_df if test == "knha" else None, pvalue=float(fit.pvalue[1]),
-        limit_estimate=float(fit.coef[0]) if limit else np.nan, ci_low=float(fit.ci_low[0]) if limit else np.nan,
-        ci_high=float(fit.ci_high[0]) if limit else np.nan, k=fit.k,
+        df=fit.qe_df if test == "knha" else None, pvalue=float(fit.pvalue[1]), k=fit.k,
+        **_limit(predictor in LIMIT_PREDICTORS, fit.coef[0], fit.ci_low[0], fit.ci_high[0]),
     )
 
 
@@ -183,9 +188,8 @@ def harbord(*, level: float = 95, **arms: ArrayLike) -> RegressionTestResult:
         variance = n1 * n2 * events * non_events / (total**2 * (total - 1))
     keep = variance > 0
     v = 1 / variance[keep]
-    result = weighted_regression(score[keep] * v, np.sqrt(v), 1 / v, level, "Harbord's test", "sei")
     # The intercept here is a score per unit information, not an effect size: no limit estimate.
-    return replace(result, limit_estimate=np.nan, ci_low=np.nan, ci_high=np.nan)
+    return weighted_regression(score[keep] * v, np.sqrt(v), 1 / v, level, "Harbord's test", "sei", has_limit=False)
 
 
 @dataclass(frozen=True)
