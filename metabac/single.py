@@ -6,8 +6,8 @@ each whatever k is. Here the per-study sums are the engine's (:func:`metabac.tau
 the 1-D arrays, and everything per problem (tau², the bracket of the root, the statistics) is a numpy scalar, a
 tenth of the cost per operation:
 
-- the tau² estimators are the closed forms of :mod:`metabac.tau2` for X = 1, and the Fisher-scoring steps the same
-  formulas (:data:`metabac.tau2.SCORING_STEPS`, evaluated on a :class:`OneFit`);
+- the tau² estimators are the formulas of :mod:`metabac.tau2` (DL, HS and the Fisher-scoring steps,
+  :data:`metabac.tau2.SCORING_STEPS`, evaluated on a :class:`OneFit`; HE and SJ written out for X = 1);
 - :func:`score` takes the decisions of :func:`metabac.tau2._fisher_scoring` for one problem (bracket, secant step,
   step halving, stopping rule), with the same :class:`~metabac.tau2.Control`;
 - :func:`fit_one` returns the numbers of :func:`metabac.pooling.fit_problem` for one problem.
@@ -27,8 +27,9 @@ from numpy.typing import NDArray
 from scipy import special
 
 from metabac._checks import ConvergenceError
-from metabac.tau2 import (SCORING_STEPS, Control, Problem, estimate_tau2, intercept_trace_p, intercept_trace_pp,
-                          log_likelihood, q_newton_step, study_dot, study_sum, zero_is_better)
+from metabac.tau2 import (SCORING_STEPS, Control, Problem, dl_estimate, estimate_tau2, hs_estimate,
+                          intercept_trace_p, intercept_trace_pp, log_likelihood, q_newton_step, study_dot, study_sum,
+                          zero_is_better)
 
 Array = NDArray[np.float64]
 
@@ -146,9 +147,9 @@ def _sidik_jonkman(y: Array, v: Array) -> float:
 def _closed_form(method: str, y: Array, v: Array, fixed: OneFit) -> float:
     k = len(y)
     if method == "DL":
-        return max((fixed.rss() - (k - 1)) / fixed.trace_p(), 0.0)
+        return max(dl_estimate(fixed, k, 1), 0.0)
     if method == "HS":
-        return max((fixed.rss() - k) / fixed.sum_w, 0.0)
+        return max(hs_estimate(fixed, k), 0.0)
     if method == "HE":
         return _hedges(y, v)
     return _sidik_jonkman(y, v)

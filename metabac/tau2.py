@@ -284,8 +284,12 @@ def dersimonian_laird(problem: Problem, control: Control) -> Tau2Fit:
 
     For p = 1, tr(P) = Σw − Σw²/Σw.
     """
-    fit = problem.fixed_fit
-    return _done((fit.rss() - (problem.k - problem.p)) / fit.trace_p())
+    return _done(dl_estimate(problem.fixed_fit, problem.k, problem.p))
+
+
+def dl_estimate(fixed: ScoringFit, k: Array, p: int) -> Array:
+    """DerSimonian-Laird's (Q − (k − p))/tr(P) from the equal-effects fit, before truncation at 0."""
+    return (fixed.rss() - (k - p)) / fixed.trace_p()
 
 
 def hedges(problem: Problem, control: Control) -> Tau2Fit:
@@ -301,8 +305,12 @@ def hedges(problem: Problem, control: Control) -> Tau2Fit:
 
 def hunter_schmidt(problem: Problem, control: Control) -> Tau2Fit:
     """Hunter-Schmidt: tau² = max(0, (Q − k)/Σw), w = 1/v (Hunter & Schmidt 2004; Viechtbauer 2005, eq. 10)."""
-    fit = problem.fixed_fit
-    return _done((fit.rss() - problem.k) / fit.sum_w)
+    return _done(hs_estimate(problem.fixed_fit, problem.k))
+
+
+def hs_estimate(fixed: ScoringFit, k: Array) -> Array:
+    """Hunter-Schmidt's (Q − k)/Σw from the equal-effects fit, before truncation at 0."""
+    return (fixed.rss() - k) / fixed.sum_w
 
 
 def sidik_jonkman(problem: Problem, control: Control) -> Tau2Fit:
@@ -419,7 +427,7 @@ def _fisher_scoring(problem: Problem, control: Control, step: Step, start: Array
 
 
 class ScoringFit(Protocol):
-    """What the scoring steps read from the weighted fit at the current tau²: a :class:`WeightedFit` over a batch,
+    """What the scoring steps (and DL, HS) read from a weighted fit: a :class:`WeightedFit` over a batch,
     or a :class:`metabac.single.OneFit` of one problem."""
 
     sum_w: Array
