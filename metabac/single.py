@@ -155,36 +155,43 @@ def _closed_form(method: str, y: Array, v: Array, fixed: OneFit) -> float:
     return _sidik_jonkman(y, v)
 
 
-def _iterative(method: str, y: Array, v: Array, fixed: OneFit, control: Control) -> tuple[float, int, bool]:
-    """ML, REML, EB by scoring from Hedges' estimate, PM by Newton's method on 1/Q from 0 (see tau2._q_newton)."""
+def _iterative(method: str, y: Array, v: Array, fixed: OneFit, control: Control
+               ) -> tuple[float, int, bool, OneFit | None]:
+    """ML, REML, EB by scoring from Hedges' estimate, PM by Newton's method on 1/Q from 0 (see tau2._q_newton):
+    tau², iterations, convergence, and the fit at tau² where the boundary check made it."""
     k = len(y)
     if method == "PM":
         target = float(k - 1)
-        return score(lambda t: q_newton_step(OneFit(y, v, t), target), 0.0, v.min(), control, accelerate=False)
+        return *score(lambda t: q_newton_step(OneFit(y, v, t), target), 0.0, v.min(), control, accelerate=False), None
     formula = SCORING_STEPS[method]
     tau2, iterations, converged = score(lambda t: formula(OneFit(y, v, t), k, 1), _hedges(y, v), v.min(),
                                         control, control.accelerate)
-    if method in ("ML", "REML") and tau2 > 0:
-        restricted = method == "REML"
-        at_zero = fixed.log_likelihood(v, 0.0, restricted)
-        if zero_is_better(at_zero, OneFit(y, v, tau2).log_likelihood(v, tau2, restricted)):
-            tau2 = 0.0
-    return tau2, iterations, converged
+    if method not in ("ML", "REML") or tau2 <= 0:
+        return tau2, iterations, converged, None
+    restricted = method == "REML"
+    root = OneFit(y, v, tau2)
+    if zero_is_better(fixed.log_likelihood(v, 0.0, restricted), root.log_likelihood(v, tau2, restricted)):
+        return 0.0, iterations, converged, fixed
+    return tau2, iterations, converged, root
 
 
-def tau2_one(y: Array, v: Array, method: str, control: Control, fixed: OneFit) -> tuple[float, int]:
-    """tau² of one problem and the iterations used, as :func:`metabac.tau2.estimate_tau2` (strict) gives them."""
+def tau2_one(y: Array, v: Array, method: str, control: Control, fixed: OneFit) -> tuple[float, int, OneFit]:
+    """tau² of one problem and the iterations used, as :func:`metabac.tau2.estimate_tau2` (strict) gives them, and
+    the weighted fit at that tau²."""
     if len(y) == 1 or method in ("EE", "FE"):
-        return 0.0, 0
+        return 0.0, 0, fixed
     if method in ("DL", "HS", "HE", "SJ"):
-        return _closed_form(method, y, v, fixed), 0
-    if method == "PM" and control.absolute:  # Brent's method, as metafor's uniroot
-        fit = estimate_tau2(Problem.intercept_only(y, v), method, control)
-        return float(fit.tau2[0]), int(fit.iterations[0])
-    tau2, iterations, converged = _iterative(method, y, v, fixed, control)
-    if not converged:
-        raise ConvergenceError(f"{method}: tau2 did not converge after {iterations} iterations")
-    return tau2, iterations
+        tau2, iterations, at_tau2 = _closed_form(method, y, v, fixed), 0, None
+    elif method == "PM" and control.absolute:  # Brent's method, as metafor's uniroot
+        brent = estimate_tau2(Problem.intercept_only(y, v), method, control)
+        tau2, iterations, at_tau2 = float(brent.tau2[0]), int(brent.iterations[0]), None
+    else:
+        tau2, iterations, converged, at_tau2 = _iterative(method, y, v, fixed, control)
+        if not converged:
+            raise ConvergenceError(f"{method}: tau2 did not converge after {iterations} iterations")
+    if at_tau2 is None:
+        at_tau2 = fixed if tau2 == 0 else OneFit(y, v, tau2)
+    return tau2, iterations, at_tau2
 
 
 def fit_one(y: Array, v: Array, method: str, test: str, level: float, control: Control) -> dict:
@@ -197,9 +204,8 @@ def fit_one(y: Array, v: Array, method: str, test: str, level: float, control: C
 def _fit_one(y: Array, v: Array, method: str, test: str, level: float, control: Control) -> dict:
     k = len(y)
     fixed = OneFit(y, v, 0.0)
-    tau2, iterations = tau2_one(y, v, method, control, fixed)
+    tau2, iterations, fit = tau2_one(y, v, method, control, fixed)
     random = method not in ("EE", "FE")
-    fit = OneFit(y, v, tau2) if random else fixed
     estimate, se = fit.beta, math.sqrt(1 / fit.sum_w)
     q, q_df = max(fixed.rss(), 0.0), k - 1
     q_pvalue = special.chdtrc(q_df, q) if q_df > 0 else 1.0
