@@ -116,11 +116,16 @@ def require_choice(value: str, choices: Sequence[str], field: str) -> str:
     return canonical[key]
 
 
+def label_list(labels: ArrayLike | None) -> list[str] | None:
+    """Study labels as a list of strings (a scalar label is a list of one), or None."""
+    return None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
+
+
 def study_inputs(
     yi: ArrayLike, vi: ArrayLike, labels: ArrayLike | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
     """Validated effect sizes, positive variances and study labels ("study i" where none are given)."""
-    names = None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
+    names = label_list(labels)
     y, v = as_float_array(yi, "yi", names), as_float_array(vi, "vi", names)
     k = same_length({"yi": y, "vi": v}, "yi/vi")
     require_positive(v, "vi", names)

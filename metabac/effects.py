@@ -19,6 +19,7 @@ from scipy.special import gammaln
 from metabac._checks import (
     InputError,
     as_float_array,
+    label_list,
     require_choice,
     require_nonnegative_counts,
     require_positive,
@@ -265,18 +266,18 @@ def effect_sizes(
     """
     measure = require_choice(measure, MEASURES, "measure")  # type: ignore[assignment]
     to = require_choice(to, ("only0", "all", "if0all", "none"), "to")  # type: ignore[assignment]
-    label_list = None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
+    names = label_list(labels)
     if measure in BINARY_MEASURES:
         data_fields = BINARY_FIELDS
-        cells = cells_from_arms(arms, label_list)
+        cells = cells_from_arms(arms, names)
         keep = ~cells.double_zero() if drop00 else np.ones_like(cells.a, dtype=bool)
         yi, vi = BINARY_MEASURES[measure](cells.with_continuity(float(add), to))
     else:
         data_fields = CONTINUOUS_FIELDS
-        values = continuous_arms(arms, label_list)
+        values = continuous_arms(arms, names)
         if measure == "ROM":
-            require_positive(values["m1i"], "m1i", label_list)
-            require_positive(values["m2i"], "m2i", label_list)
+            require_positive(values["m1i"], "m1i", names)
+            require_positive(values["m2i"], "m2i", names)
         columns = [values[name] for name in CONTINUOUS_FIELDS]
         if measure == "SMD":
             smd_correction = require_choice(smd_correction, ("exact", "approximate"), "smd_correction")
@@ -291,12 +292,12 @@ def effect_sizes(
         i = int(np.flatnonzero(bad)[0])
         reason = ("zero cells with add=0 or no events in either group); use add > 0 or drop00=True"
                   if measure in BINARY_MEASURES else "SMD needs n1i + n2i > 2)")
-        raise InputError(f"{study_name(i, label_list)}: {measure}: effect size is not estimable ({reason}")
+        raise InputError(f"{study_name(i, names)}: {measure}: effect size is not estimable ({reason}")
     frame = pd.DataFrame({"yi": yi, "vi": vi})
-    if label_list is not None:
-        if len(label_list) != len(frame):
-            raise InputError(f"labels: {len(label_list)} labels for {len(frame)} studies")
-        frame.insert(0, "study", label_list)
+    if names is not None:
+        if len(names) != len(frame):
+            raise InputError(f"labels: {len(names)} labels for {len(frame)} studies")
+        frame.insert(0, "study", names)
     for name, column in arms.items():
         if name not in data_fields:
             extra = list(np.atleast_1d(np.asarray(column, dtype=object)))

@@ -13,15 +13,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from metabac._checks import InputError, require_choice, require_level
+from metabac._checks import InputError, label_list, require_choice, require_level
 from metabac.effects import BINARY_MEASURES, Cells, cells_from_arms
 from metabac.pooling import PoolResult
 
 MHMeasure = Literal["OR", "RR", "RD"]
-
-
-def _label_list(labels: ArrayLike | None) -> list[str] | None:
-    return None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
 
 
 def _heterogeneity(cells: Cells, measure: str, estimate: float, add: float) -> tuple[float, int]:
@@ -49,7 +45,7 @@ def _result(
         q_pvalue=float(stats.chi2.sf(q, q_df)) if q_df > 0 else 1.0, i2=i2, h2=h2,
         pi_low=estimate - crit * se, pi_high=estimate + crit * se, k=len(cells.a),
         weights=100 * weights / weights.sum(), method="EE", test="z", level=level, measure=measure, model=model,
-        labels=None if labels is None else tuple(str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))),
+        labels=None if labels is None else tuple(label_list(labels)),
         yi=np.empty(0), vi=np.empty(0),
     )
 
@@ -92,7 +88,7 @@ def mantel_haenszel(
     measure = require_choice(measure, ("OR", "RR", "RD"), "measure")
     level = require_level(level)
     rd_variance = require_choice(rd_variance, ("SGR", "GR"), "rd_variance")
-    cells = cells_from_arms(arms, _label_list(labels))
+    cells = cells_from_arms(arms, label_list(labels))
     summed = cells
     if add_inside and measure != "RD":
         keep = ~cells.double_zero()
@@ -149,7 +145,7 @@ def peto(*, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None
     Q = Σ(a − E)²/V − (Σ(a − E))²/ΣV over tables with V > 0, on k − 1 df (k excluding double-zero studies).
     """
     level = require_level(level)
-    cells = cells_from_arms(arms, _label_list(labels))
+    cells = cells_from_arms(arms, label_list(labels))
     n1, n2 = cells.n1, cells.n2
     total = n1 + n2
     events = cells.a + cells.c

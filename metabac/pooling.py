@@ -18,7 +18,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive, same_length
+from metabac._checks import (InputError, as_float_array, label_list, require_choice, require_level, require_positive,
+                             same_length)
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.single import fit_one
 from metabac.tau2 import METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, solve_q_equation
@@ -286,20 +287,20 @@ def pool(
     method = require_choice(method, METHODS, "method")
     test = require_choice(test, ("z", "knha"), "test")  # type: ignore[assignment]
     level = require_level(level)
-    label_list = None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
+    names = label_list(labels)
     control = control or Control()
     if _ndim(yi) > 1 or _ndim(vi) > 1:
         problem = _prepare_batch(yi, vi, mask)
         numbers = fit_problem(problem, method, test, level, control)
         y, v = problem.y, problem.v
     else:
-        y, v = _prepare_one(yi, vi, label_list)
+        y, v = _prepare_one(yi, vi, names)
         if test == "knha" and len(y) == 1:
             warnings.warn("Setting test='z' since k = 1 (as metafor does).", stacklevel=2)
             test = "z"
         numbers = fit_one(y, v, method, test, level, control)
     return PoolResult(**numbers, method=method, test=test, level=level, measure=measure,
-                      labels=tuple(label_list) if label_list else None, yi=y, vi=v, control=control)
+                      labels=tuple(names) if names else None, yi=y, vi=v, control=control)
 
 
 def q_profile(result: PoolResult, tau2_max: float | None = None) -> HeterogeneityCI:
