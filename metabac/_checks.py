@@ -116,6 +116,15 @@ def require_choice(value: str, choices: Sequence[str], field: str) -> str:
     return canonical[key]
 
 
+def effects_and_variances(yi: ArrayLike, vi: ArrayLike, labels: Sequence[str] | None = None
+                          ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Effect sizes and sampling variances as finite float arrays of one length, the variances positive."""
+    y, v = as_float_array(yi, "yi", labels), as_float_array(vi, "vi", labels)
+    same_length({"yi": y, "vi": v}, "yi/vi")
+    require_positive(v, "vi", labels)
+    return y, v
+
+
 def label_list(labels: ArrayLike | None) -> list[str] | None:
     """Study labels as a list of strings (a scalar label is a list of one), or None."""
     return None if labels is None else [str(x) for x in np.atleast_1d(np.asarray(labels, dtype=object))]
@@ -126,9 +135,8 @@ def study_inputs(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
     """Validated effect sizes, positive variances and study labels ("study i" where none are given)."""
     names = label_list(labels)
-    y, v = as_float_array(yi, "yi", names), as_float_array(vi, "vi", names)
-    k = same_length({"yi": y, "vi": v}, "yi/vi")
-    require_positive(v, "vi", names)
+    y, v = effects_and_variances(yi, vi, names)
+    k = len(y)
     if names is not None and len(names) != k:
         raise InputError(f"labels: {len(names)} labels for {k} studies")
     return y, v, names or [f"study {i + 1}" for i in range(k)]

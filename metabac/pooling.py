@@ -18,8 +18,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from metabac._checks import (InputError, as_float_array, label_list, require_choice, require_level, require_positive,
-                             same_length)
+from metabac._checks import InputError, effects_and_variances, label_list, require_choice, require_level
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.single import fit_one
 from metabac.tau2 import METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, solve_q_equation
@@ -158,11 +157,8 @@ def _ndim(values: ArrayLike) -> int:
 
 def _prepare_one(yi: ArrayLike, vi: ArrayLike, labels: list[str] | None) -> tuple[Array, Array]:
     """Checked copies of one analysis' effect sizes and variances (the result owns its data)."""
-    y = as_float_array(yi, "yi", labels).copy()
-    v = as_float_array(vi, "vi", labels).copy()
-    same_length({"yi": y, "vi": v}, "yi/vi")
-    require_positive(v, "vi", labels)
-    return y, v
+    y, v = effects_and_variances(yi, vi, labels)
+    return y.copy(), v.copy()
 
 
 def _prepare_batch(yi: ArrayLike, vi: ArrayLike, mask: ArrayLike | None) -> Problem:
