@@ -13,7 +13,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive, same_length
+from metabac._checks import (InputError, as_float_array, effects_and_variances, require_choice, require_level,
+                             same_length)
 from metabac._result import Result, fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import METHODS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2
@@ -243,9 +244,8 @@ def metareg(
     test = require_choice(test, ("z", "knha"), "test")
     level = require_level(level)
     control = control or Control()
-    y, v = as_float_array(yi, "yi"), as_float_array(vi, "vi")
-    k = same_length({"yi": y, "vi": v}, "yi/vi")
-    require_positive(v, "vi")
+    y, v = effects_and_variances(yi, vi)
+    k = len(y)
     X, names = _design(mods, k)
     if k <= X.shape[1]:
         raise InputError(f"mods: {X.shape[1]} coefficients need more than {k} studies")
