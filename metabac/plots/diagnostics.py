@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from metabac.effects import RATIO_MEASURES
-from metabac.plots.style import BLUE, GREY, INK, LIGHT, RED, axis_label, effect_axis, label_points, new_figure
+from metabac.plots.style import (BLUE, GREY, INK, LIGHT, RED, axis_label, axis_titles, effect_axis, label_points,
+                                 new_figure)
 from metabac.pooling import PoolResult
 from metabac.sensitivity import GoshResult
 
@@ -24,8 +25,7 @@ def baujat_plot(table: pd.DataFrame, title: str = "") -> Figure:
     ax.scatter(table["x"], table["y"], s=26, color=BLUE, zorder=3)
     ax.margins(x=0.18, y=0.1)
     label_points(ax, table["x"], table["y"], table.index)
-    ax.set_xlabel("Contribution to overall heterogeneity", fontsize=9, color=INK)
-    ax.set_ylabel("Influence on overall result", fontsize=9, color=INK)
+    axis_titles(ax, "Contribution to overall heterogeneity", "Influence on overall result")
     ax.grid(color=LIGHT, lw=0.6)
     return fig
 
@@ -46,8 +46,7 @@ def gosh_plot(result: GoshResult, measure: str | None = None, title: str = "") -
     top.tick_params(labelbottom=False, labelsize=7)
     right.tick_params(labelleft=False, labelsize=7)
     main.tick_params(labelsize=8)
-    main.set_xlabel(axis_label(measure), fontsize=9, color=INK)
-    main.set_ylabel("I² (%)", fontsize=9, color=INK)
+    axis_titles(main, axis_label(measure), "I² (%)")
     main.set_ylim(-2, 102)
     effect_axis(main, measure)
     subsets = "all" if result.exact else "random"
@@ -69,8 +68,7 @@ def radial(fit: PoolResult, title: str = "") -> Figure:
     ax.axhline(0, color=GREY, lw=0.6)
     ax.scatter(precision, standardised, s=26, color=BLUE, zorder=3, label="studies")
     ax.set_xlim(0, x[1])
-    ax.set_xlabel("1 / standard error (precision)", fontsize=9, color=INK)
-    ax.set_ylabel("standardised effect (y / se)", fontsize=9, color=INK)
+    axis_titles(ax, "1 / standard error (precision)", "standardised effect (y / se)")
     ax.legend(fontsize=7.5, frameon=False, loc="best")
     return fig
 
@@ -103,8 +101,7 @@ def labbe(events_treated, n_treated, events_control, n_control, fit: PoolResult 
     if labels is not None:
         label_points(ax, c / n2, a / n1, labels, fontsize=7)
     ax.set_aspect("equal")
-    ax.set_xlabel(f"Event risk, {arm_labels[1].lower()} arm", fontsize=9, color=INK)
-    ax.set_ylabel(f"Event risk, {arm_labels[0].lower()} arm", fontsize=9, color=INK)
+    axis_titles(ax, f"Event risk, {arm_labels[1].lower()} arm", f"Event risk, {arm_labels[0].lower()} arm")
     ax.legend(fontsize=7.5, frameon=False, loc="upper left")
     return fig
 
@@ -121,7 +118,7 @@ def cumulative_forest(table: pd.DataFrame, measure: str | None = None, title: st
     ax.axvline(0, color=GREY, lw=0.8)
     ax.set_yticks(rows, [f"+ {label}" if i else str(label) for i, label in enumerate(table.index)], fontsize=8)
     ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel(f"Cumulative pooled {axis_label(measure)}", fontsize=9, color=INK)
+    axis_titles(ax, f"Cumulative pooled {axis_label(measure)}")
     effect_axis(ax, measure)
     return fig
 

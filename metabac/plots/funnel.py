@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from metabac.bias import TrimFillResult
-from metabac.plots.style import BLUE, GREY, INK, RED, axis_label, effect_axis, new_figure
+from metabac.plots.style import BLUE, GREY, INK, RED, axis_label, axis_titles, effect_axis, new_figure
 from metabac.pooling import PoolResult
 
 CONTOUR_SHADES = ("#f2f2f2", "#d9d9d9", "#bdbdbd")
@@ -62,8 +62,7 @@ def funnel(
         ax.axvline(trimfill.estimate, color=RED, lw=1, ls=":", label="adjusted estimate")
     ax.set_xlim(low - pad, high + pad)
     ax.set_ylim(top, 0)
-    ax.set_xlabel(axis_label(fit.measure), fontsize=9, color=INK)
-    ax.set_ylabel("Standard error", fontsize=9, color=INK)
+    axis_titles(ax, axis_label(fit.measure), "Standard error")
     effect_axis(ax, fit.measure)
     shades = ", ".join(f"p < {c:g}" for c in sorted(contours, reverse=True))
     fig.legend(fontsize=7.5, loc="lower center", ncols=3, frameon=False,

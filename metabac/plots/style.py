@@ -49,6 +49,13 @@ def axis_label(measure: str | None) -> str:
     return measure or "effect size"
 
 
+def axis_titles(ax: Axes, x: str, y: str | None = None) -> None:
+    """The x (and y) axis titles in the figures' common size and colour."""
+    ax.set_xlabel(x, fontsize=9, color=INK)
+    if y is not None:
+        ax.set_ylabel(y, fontsize=9, color=INK)
+
+
 def label_points(ax: Axes, x, y, labels, fontsize: float = 7.5) -> None:
     """Name each point, placing its label right-above, right-below, left-above or left-below it, whichever first
     stays inside the axes and clear of the labels already placed (boxes estimated from the character count). A
