@@ -52,7 +52,7 @@ class ReportOptions:
     """The choices behind a report. Empty ``outcomes`` means every outcome reported by at least ``min_trials``."""
 
     outcomes: tuple[str, ...] = ()
-    measure: str | None = None  # None: RR for binary outcomes, MD for continuous ones
+    measures: tuple[str, ...] = ()  # at most one binary and one continuous; default RR and MD
     method: str = "REML"
     test: str = "z"
     by: str | None = "severity"
@@ -172,14 +172,18 @@ def _analysis_dict(a: OutcomeAnalysis) -> dict:
     }
 
 
-def _default_measure(kind: str, measure: str | None) -> str:
-    if measure is None:
-        return "RR" if kind == "binary" else "MD"
+def measure_for(kind: str, outcome: str, measures: tuple[str, ...]) -> str:
+    """The measure of an outcome of ``kind`` ("binary" or "continuous"): the one of ``measures`` that fits that
+    kind, RR or MD when ``measures`` is empty. A choice of measures none of which fits is an InputError naming the
+    outcome, never replaced by a default."""
     valid = BINARY_MEASURES if kind == "binary" else CONTINUOUS_MEASURES
-    if measure not in valid:
-        # a binary measure asked for a continuous outcome (or the reverse): the field's default for that kind
-        return "RR" if kind == "binary" else "MD"
-    return measure
+    fitting = [m for m in measures if m in valid]
+    if fitting:
+        return fitting[0]
+    if measures:
+        raise InputError(f"{outcome}: --measure {', '.join(measures)} does not fit its {kind} data (give one of "
+                         f"{', '.join(valid)} too, or leave the outcome out with --outcome)")
+    return "RR" if kind == "binary" else "MD"
 
 
 def _kind(arms: pd.DataFrame) -> str | None:
@@ -202,7 +206,7 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
     kind = _kind(arms)
     if kind is None:
         raise InputError(f"{outcome}: the comparisons carry neither complete binary nor continuous arm data")
-    measure = _default_measure(kind, options.measure)
+    measure = measure_for(kind, outcome, options.measures)
     labels = arms["study"].astype(str).to_numpy()
     columns = BINARY_ARMS if kind == "binary" else CONTINUOUS_ARMS
     data = {c: arms[c].to_numpy(dtype=float) for c in columns}
@@ -301,30 +305,58 @@ def _trials_hash(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def _git(folder: Path, *args: str) -> str | None:
+    """The output of a read-only git command in ``folder`` (``--no-optional-locks``: git never rewrites the
+    index for it), or None where git is missing or fails."""
+    try:
+        done = subprocess.run(["git", "--no-optional-locks", *args], capture_output=True, text=True, cwd=folder,
+                              timeout=5, check=False, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_revision(package: Path = Path(__file__).parent) -> str | None:
+    """The commit metabac runs from (``git describe --always``, "-dirty" when tracked files changed), or None when
+    ``package`` is not the ``metabac`` folder of a git checkout (an installed copy inside some other repository
+    must not report that repository's commit).
+
+    Read-only: ``git describe --dirty`` refreshes and rewrites ``.git/index``; the changed files come from
+    ``git status --porcelain`` under ``--no-optional-locks`` instead, which writes nothing.
+    """
+    top = _git(package, "rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() / "metabac" != package.resolve():
+        return None
+    described = _git(package, "describe", "--always")
+    if not described:
+        return None
+    changed = _git(package, "status", "--porcelain", "--untracked-files=no")
+    return described + ("-dirty" if changed else "")
+
+
 def run_stamp(options: ReportOptions) -> RunStamp:
     import matplotlib
     import scipy
     import statsmodels
 
-    try:
-        described = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                                   cwd=Path(__file__).parent, timeout=5, check=False)
-        git = described.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        git = None
-    return RunStamp(__version__, git, _trials_hash(Path(options.trials_dir)), np.__version__, scipy.__version__,
-                    statsmodels.__version__, matplotlib.__version__, options.command,
+    return RunStamp(__version__, git_revision(), _trials_hash(Path(options.trials_dir)), np.__version__,
+                    scipy.__version__, statsmodels.__version__, matplotlib.__version__, options.command,
                     os.environ.get("SOURCE_DATE_EPOCH"))
 
 
 def check_options(options: ReportOptions) -> ReportOptions:
-    require_choice(options.method, METHODS, "method")
-    require_choice(options.test, ("z", "knha"), "test")
-    if options.measure is not None:
-        require_choice(options.measure, (*BINARY_MEASURES, *CONTINUOUS_MEASURES), "measure")
+    """``options`` with every choice in its canonical spelling (choices are case-insensitive), or InputError."""
+    measures = tuple(require_choice(m, (*BINARY_MEASURES, *CONTINUOUS_MEASURES), "measure")
+                     for m in options.measures)
+    for kind, valid in (("binary", BINARY_MEASURES), ("continuous", CONTINUOUS_MEASURES)):
+        same_kind = [m for m in dict.fromkeys(measures) if m in valid]
+        if len(same_kind) > 1:
+            raise InputError(f"--measure: {' and '.join(same_kind)} are both {kind} measures; give at most one "
+                             "binary and one continuous measure")
     if not Path(options.trials_dir).is_dir():
         raise InputError(f"{options.trials_dir}: trials folder not found")
-    return options
+    return replace(options, measures=measures, method=require_choice(options.method, METHODS, "method"),
+                   test=require_choice(options.test, ("z", "knha"), "test"))
 
 
 def build_report(options: ReportOptions = ReportOptions(), progress: Progress | None = None) -> Report:
@@ -352,6 +384,9 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
             skipped.append((outcome, f"{len(arms)} placebo-controlled trial(s) with complete arm data, fewer than "
                                      f"{options.min_trials}"))
         else:
+            kind = _kind(arms)
+            if kind is not None:
+                measure_for(kind, outcome, options.measures)  # a measure that does not fit is an error, not a skip
             try:
                 analysis = analyse_outcome(arms, outcome, options)
                 analyses.append(_extras(analysis, arms, options))
@@ -359,6 +394,8 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
                 skipped.append((outcome, str(error)))
         if progress:
             progress(done, len(wanted), outcome)
+    if not analyses:
+        raise InputError("no outcome could be pooled: " + "; ".join(f"{o}: {r}" for o, r in skipped))
     check_grouping(options.by, analyses)
     reproduction, note = reproduction_of(options)
     return Report(options, coverage, tuple(analyses), tuple(skipped), reproduction, note, run_stamp(options))

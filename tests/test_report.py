@@ -175,8 +175,8 @@ def test_rewriting_keeps_other_files_of_the_folder(report: Report, tmp_path: Pat
     (out / "README.md").write_text("how to regenerate")
     write_report(report, out)
     assert (out / "README.md").read_text() == "how to regenerate"
-    assert sorted(p.name for p in out.iterdir()) == [".metabac-report", "README.md", "data", "figures", "report.html",
-                                                     "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".metabac-lock", ".metabac-manifest.json", "README.md", "data",
+                                                     "figures", "report.html", "report.json", "report.md"]
     assert [p.name for p in tmp_path.iterdir()] == ["reports"]
 
 
@@ -210,8 +210,19 @@ def _read_only(tmp_path: Path, monkeypatch) -> Path:
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(report_files.tempfile, "mkdtemp", refuse)   # tests run as root: chmod would not stop them
+    monkeypatch.setattr(Path, "mkdir", refuse)   # tests run as root: chmod would not stop them
     return tmp_path / "reports"
+
+
+def _users_notes(tmp_path: Path) -> Path:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "report.md").write_text("# My notes\nI pooled these trials with metabac.\n")
+    return tmp_path / "mine"
+
+
+def _around_trials(tmp_path: Path) -> Path:
+    (tmp_path / "no-trials").mkdir()
+    return tmp_path
 
 
 ORIGINAL_WRITE_TEXT = Path.write_text
@@ -231,9 +242,12 @@ OUTPUT_CASES = [
     ("output folder under a file", lambda tmp, mp: _blocker(tmp) / "reports", "/file is a file, not a folder"),
     ("output path is a file", lambda tmp, mp: _blocker(tmp), "is a file, not a folder"),
     ("output folder inside the trials folder", lambda tmp, mp: _inside_trials(tmp),
-     "is inside the trials folder"),
+     "is inside the input"),
+    ("output folder containing the trials folder", lambda tmp, mp: _around_trials(tmp), "contains the input"),
     ("output folder holding other data", lambda tmp, mp: _users_data(tmp),
-     "data exists and would be replaced, but no metabac report was written here before"),
+     "data exists and no metabac report was written here before"),
+    ("output folder holding a report.md metabac did not write", lambda tmp, mp: _users_notes(tmp),
+     "report.md exists and no metabac report was written here before"),
     ("output folder that cannot be written", _read_only, "cannot write the report (Permission denied)"),
     ("disk full while writing", _disk_full, "cannot write the report (No space left on device)"),
 ]
@@ -264,38 +278,35 @@ def test_dotdot_in_out_writes_only_the_resolved_folder(report: Report, tmp_path:
     assert [p.name for p in tmp_path.iterdir()] == ["b"]   # no folder a, no staging folder left
 
 
-def test_symlinks_in_the_output_folder_are_replaced_never_followed(report: Report, tmp_path: Path, no_figures):
+def test_symlinks_in_the_output_folder_are_refused_never_followed(report: Report, tmp_path: Path, no_figures):
     out = write_report(report, tmp_path / "reports")
     outside = tmp_path / "outside"
     (outside / "figures").mkdir(parents=True)
     (outside / "figures" / "precious.png").write_bytes(b"not yours")
-    (outside / "victim.html").write_text("keep me")
     shutil.rmtree(out / "figures")
     (out / "figures").symlink_to(outside / "figures", target_is_directory=True)
-    (out / "report.html").unlink()
-    (out / "report.html").symlink_to(outside / "victim.html")
-    (out / "data").rename(tmp_path / "old-data")
-    (out / "data").symlink_to(tmp_path / "outside", target_is_directory=True)
-    before = _tree(outside)
-    write_report(report, out)
-    assert _tree(outside) == before
-    for name in ("figures", "report.html", "data"):
-        assert not (out / name).is_symlink()
-    assert (out / "figures").is_dir() and "<html" in (out / "report.html").read_text()
+    before = _tree(tmp_path)
+    with pytest.raises(mb.InputError, match="figures is a symlink, which metabac never writes"):
+        write_report(report, out)
+    assert _tree(tmp_path) == before
 
 
 def test_a_symlinked_entry_in_a_foreign_folder_is_refused(report: Report, tmp_path: Path, no_figures):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "figures").symlink_to(tmp_path, target_is_directory=True)
-    with pytest.raises(mb.InputError, match="figures exists and would be replaced"):
+    with pytest.raises(mb.InputError, match="figures exists and no metabac report was written here before"):
         write_report(report, tmp_path / "mine")
 
 
-def test_report_from_a_legacy_folder_without_marker_is_replaced(report: Report, tmp_path: Path, no_figures):
+def test_a_report_without_manifest_is_not_taken_for_metabac_s(report: Report, tmp_path: Path, no_figures):
+    """The marker of older versions (and "metabac" inside report.html) proves nothing about data/: refused."""
     out = write_report(report, tmp_path / "reports")
-    (out / ".metabac-report").unlink()   # written before the marker existed: report.html names metabac
-    write_report(report, out)
-    assert (out / ".metabac-report").is_file()
+    (out / ".metabac-manifest.json").unlink()
+    (out / ".metabac-report").write_text("Written by `metabac report`.")
+    before = _tree(tmp_path)
+    with pytest.raises(mb.InputError, match="no metabac report was written here before"):
+        write_report(report, out)
+    assert _tree(tmp_path) == before
 
 
 def test_cli_bad_out_fails_before_any_analysis(tmp_path: Path, monkeypatch):
@@ -309,7 +320,7 @@ def test_cli_bad_out_fails_before_any_analysis(tmp_path: Path, monkeypatch):
     result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--out", str(blocker), "--quiet"])
     assert result.exit_code == 1 and result.output == f"Error: {blocker}: --out: is a file, not a folder\n"
     result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--out", str(TRIALS / "reports"), "--quiet"])
-    assert result.exit_code == 1 and "is inside the trials folder" in result.output
+    assert result.exit_code == 1 and "is inside the input" in result.output
     assert not (TRIALS / "reports").exists()
 
 
@@ -378,7 +389,11 @@ def test_cli_unknown_trials_folder_is_one_line_error(tmp_path: Path):
 @needs_trials
 def test_cli_report_on_the_bundled_trials(tmp_path: Path):
     out = tmp_path / "reports"
+    trials_before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in TRIALS.rglob("*")
+                     if p.is_file() and "__pycache__" not in p.parts}
     result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--out", str(out), "--quiet"])
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in TRIALS.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts} == trials_before   # the records are never touched
     assert result.exit_code == 0, result.output
     assert result.output == ""  # --quiet: no progress bar, no summary line
     data = json.loads((out / "report.json").read_text())
@@ -424,3 +439,32 @@ def test_progress_bar_is_silent_with_quiet(capsys):
         bar.close()
         err = capsys.readouterr().err
         assert (err == "") if quiet else ("Analysing" in err)
+
+
+def test_measures_are_case_insensitive_in_the_report():
+    """`report --measure or` silently pooled RR (the lower-case name was not recognised)."""
+    from metabac.report import build_report
+
+    report = build_report(ReportOptions(outcomes=("abstinence",), measures=("or",), trials_dir=TRIALS))
+    assert [a.measure for a in report.analyses] == ["OR"] and report.options.measures == ("OR",)
+
+
+def test_a_measure_that_does_not_fit_an_outcome_is_an_error_naming_it(tmp_path: Path):
+    """`report --measure MD` on binary outcomes pooled RR while the footer said MD."""
+    result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--outcome", "abstinence", "--measure", "MD",
+                                      "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: abstinence: --measure MD does not fit its binary data")
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--measure", "OR", "--measure", "rr",
+                                      "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 1 and "OR and RR are both binary measures" in result.output
+
+
+def test_an_outcome_that_cannot_be_pooled_says_so(tmp_path: Path):
+    """`--outcome adverse_events` wrote a report whose summary table was only headers, exit 0."""
+    result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--outcome", "adverse_events",
+                                      "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: no outcome could be pooled: adverse_events: 1 placebo-controlled trial")
+    assert not (tmp_path / "out").exists()

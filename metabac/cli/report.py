@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from metabac._checks import printable
 from metabac.tau2 import METHODS
 
 
@@ -35,8 +36,9 @@ class _Bar:
 @click.command("report", epilog="\b\nExample:\n  metabac report --outcome abstinence --test knha --out reports/")
 @click.option("--outcome", "outcomes", multiple=True,
               help="Outcome to analyse (repeatable); default: every outcome reported by at least 2 trials.")
-@click.option("--measure", default=None, help="Effect measure; default RR for dichotomous outcomes, MD for "
-              "continuous ones (OR, RR, RD, PETO, MD, SMD, ROM).")
+@click.option("--measure", "measures", multiple=True, help="Effect measure, case-insensitive (repeatable: at most one "
+              "for binary outcomes, OR, RR, RD or PETO, and one for continuous ones, MD, SMD or ROM); default RR and "
+              "MD. A measure that does not fit an analysed outcome is an error.")
 @click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
 @click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]),
               help="z, or knha for the Hartung-Knapp adjustment.")
@@ -49,7 +51,7 @@ class _Bar:
 @click.option("--format", "formats", multiple=True, type=click.Choice(["html", "md", "json"]),
               help="Report format (repeatable); default all three. Figures and CSVs are always written.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
-def report_command(outcomes: tuple[str, ...], measure: str | None, method: str, test: str, by: str,
+def report_command(outcomes: tuple[str, ...], measures: tuple[str, ...], method: str, test: str, by: str,
                    trials_dir: Path, out: Path, formats: tuple[str, ...], quiet: bool) -> None:
     """Write a self-contained review of the trials: HTML (figures embedded), Markdown, JSON, PNG/SVG plots and
     CSV tables, with forest plots by drinking severity, a summary of findings and the source of every number.
@@ -58,7 +60,7 @@ def report_command(outcomes: tuple[str, ...], measure: str | None, method: str, 
     from metabac.report_files import FORMATS, check_output, write_report
 
     options = ReportOptions(
-        outcomes=outcomes, measure=measure, method=method, test=test,
+        outcomes=outcomes, measures=measures, method=method, test=test,
         by=None if by.lower() == "none" else by, trials_dir=trials_dir,
         command=shlex.join(["metabac", *sys.argv[1:]]) if sys.argv else "metabac report")
     check_output(out, trials_dir)  # before the analyses, so a bad --out costs nothing
@@ -72,5 +74,8 @@ def report_command(outcomes: tuple[str, ...], measure: str | None, method: str, 
         folder = write_report(report, out, formats or FORMATS, progress=bar)
     finally:
         bar.close()
+    for outcome, reason in report.skipped:  # always for an outcome asked for by name, else unless --quiet
+        if outcome in outcomes or not quiet:
+            click.echo(printable(f"Not pooled: {outcome}: {reason}"), err=True)
     if not quiet:
         click.echo(f"Report written to {folder} ({len(report.analyses)} outcome(s) pooled)")
