@@ -167,6 +167,14 @@ CONTINUOUS_MEASURES: dict[str, Callable[..., tuple[Array, Array]]] = {
 }
 MEASURES: tuple[str, ...] = (*BINARY_MEASURES, *CONTINUOUS_MEASURES)
 RATIO_MEASURES: frozenset[str] = frozenset({"OR", "RR", "PETO", "ROM"})
+
+
+def canonical_measure(measure: str | None) -> str | None:
+    """A known measure in its canonical spelling, whatever its case ("rr" -> "RR", so that it is back-transformed
+    like "RR"); any other name (a measure computed elsewhere) is kept as given, as a label."""
+    if measure is None:
+        return None
+    return {m.upper(): m for m in MEASURES}.get(str(measure).upper(), str(measure))
 BINARY_FIELDS = ("ai", "bi", "ci", "di", "n1i", "n2i")
 CONTINUOUS_FIELDS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
 

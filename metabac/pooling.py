@@ -20,6 +20,7 @@ from scipy import special, stats
 
 from metabac._checks import InputError, effects_and_variances, label_list, require_choice, require_level
 from metabac._result import Result, fmt, fmt_p, table
+from metabac.effects import canonical_measure
 from metabac.single import fit_one
 from metabac.tau2 import METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, solve_q_equation
 
@@ -295,7 +296,7 @@ def pool(
             warnings.warn("Setting test='z' since k = 1 (as metafor does).", stacklevel=2)
             test = "z"
         numbers = fit_one(y, v, method, test, level, control)
-    return PoolResult(**numbers, method=method, test=test, level=level, measure=measure,
+    return PoolResult(**numbers, method=method, test=test, level=level, measure=canonical_measure(measure),
                       labels=tuple(names) if names else None, yi=y, vi=v, control=control)
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from metabac._checks import InputError
-from metabac.effects import RATIO_MEASURES, effect_sizes
+from metabac._checks import InputError, require_choice
+from metabac.effects import MEASURES, RATIO_MEASURES, effect_sizes
 from metabac.moderators import metareg, subgroups
 
 CATEGORICAL = {
@@ -147,6 +147,7 @@ def predictors(
         ``table`` has one row per predictor: predictor, kind, k, k per level, estimable, estimates, test,
         statistic, df, pvalue, p_adjusted, finding (a plain-language line).
     """
+    measure = require_choice(measure, MEASURES, "measure")  # "rr" is RR: back-transformed like it
     labels = comparisons["study"] if "study" in comparisons.columns else None
     arm_columns = [c for c in ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i")
                    if c in comparisons.columns]

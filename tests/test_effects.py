@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import gamma
 
@@ -118,3 +120,14 @@ def test_bad_continuous_input_names_the_study() -> None:
 def test_unknown_measure() -> None:
     with pytest.raises(mb.InputError, match="measure: unknown value 'XX'"):
         mb.effect_sizes("XX", ai=[1], n1i=[2], ci=[1], n2i=[2])
+
+
+def test_measure_names_are_case_insensitive_everywhere():
+    """pool(measure="rr") printed no back-transformed line and predictors(measure="rr") left log RRs unexponentiated."""
+    fit = mb.pool([0.1, 0.3, -0.2], [0.01, 0.02, 0.03], measure="rr")
+    assert fit.measure == "RR" and "RR 1.09" in fit.summary()
+    assert mb.pool([0.1, 0.3], [0.01, 0.02], measure="ZCOR").measure == "ZCOR"   # a name we do not know: a label
+    trials = mb.load_trials(Path(__file__).resolve().parents[1] / "trials")
+    arms = mb.comparisons(trials, "abstinence")
+    lower, upper = (mb.predictors(arms, measure=m).table for m in ("rr", "RR"))
+    pd.testing.assert_frame_equal(lower, upper)
