@@ -33,6 +33,7 @@ from metabac.reproduce import reproduce
 from metabac.sensitivity import baujat, cumulative, influence, leave_one_out
 from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
 from metabac.tau2 import METHODS
+from metabac.trial_schema import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS
 from metabac.trials import comparisons, load_trials
 from metabac.trials import coverage as trial_coverage
 
@@ -44,7 +45,8 @@ CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
 ASYMMETRY_MIN_TRIALS = 10
 # Columns of metabac.comparisons that make sense as subgroups (listed when --by names none of the columns).
 GROUPING_COLUMNS = frozenset({"severity", "severity_basis", "dose_group", "detox", "population", "control",
-                              "shared_control", "analysis_set", "timepoint", "year", "dose_mg"})
+                              "shared_control", "analysis_set", "timepoint", "timepoint_class", "year",
+                              "dose_mg"})
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class ReportOptions:
     trials_dir: Path = Path("trials")
     level: float = 95.0
     add: float = 0.5
-    shared_control: str = "combine"
+    shared_control: str = DEFAULT_SHARED_CONTROL
+    timepoint_class: str = DEFAULT_TIMEPOINT_CLASS
     min_trials: int = 2
     command: str = ""
 
@@ -82,6 +85,15 @@ class OutcomeAnalysis:
     sof: SummaryOfFindings
     predictors: Any | None = None
     sensitivity: "Sensitivity | None" = None
+    excluded: tuple[tuple[str, str], ...] = ()  # (trial, reason) of the trials with this outcome left out
+
+    @property
+    def timepoint(self) -> dict:
+        """The timepoint class pooled and its window in weeks since randomisation (NaN where no trial says)."""
+        weeks = self.studies["timepoint_weeks"] if "timepoint_weeks" in self.studies else pd.Series(dtype=float)
+        classes = sorted(set(self.studies["timepoint_class"])) if "timepoint_class" in self.studies else []
+        return {"class": " and ".join(classes) or None, "weeks_min": weeks.min(), "weeks_max": weeks.max(),
+                "weeks_not_stated": int(weeks.isna().sum())}
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,7 @@ def _analysis_dict(a: OutcomeAnalysis) -> dict:
         "subgroups": a.groups.to_dict() if a.groups is not None else None, "summary_of_findings": a.sof.to_dict(),
         "predictors": a.predictors.to_dict() if a.predictors is not None else None,
         "sensitivity": a.sensitivity.to_dict() if a.sensitivity is not None else None,
+        "timepoint": a.timepoint, "excluded": [{"trial": t, "reason": r} for t, r in a.excluded],
     }
 
 
@@ -234,7 +247,8 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
         measure, float(main.estimate), float(main.ci_low), float(main.ci_high), participants=participants,
         k=int(random.k), control_events=data.get("ci"), control_n=data["n2i"] if kind == "binary" else None,
         control_means=data.get("m2i"))
-    return OutcomeAnalysis(outcome, kind, measure, studies, random, fixed, groups, sof)
+    return OutcomeAnalysis(outcome, kind, measure, studies, random, fixed, groups, sof,
+                           excluded=tuple(arms.attrs.get("excluded", ())))
 
 
 def _attempt(name: str, compute: Callable[[], Any], failures: list[tuple[str, str]]) -> Any | None:
@@ -379,10 +393,12 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
         raise InputError(f"--outcome: no trial reports {', '.join(unknown)} (available: {', '.join(available)})")
     analyses, skipped = [], []
     for done, outcome in enumerate(wanted, start=1):
-        arms = comparisons(trials, outcome=outcome, shared_control=options.shared_control)
+        arms = comparisons(trials, outcome=outcome, shared_control=options.shared_control,
+                           timepoint_class=options.timepoint_class)
         if len(arms) < options.min_trials:
+            left_out = "".join(f"; {trial} left out: {reason}" for trial, reason in arms.attrs.get("excluded", ()))
             skipped.append((outcome, f"{len(arms)} placebo-controlled trial(s) with complete arm data, fewer than "
-                                     f"{options.min_trials}"))
+                                     f"{options.min_trials}{left_out}"))
         else:
             kind = _kind(arms)
             if kind is not None:

@@ -77,6 +77,11 @@ PROVENANCE: dict[str, Field] = {
 SOURCE_KINDS = ("primary", "abstract", "registry", "secondary")
 POPULATIONS = ("general", "liver disease", "cirrhosis", "hepatitis C", "smokers")
 ANALYSIS_SETS = ("ITT", "modified ITT", "completers", "not stated")
+TIMEPOINT_CLASSES = ("end of treatment", "follow-up")
+# The defaults the report and every command share (one place): a placebo arm shared by several baclofen arms is
+# compared with the arms combined (Cochrane Handbook 23.3.4), and an analysis pools end-of-treatment results.
+DEFAULT_SHARED_CONTROL = "combine"
+DEFAULT_TIMEPOINT_CLASS = "end of treatment"
 BINARY_OUTCOMES = ("abstinence", "relapse", "heavy_relapse", "abstinence_or_low_risk", "dropout",
                    "adverse_events")
 CONTINUOUS_OUTCOMES = ("percent_days_abstinent", "heavy_drinking_days", "drinks_per_drinking_day",
@@ -161,6 +166,13 @@ TRIAL = Table({
     "outcomes": MapOf(Table({
         "definition": Field(str, "the outcome as the report defines it", required=True),
         "timepoint": Field(str, "when it was measured", required=True),
+        "timepoint_weeks": Field(float, "weeks since randomisation at which it was measured (absent where the "
+                                 "source does not say)", minimum=0),
+        "timepoint_class": Field(str, "end of treatment, or a follow-up after treatment ended; an analysis pools "
+                                 "one class", required=True, choices=TIMEPOINT_CLASSES),
+        "complement_of": Field(str, "the outcome of the same trial this one was derived from as its complement "
+                               "(arm n minus that outcome's events): never pooled as a separate finding",
+                               choices=OUTCOMES),
         "analysis_set": Field(str, "who is in the denominator", required=True, choices=ANALYSIS_SETS),
         "arms": MapOf(ARM_RESULT, "results by arm key", required=True),
     }, "one outcome"), "outcomes by name", key_choices=OUTCOMES),

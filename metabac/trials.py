@@ -25,7 +25,8 @@ import pandas as pd
 from metabac._checks import InputError, require_choice
 from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
                               grams_per_day, threshold_for)
-from metabac.trial_schema import BINARY_OUTCOMES, OUTCOMES, check_record
+from metabac.trial_schema import (BINARY_OUTCOMES, DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS, OUTCOMES,
+                                   TIMEPOINT_CLASSES, check_record)
 
 SHARED_CONTROL = ("combine", "split", "repeat")
 LOW_DOSE_MAX_MG = 60.0  # Pierce et al. 2018: low <= 60 mg/day, high > 60 mg/day
@@ -147,8 +148,9 @@ def _outcome_rows(record: dict) -> list[dict]:
         for arm_key, result in spec["arms"].items():
             row = {"trial": record["id"], "arm": arm_key, "role": record["arms"][arm_key]["role"],
                    "outcome": outcome, "type": "binary" if outcome in BINARY_OUTCOMES else "continuous",
-                   "timepoint": spec["timepoint"], "analysis_set": spec["analysis_set"],
-                   "definition": spec["definition"],
+                   "timepoint": spec["timepoint"], "timepoint_weeks": spec.get("timepoint_weeks", math.nan),
+                   "timepoint_class": spec["timepoint_class"], "complement_of": spec.get("complement_of"),
+                   "analysis_set": spec["analysis_set"], "definition": spec["definition"],
                    **{key: result.get(key) for key in ("events", "n", "percent", "mean", "sd", "se")},
                    **_provenance(record, result)}
             if row["sd"] is None and row["se"] is not None:
@@ -167,7 +169,8 @@ def _arm_rows(record: dict) -> list[dict]:
             for key, arm in record["arms"].items()]
 
 
-OUTCOME_COLUMNS = ["trial", "arm", "role", "outcome", "type", "timepoint", "analysis_set", "definition", "events",
+OUTCOME_COLUMNS = ["trial", "arm", "role", "outcome", "type", "timepoint", "timepoint_weeks", "timepoint_class",
+                   "complement_of", "analysis_set", "definition", "events",
                    "n", "percent", "mean", "sd", "se", "source", "source_kind", "citation", "url", "quote",
                    "derived", "second_hand"]
 
@@ -284,7 +287,8 @@ def _comparison_row(trial: pd.Series, experimental: list[pd.Series], control: pd
         "control_arm": control["arm"], **cells,
         "dose_mg": dose if dose is not None else np.nan,
         "dose_group": groups.pop() if len(groups) == 1 else "mixed",
-        "shared_control": shared, "timepoint": control["timepoint"], "analysis_set": control["analysis_set"],
+        "shared_control": shared, **{key: control[key] for key in ("timepoint", "timepoint_weeks", "timepoint_class",
+                                                                   "complement_of", "analysis_set")},
         **{key: trial[key] for key in ("year", "population", "detox", "severity", "severity_basis", "g_per_day",
                                        "control", "randomised", "duration_weeks")},
         "derived": _joined(all_rows, "derived"), "quote": _joined(all_rows, "quote"),
@@ -294,8 +298,24 @@ def _comparison_row(trial: pd.Series, experimental: list[pd.Series], control: pd
     }
 
 
-def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = "combine", *,
-                include_active: bool = False, include_nonrandomised: bool = False) -> pd.DataFrame:
+def _timepoint_problem(results: pd.DataFrame, outcome: str, timepoint_class: str | None,
+                       include_complements: bool) -> str | None:
+    """Why a trial's result for ``outcome`` is not pooled with the others (None if it is): it is the complement
+    of another outcome of the same trial, or it was measured in another timepoint class."""
+    first = results.iloc[0]
+    if not include_complements and isinstance(first["complement_of"], str):
+        return (f"{outcome}: the complement of {first['complement_of']} in this trial (n minus its events), not a "
+                "separate finding")
+    if timepoint_class is not None and first["timepoint_class"] != timepoint_class:
+        return (f"{outcome}: measured at {first['timepoint_class']} ({first['timepoint']}); the analysis pools "
+                f"{timepoint_class} results")
+    return None
+
+
+def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = DEFAULT_SHARED_CONTROL, *,
+                include_active: bool = False, include_nonrandomised: bool = False,
+                timepoint_class: str | None = DEFAULT_TIMEPOINT_CLASS,
+                include_complements: bool = False) -> pd.DataFrame:
     """One row per baclofen-vs-control comparison for ``outcome``, ready for :func:`metabac.effect_sizes`.
 
     Parameters
@@ -310,6 +330,10 @@ def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = "combin
           more than once, and the ``shared_control`` column says so.
     include_active, include_nonrandomised : keep trials with an active control or non-randomised allocation
         (left out by default: the analysis is of placebo-controlled randomised trials).
+    timepoint_class : pool only results of this class ("end of treatment", the default, or "follow-up"); None
+        keeps every timepoint. One analysis, one timepoint class (Cochrane Handbook 9.3.4 and 10.2.2).
+    include_complements : keep results recorded as the complement of another outcome of the same trial (e.g.
+        relapse = n minus abstinent); left out by default, since they restate that outcome.
 
     Returns
     -------
@@ -319,6 +343,8 @@ def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = "combin
     this outcome are listed in ``result.attrs["excluded"]`` as (trial, reason).
     """
     outcome = require_choice(outcome, OUTCOMES, "outcome")
+    if timepoint_class is not None:
+        timepoint_class = require_choice(timepoint_class, TIMEPOINT_CLASSES, "timepoint_class")
     shared_control = require_choice(shared_control, SHARED_CONTROL, "shared_control")
     kind = "binary" if outcome in BINARY_OUTCOMES else "continuous"
     rows, excluded = [], []
@@ -330,6 +356,10 @@ def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = "combin
             continue
         if not include_nonrandomised and not trial["randomised"]:
             excluded.append((trial_id, "not randomised"))
+            continue
+        problem = _timepoint_problem(results, outcome, timepoint_class, include_complements)
+        if problem:
+            excluded.append((trial_id, problem))
             continue
         arms = trial_set.arms[trial_set.arms.trial == trial_id]
         by_arm = {r["arm"]: r for _, r in results.iterrows()}

@@ -131,6 +131,7 @@ quote = "q"
 [outcomes.craving]
 definition = "d"
 timepoint = "t"
+timepoint_class = "end of treatment"
 analysis_set = "ITT"
 [outcomes.craving.arms.baclofen]
 mean = 5
@@ -341,3 +342,21 @@ def test_comparisons_rejects_unknown_outcome_and_option(shipped):
 def test_loaded_frames_are_tidy(shipped):
     assert not shipped.outcomes.duplicated(["trial", "arm", "outcome"]).any()
     assert shipped.trials.index.is_unique and isinstance(shipped.trials, pd.DataFrame)
+
+
+def test_one_timepoint_class_per_analysis_and_no_complement_outcomes():
+    """Relapse recorded as n minus abstinent is not a second finding; dropout at a 52-week follow-up is not pooled
+    with end-of-treatment dropout (issue 16)."""
+    trials = mb.load_trials(TRIALS)
+    relapse = mb.comparisons(trials, "relapse")
+    assert len(relapse) == 0
+    assert [t for t, r in relapse.attrs["excluded"] if "complement of abstinence" in r] == [
+        "addolorato2002", "addolorato2007", "muller2015"]
+    assert len(mb.comparisons(trials, "relapse", include_complements=True)) == 3
+    dropout = mb.comparisons(trials, "dropout")
+    assert "ponizovsky2015" not in set(dropout.trial) and set(dropout.timepoint_class) == {"end of treatment"}
+    assert any(t == "ponizovsky2015" and "follow-up" in r for t, r in dropout.attrs["excluded"])
+    assert "ponizovsky2015" in set(mb.comparisons(trials, "dropout", timepoint_class="follow-up").trial)
+    assert "ponizovsky2015" in set(mb.comparisons(trials, "dropout", timepoint_class=None).trial)
+    with pytest.raises(mb.InputError, match="timepoint_class: unknown value 'later'"):
+        mb.comparisons(trials, "dropout", timepoint_class="later")

@@ -7,6 +7,7 @@ import json
 import click
 
 from metabac.tau2 import METHODS
+from metabac.trial_schema import DEFAULT_SHARED_CONTROL
 
 
 @click.command("predictors")
@@ -15,9 +16,10 @@ from metabac.tau2 import METHODS
 @click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
 @click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]), help="z or Hartung-Knapp.")
 @click.option("--trials", "trials_dir", default="trials", show_default=True, help="Folder of trial records.")
-@click.option("--shared-control", default="split", show_default=True, type=click.Choice(["split", "combine", "repeat"]),
-              help="A placebo shared by several doses: split it among the doses (each dose its own comparison, "
-                   "so dose can be tested), combine the doses, or repeat it (counted twice).")
+@click.option("--shared-control", default=DEFAULT_SHARED_CONTROL, show_default=True,
+              type=click.Choice(["combine", "split", "repeat"]),
+              help="A placebo shared by several doses: combine the doses (as the report does), split it among the "
+                   "doses (each dose its own comparison, so dose can be tested), or repeat it (counted twice).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def predictors_command(outcome: str, measure: str, method: str, test: str, trials_dir: str, shared_control: str,
                        as_json: bool) -> None:
