@@ -67,7 +67,8 @@ def test_trials_frame_has_the_predictors(shipped):
     trials = shipped.trials
     assert trials.loc["jaury2020", ["severity", "severity_basis", "g_per_day"]].tolist() == ["heavy", "baseline mean", 129]
     assert trials.loc["hauser2017", "severity_basis"] == "baseline mean, assumed drink size"
-    assert trials.loc["garbutt2010", "severity"] == "unknown"
+    assert pd.isna(trials.loc["garbutt2010", "severity"])        # not classified: missing, never a level "unknown"
+    assert pd.isna(trials.loc["garbutt2010", "severity_basis"])
     assert trials.loc["reynaud2017", "detox"] == "yes" and trials.loc["hauser2017", "detox"] == "no"
     assert trials.loc["ponizovsky2015", "male_fraction"] == pytest.approx(0.75)
     assert set(shipped.arms.dose_group.dropna()) == {"low", "high"}
@@ -167,7 +168,7 @@ def test_grams_per_day(measure, mean, size, grams):
 
 
 def test_severity_rule_uses_who_levels_and_the_sex_mix():
-    assert classify(60.0) == "heavy" and classify(59.9) == "moderate" and classify(None) == "unknown"
+    assert classify(60.0) == "heavy" and classify(59.9) == "moderate" and classify(None) is None
     assert threshold_for(None) == 60 and threshold_for(0.5) == 50 and threshold_for(0.0) == 40
     assert classify(55.0, male_fraction=0.5) == "heavy" and classify(55.0, male_fraction=0.9) == "moderate"
     assert classify(55.0, threshold=50) == "heavy"   # configurable
@@ -175,8 +176,8 @@ def test_severity_rule_uses_who_levels_and_the_sex_mix():
 
 def test_inclusion_criterion_classifies_only_when_every_entrant_is_heavy():
     assert classify_by_inclusion(60, 40, any_women=True) == "heavy"
-    assert classify_by_inclusion(36, 24, any_women=True) == "unknown"
-    assert classify_by_inclusion(60, None, any_women=True) == "unknown"
+    assert classify_by_inclusion(36, 24, any_women=True) is None
+    assert classify_by_inclusion(60, None, any_women=True) is None
     assert classify_by_inclusion(60, None, any_women=False) == "heavy"
 
 
