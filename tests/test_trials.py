@@ -342,3 +342,40 @@ def test_comparisons_rejects_unknown_outcome_and_option(shipped):
 def test_loaded_frames_are_tidy(shipped):
     assert not shipped.outcomes.duplicated(["trial", "arm", "outcome"]).any()
     assert shipped.trials.index.is_unique and isinstance(shipped.trials, pd.DataFrame)
+
+
+# --- severity, honestly: drink size, flip point, missing stays missing ------------------------------------------------
+
+def test_flip_drink_size_is_where_the_class_changes(tmp_path: Path):
+    """Hauser 2017 (32 drinks/week, 98% men, assumed 14 g): heavy at 14 g, flips below 59.6 x 14 / 64 = 13.04 g."""
+    trials = mb.load_trials(TRIALS).trials
+    flip = trials.loc["hauser2017", "flip_drink_size_g"]
+    assert flip == pytest.approx(59.6 * 14 / 64, rel=1e-12)
+    assert trials.loc["hauser2017", "severity_drink_size_g"] == 14 and trials.loc["hauser2017", "severity_drink_size_assumed"]
+    text = (TRIALS / "hauser2017.toml").read_text(encoding="utf-8")
+    for grams, expected in ((flip - 0.01, "moderate"), (flip + 0.01, "heavy")):
+        (tmp_path / "hauser2017.toml").write_text(text.replace("grams = 14\n", f"grams = {grams}\n"), encoding="utf-8")
+        assert mb.load_trials(tmp_path).trials.loc["hauser2017", "severity"] == expected
+
+
+def test_severity_records_its_ground(shipped):
+    trials = shipped.trials
+    alpadir = trials.loc["reynaud2017"]
+    assert alpadir.severity == "heavy" and alpadir.g_per_day == pytest.approx(95.0)
+    assert alpadir.severity_basis == "baseline mean, baclofen arm only, assumed drink size"
+    assert alpadir.severity_second_hand and alpadir.flip_drink_size_g == pytest.approx(60 / 9.5)
+    bacloville = trials.loc["jaury2020"]
+    assert bacloville.severity_threshold == pytest.approx(0.7 * 60 + 0.3 * 40)       # 70% men, second-hand
+    assert pd.isna(bacloville.flip_drink_size_g) and pd.isna(bacloville.severity_drink_size_g)  # published in grams
+    assert set(trials.severity.dropna()) <= {"heavy", "moderate"}
+
+
+def test_comparisons_carry_the_severity_columns_and_missing_stays_missing(shipped):
+    arms = mb.comparisons(shipped, "abstinence")
+    for column in ("severity", "severity_basis", "g_per_day", "severity_drink_size_g", "flip_drink_size_g",
+                   "severity_second_hand", "severity_threshold"):
+        assert column in arms, column
+    assert not arms.severity.astype(str).str.contains("unknown").any()
+    assert arms.severity.isna().any()        # trials without a class are kept, with a missing class
+    row = mb.predictors(arms, measure="RR").table.set_index("column").loc["severity"]
+    assert row.k_unknown == int(arms.severity.isna().sum())
