@@ -16,6 +16,7 @@ from metabac.bias import (
     trimfill,
 )
 from metabac.effects import MEASURES, effect_sizes
+from metabac.interaction import pool_interactions, subgroup_effects, within_trial_interactions
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
 from metabac.pooling import HeterogeneityCI, Interval, PoolResult, pool
@@ -59,6 +60,9 @@ __all__ = [
     "load_trials",
     "comparisons",
     "coverage",
+    "within_trial_interactions",
+    "subgroup_effects",
+    "pool_interactions",
     "classify_severity",
     "leave_one_out",
     "influence",

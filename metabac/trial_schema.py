@@ -99,6 +99,48 @@ ARM_RESULT = Table({
     "se": Field(float, "standard error of the mean (SD = SE * sqrt(n) when no SD is published)", minimum=0),
 }, "one arm's result for the outcome", sourced=True)
 
+# Within-trial effect modification. Each modifier has two levels; an interaction is always the first level's
+# effect minus the second's (log scale for ratio measures), so that trials line up when pooled.
+MODIFIERS: dict[str, tuple[str, str]] = {
+    "sex": ("women", "men"),
+    "dependence_severity": ("higher", "lower"),
+    "drinking_risk_level": ("high", "not high"),
+    "hepatitis_c": ("HCV", "no HCV"),
+}
+RATIO_EFFECTS = ("RR", "OR", "HR")
+EFFECT_MEASURES = RATIO_EFFECTS + ("RD", "SMD", "MD")
+P_RELATIONS = ("=", "<")
+COUNT_FIELDS = ("events_baclofen", "n_baclofen", "events_control", "n_control")
+
+SUBGROUP = Table({
+    "level": Field(str, "the modifier's level this subgroup is (see MODIFIERS)", required=True),
+    "label": Field(str, "the subgroup as the source names it", required=True),
+    "arm": Field(str, "the baclofen arm compared with its control, or 'all' for baclofen of any dose",
+                 required=True),
+    "effect": Field(float, "the subgroup's effect of baclofen vs control, in the entry's measure"),
+    "ci_lower": Field(float, "lower bound of its 95% confidence interval"),
+    "ci_upper": Field(float, "upper bound of its 95% confidence interval"),
+    "p": Field(float, "p-value of the subgroup's effect", minimum=0, maximum=1),
+    "p_relation": Field(str, "'=' or '<' (p printed as a bound)", choices=P_RELATIONS),
+    "statistic": Field(str, "the test statistic as printed, e.g. 't(110) = 3.19'"),
+    "events_baclofen": Field(int, "baclofen participants with the event", minimum=0),
+    "n_baclofen": Field(int, "baclofen participants in the subgroup", minimum=1),
+    "events_control": Field(int, "control participants with the event", minimum=0),
+    "n_control": Field(int, "control participants in the subgroup", minimum=1),
+}, "one subgroup's result", sourced=True)
+
+EFFECT_MODIFICATION = Table({
+    "modifier": Field(str, "the candidate effect modifier", required=True, choices=tuple(MODIFIERS)),
+    "outcome": Field(str, "the outcome the subgroups were compared on, as the source names it", required=True),
+    "measure": Field(str, "effect measure of the subgroup effects (needed when a subgroup has numbers)",
+                     choices=EFFECT_MEASURES),
+    "direction": Field(str, "which subgroup responded more, as the source says", required=True),
+    "interaction_p": Field(float, "p-value of the published test of interaction", minimum=0, maximum=1),
+    "interaction_p_relation": Field(str, "'=' or '<' (p printed as a bound)", choices=P_RELATIONS),
+    "interaction_test": Field(str, "the interaction test and statistic as printed"),
+    "subgroups": ListOf(SUBGROUP, "the subgroups' results, where published"),
+}, "a within-trial effect-modification result", sourced=True)
+
 TRIAL = Table({
     "id": Field(str, "identifier: first author and year in lower case, equal to the file name",
                 required=True, pattern=r"^[a-z][a-z0-9_]*$"),
@@ -177,6 +219,7 @@ TRIAL = Table({
         "arms": MapOf(ARM_RESULT, "results by arm key", required=True),
     }, "one outcome"), "outcomes by name", key_choices=OUTCOMES),
     "notes": Field(str, "what a reader of the record should know: gaps, conflicts between sources"),
+    "effect_modification": ListOf(EFFECT_MODIFICATION, "within-trial subgroup and interaction results"),
 }, "a trial record")
 
 
@@ -311,6 +354,52 @@ def _check_arm_result(result: dict, outcome: str, where: str) -> None:
             raise InputError(f"{where}.n: missing (an SE converts to an SD only with n)")
 
 
+def _check_subgroup(group: dict, entry: dict, arms: dict, where: str) -> None:
+    levels = MODIFIERS[entry["modifier"]]
+    if group["level"] not in levels:
+        raise InputError(f"{where}.level: {group['level']!r} is not a level of {entry['modifier']} "
+                         f"({', '.join(levels)})")
+    if group["arm"] != "all" and arms.get(group["arm"], {}).get("role") != "experimental":
+        raise InputError(f"{where}.arm: {group['arm']!r} is not a baclofen arm of this trial (or 'all')")
+    if "p_relation" in group and "p" not in group:
+        raise InputError(f"{where}.p_relation: given without p")
+    counts = [key for key in COUNT_FIELDS if key in group]
+    has_ci = [key for key in ("ci_lower", "ci_upper") if key in group]
+    if ("effect" in group or counts) and "measure" not in entry:
+        raise InputError(f"{where}: a subgroup with numbers needs the entry's measure")
+    if has_ci and len(has_ci) < 2:
+        raise InputError(f"{where}: give both ci_lower and ci_upper")
+    if has_ci and "effect" not in group:
+        raise InputError(f"{where}.effect: missing (an interval needs its estimate)")
+    if "effect" in group and has_ci and not group["ci_lower"] <= group["effect"] <= group["ci_upper"]:
+        raise InputError(f"{where}: effect {group['effect']} lies outside its interval "
+                         f"[{group['ci_lower']}, {group['ci_upper']}]")
+    if "effect" in group and entry.get("measure") in RATIO_EFFECTS and min(
+            group[key] for key in ("effect", *has_ci)) <= 0:
+        raise InputError(f"{where}: a {entry['measure']} and its interval must be positive")
+    if counts:
+        if "effect" in group:
+            raise InputError(f"{where}: give an effect with its interval, or counts, not both")
+        if len(counts) < len(COUNT_FIELDS):
+            missing = [key for key in COUNT_FIELDS if key not in group]
+            raise InputError(f"{where}.{missing[0]}: missing (counts need events and n in both arms)")
+        if entry["measure"] not in ("RR", "OR", "RD"):
+            raise InputError(f"{where}: counts give a RR, OR or RD, not {entry['measure']}")
+        for arm in ("baclofen", "control"):
+            if group[f"events_{arm}"] > group[f"n_{arm}"]:
+                raise InputError(f"{where}.events_{arm}: {group[f'events_{arm}']} is above n = {group[f'n_{arm}']}")
+
+
+def _check_effect_modification(record: dict, name: str) -> None:
+    """The rules across fields of ``[[effect_modification]]``: levels of the modifier, arms, intervals, counts."""
+    for i, entry in enumerate(record.get("effect_modification", [])):
+        where = f"{name}: effect_modification[{i}]"
+        if "interaction_p_relation" in entry and "interaction_p" not in entry:
+            raise InputError(f"{where}.interaction_p_relation: given without interaction_p")
+        for j, group in enumerate(entry.get("subgroups", [])):
+            _check_subgroup(group, entry, record["arms"], f"{where}.subgroups[{j}]")
+
+
 def check_record(record: dict, name: str, stem: str) -> None:
     """Validate a parsed record: the schema, then the rules across fields. ``name`` prefixes every message."""
     check_node(record, TRIAL, f"{name}:")
@@ -353,6 +442,7 @@ def check_record(record: dict, name: str, stem: str) -> None:
             randomised = arms[arm_key].get("randomised")
             if randomised is not None and result.get("n", 0) > randomised and spec["analysis_set"] != "not stated":
                 raise InputError(f"{where}.n: {result['n']} is above the {randomised} randomised")
+    _check_effect_modification(record, name)
 
 
 def describe(node: Node, name: str = "", depth: int = 0) -> str:

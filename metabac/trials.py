@@ -24,7 +24,7 @@ import pandas as pd
 
 from metabac._checks import InputError, require_choice
 from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
-                              grams_per_day, threshold_for)
+                              flip_drink_size, grams_per_day, threshold_for)
 from metabac.trial_schema import (BINARY_OUTCOMES, DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS, OUTCOMES,
                                    TIMEPOINT_CLASSES, check_record)
 
@@ -68,33 +68,76 @@ def _male_fraction(record: dict) -> float | None:
     return None
 
 
+def _second_hand(record: dict, tables: list[dict]) -> bool:
+    """Whether any of these sourced tables was read in a secondary source."""
+    return any(record["sources"][table["source"]]["kind"] == "secondary" for table in tables)
+
+
+def _baseline(record: dict, drink_g: float | None) -> tuple[float | None, list[dict], str]:
+    """The trial's baseline in g/day, the entries it rests on, and a scope note.
+
+    Per-arm means covering every arm are averaged weighted by the arms' randomised numbers; else a whole-sample
+    mean is used; else the arms that do have one (randomised arms are alike at baseline), said in the scope note
+    (``baclofen arm only``).
+    """
+    arms = record["arms"]
+    converted = [(e, grams_per_day(e["measure"], e["mean"], drink_g)) for e in record.get("baseline", [])]
+    converted = [(e, g) for e, g in converted if g is not None]
+    per_arm = [(e, g) for e, g in converted if e["arm"] != "all"]
+    whole = [(e, g) for e, g in converted if e["arm"] == "all"]
+    sizes = [arms[e["arm"]].get("randomised") for e, _ in per_arm]
+    weighted = per_arm and all(n is not None for n in sizes)
+    if weighted and len(per_arm) == len(arms):
+        return sum(n * g for n, (_, g) in zip(sizes, per_arm)) / sum(sizes), [e for e, _ in per_arm], ""
+    if whole:
+        return whole[0][1], [whole[0][0]], ""
+    if len(per_arm) == 1 or weighted:
+        g = per_arm[0][1] if len(per_arm) == 1 else sum(n * g for n, (_, g) in zip(sizes, per_arm)) / sum(sizes)
+        return g, [e for e, _ in per_arm], f"{', '.join(e['arm'] for e, _ in per_arm)} arm only"
+    return None, [], ""
+
+
 def trial_severity(record: dict, threshold: float = WHO_HIGH_RISK_MEN,
                    threshold_women: float = WHO_HIGH_RISK_WOMEN) -> Severity:
-    """Severity of one trial from its baseline mean (arms pooled by N randomised), else its entry criterion."""
+    """Severity of one trial from its baseline mean (see :func:`_baseline`), else its entry criterion.
+
+    The basis names the ground (``baseline mean``, with ``<arm> arm only``, ``assumed drink size`` or ``stated drink
+    size`` where they apply, or ``inclusion criterion``). When the baseline was converted from drinks with an
+    assumed drink size, ``flip_drink_size_g`` is the size at which the class would change
+    (:func:`metabac.severity.flip_drink_size`).
+    """
     size = record.get("drink_size")
     drink_g = size["grams"] if size else None
     male = _male_fraction(record)
-    arms = record["arms"]
-    entries = record.get("baseline", [])
-    converted = [(e, grams_per_day(e["measure"], e["mean"], drink_g)) for e in entries]
-    per_arm = [(arms[e["arm"]].get("randomised"), g) for e, g in converted if e["arm"] != "all" and g is not None]
-    whole = [g for e, g in converted if e["arm"] == "all" and g is not None]
-    g_per_day = None
-    if per_arm and all(n is not None for n, _ in per_arm) and len(per_arm) == len(arms):
-        g_per_day = sum(n * g for n, g in per_arm) / sum(n for n, _ in per_arm)
-    elif whole:
-        g_per_day = whole[0]
     limit = threshold_for(male, threshold, threshold_women)
+    g_per_day, used, scope = _baseline(record, drink_g)
     if g_per_day is not None:
-        in_drinks = any(e["measure"] != "g_per_day" for e, g in converted if g is not None)
-        basis = "baseline mean" + (", assumed drink size" if in_drinks and "assumption" in size else "")
-        return Severity(g_per_day, classify(g_per_day, male, threshold, threshold_women), basis, limit)
+        in_drinks = any(e["measure"] != "g_per_day" for e in used)
+        assumed = in_drinks and "assumption" in size
+        basis = ", ".join(filter(None, ["baseline mean", scope, ("assumed" if assumed else "stated") + " drink size"
+                                        if in_drinks else ""]))
+        flip = flip_drink_size(g_per_day, drink_g, limit) if assumed else None
+        return Severity(g_per_day, classify(g_per_day, male, threshold, threshold_women), basis, limit,
+                        drink_g if in_drinks else None, assumed, flip, _second_hand(record, used))
     inclusion = record.get("inclusion", {})
     sample = record.get("sample", {})
     any_women = not ("women" in sample and sample["women"] == 0)
     by_entry = classify_by_inclusion(inclusion.get("min_g_per_day"), inclusion.get("min_g_per_day_women"),
                                      any_women, threshold, threshold_women)
-    return Severity(None, by_entry, "inclusion criterion" if by_entry != "unknown" else "", limit)
+    if by_entry is None:
+        return Severity(None, None, None, limit)
+    return Severity(None, by_entry, "inclusion criterion", limit, second_hand=_second_hand(record, [inclusion]))
+
+
+SEVERITY_COLUMNS = ("severity", "severity_basis", "g_per_day", "severity_threshold", "severity_drink_size_g",
+                    "severity_drink_size_assumed", "flip_drink_size_g", "severity_second_hand")
+
+
+def severity_columns(severity: Severity) -> dict:
+    """The severity of a trial as the columns of :data:`SEVERITY_COLUMNS` (the trials table and comparisons)."""
+    values = (severity.severity, severity.basis, severity.g_per_day, severity.threshold, severity.drink_size_g,
+              severity.drink_size_assumed, severity.flip_drink_size_g, severity.second_hand)
+    return dict(zip(SEVERITY_COLUMNS, values))
 
 
 def dose_group(dose_mg: float | None) -> str | None:
@@ -130,8 +173,7 @@ def _trial_row(record: dict, path: Path, threshold: float, threshold_women: floa
         "drink_size_g": size["grams"] if size else None,
         "drink_size_assumed": bool(size and "assumption" in size),
         "inclusion": record.get("inclusion", {}).get("criterion"),
-        "g_per_day": severity.g_per_day, "severity": severity.severity, "severity_basis": severity.basis,
-        "severity_threshold": severity.threshold, "file": str(path),
+        **severity_columns(severity), "file": str(path),
     }
 
 
@@ -289,8 +331,8 @@ def _comparison_row(trial: pd.Series, experimental: list[pd.Series], control: pd
         "dose_group": groups.pop() if len(groups) == 1 else "mixed",
         "shared_control": shared, **{key: control[key] for key in ("timepoint", "timepoint_weeks", "timepoint_class",
                                                                    "complement_of", "analysis_set")},
-        **{key: trial[key] for key in ("year", "population", "detox", "severity", "severity_basis", "g_per_day",
-                                       "control", "randomised", "duration_weeks")},
+        **{key: trial[key] for key in ("year", "population", "detox", *SEVERITY_COLUMNS, "control", "randomised",
+                                       "duration_weeks")},
         "derived": _joined(all_rows, "derived"), "quote": _joined(all_rows, "quote"),
         "source_kind": "secondary" if "secondary" in kinds else kinds[0],
         "second_hand": "secondary" in kinds, "citation": experimental[0]["citation"],

@@ -67,7 +67,8 @@ def test_trials_frame_has_the_predictors(shipped):
     trials = shipped.trials
     assert trials.loc["jaury2020", ["severity", "severity_basis", "g_per_day"]].tolist() == ["heavy", "baseline mean", 129]
     assert trials.loc["hauser2017", "severity_basis"] == "baseline mean, assumed drink size"
-    assert trials.loc["garbutt2010", "severity"] == "unknown"
+    assert pd.isna(trials.loc["garbutt2010", "severity"])        # not classified: missing, never a level "unknown"
+    assert pd.isna(trials.loc["garbutt2010", "severity_basis"])
     assert trials.loc["reynaud2017", "detox"] == "yes" and trials.loc["hauser2017", "detox"] == "no"
     assert trials.loc["ponizovsky2015", "male_fraction"] == pytest.approx(0.75)
     assert set(shipped.arms.dose_group.dropna()) == {"low", "high"}
@@ -168,7 +169,7 @@ def test_grams_per_day(measure, mean, size, grams):
 
 
 def test_severity_rule_uses_who_levels_and_the_sex_mix():
-    assert classify(60.0) == "heavy" and classify(59.9) == "moderate" and classify(None) == "unknown"
+    assert classify(60.0) == "heavy" and classify(59.9) == "moderate" and classify(None) is None
     assert threshold_for(None) == 60 and threshold_for(0.5) == 50 and threshold_for(0.0) == 40
     assert classify(55.0, male_fraction=0.5) == "heavy" and classify(55.0, male_fraction=0.9) == "moderate"
     assert classify(55.0, threshold=50) == "heavy"   # configurable
@@ -176,8 +177,8 @@ def test_severity_rule_uses_who_levels_and_the_sex_mix():
 
 def test_inclusion_criterion_classifies_only_when_every_entrant_is_heavy():
     assert classify_by_inclusion(60, 40, any_women=True) == "heavy"
-    assert classify_by_inclusion(36, 24, any_women=True) == "unknown"
-    assert classify_by_inclusion(60, None, any_women=True) == "unknown"
+    assert classify_by_inclusion(36, 24, any_women=True) is None
+    assert classify_by_inclusion(60, None, any_women=True) is None
     assert classify_by_inclusion(60, None, any_women=False) == "heavy"
 
 
@@ -360,3 +361,40 @@ def test_one_timepoint_class_per_analysis_and_no_complement_outcomes():
     assert "ponizovsky2015" in set(mb.comparisons(trials, "dropout", timepoint_class=None).trial)
     with pytest.raises(mb.InputError, match="timepoint_class: unknown value 'later'"):
         mb.comparisons(trials, "dropout", timepoint_class="later")
+
+
+# --- severity, honestly: drink size, flip point, missing stays missing ------------------------------------------------
+
+def test_flip_drink_size_is_where_the_class_changes(tmp_path: Path):
+    """Hauser 2017 (32 drinks/week, 98% men, assumed 14 g): heavy at 14 g, flips below 59.6 x 14 / 64 = 13.04 g."""
+    trials = mb.load_trials(TRIALS).trials
+    flip = trials.loc["hauser2017", "flip_drink_size_g"]
+    assert flip == pytest.approx(59.6 * 14 / 64, rel=1e-12)
+    assert trials.loc["hauser2017", "severity_drink_size_g"] == 14 and trials.loc["hauser2017", "severity_drink_size_assumed"]
+    text = (TRIALS / "hauser2017.toml").read_text(encoding="utf-8")
+    for grams, expected in ((flip - 0.01, "moderate"), (flip + 0.01, "heavy")):
+        (tmp_path / "hauser2017.toml").write_text(text.replace("grams = 14\n", f"grams = {grams}\n"), encoding="utf-8")
+        assert mb.load_trials(tmp_path).trials.loc["hauser2017", "severity"] == expected
+
+
+def test_severity_records_its_ground(shipped):
+    trials = shipped.trials
+    alpadir = trials.loc["reynaud2017"]
+    assert alpadir.severity == "heavy" and alpadir.g_per_day == pytest.approx(95.0)
+    assert alpadir.severity_basis == "baseline mean, baclofen arm only, assumed drink size"
+    assert alpadir.severity_second_hand and alpadir.flip_drink_size_g == pytest.approx(60 / 9.5)
+    bacloville = trials.loc["jaury2020"]
+    assert bacloville.severity_threshold == pytest.approx(0.7 * 60 + 0.3 * 40)       # 70% men, second-hand
+    assert pd.isna(bacloville.flip_drink_size_g) and pd.isna(bacloville.severity_drink_size_g)  # published in grams
+    assert set(trials.severity.dropna()) <= {"heavy", "moderate"}
+
+
+def test_comparisons_carry_the_severity_columns_and_missing_stays_missing(shipped):
+    arms = mb.comparisons(shipped, "abstinence")
+    for column in ("severity", "severity_basis", "g_per_day", "severity_drink_size_g", "flip_drink_size_g",
+                   "severity_second_hand", "severity_threshold"):
+        assert column in arms, column
+    assert not arms.severity.astype(str).str.contains("unknown").any()
+    assert arms.severity.isna().any()        # trials without a class are kept, with a missing class
+    row = mb.predictors(arms, measure="RR").table.set_index("column").loc["severity"]
+    assert row.k_unknown == int(arms.severity.isna().sum())

@@ -6,6 +6,7 @@ import click
 import pandas as pd
 
 from metabac._checks import InputError, printable
+from metabac.severity import NOT_CLASSIFIED
 
 TRIALS_OPTION = click.option("--trials", "trials_dir", default="trials", show_default=True,
                              type=click.Path(file_okay=False), help="Folder of trial records (*.toml).")
@@ -63,7 +64,9 @@ def show_command(trial_id: str, trials_dir: str) -> None:
     _echo(f"  {info['authors']} {info['journal']}" + (f", doi {info['doi']}" if isinstance(info["doi"], str) else "")
           + (f", {info['registry']}" if isinstance(info["registry"], str) else ""))
     g, basis = info["g_per_day"], info["severity_basis"]
-    severity = info["severity"] + (f" ({basis}, {g:.0f} g/day)" if pd.notna(g) else f" ({basis})" if basis else "")
+    severity = NOT_CLASSIFIED if pd.isna(info["severity"]) else info["severity"] + (
+        f" ({basis}, {g:.0f} g/day)" if pd.notna(g) else f" ({basis})") + (
+        f", would flip with a drink of {info['flip_drink_size_g']:.1f} g" if pd.notna(info["flip_drink_size_g"]) else "")
     _echo(f"  population {info['population']}; control {info['control']}; detoxified {_cell(info['detox'])}; "
           f"severity {severity}")
     for _, arm in trial_set.arms[trial_set.arms.trial == trial_id].iterrows():
