@@ -207,8 +207,12 @@ class RobSensitivity(Result):
     judgements: dict[str, str]
 
 
-def _fit(arms: pd.DataFrame, measure: str, **model: Any) -> PoolResult:
+def fit_comparisons(arms: pd.DataFrame, measure: str | None = None, method: str = "REML", test: str = "z",
+                    level: float = 95) -> PoolResult:
+    """Pool the comparisons ``arms`` of one outcome (RR for binary arms, MD for continuous ones by default)."""
     binary = "ai" in arms and arms["ai"].notna().all()
+    measure = measure or ("RR" if binary else "MD")
+    model = dict(method=method, test=test, level=level)
     columns = ("ai", "n1i", "ci", "n2i") if binary else ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
     es = effect_sizes(measure, labels=arms["study"].astype(str).to_numpy(),
                       **{c: arms[c].to_numpy(dtype=float) for c in columns})
@@ -227,13 +231,13 @@ def without_high_risk(trial_set: TrialSet, arms: pd.DataFrame, *, measure: str |
     if outcome is None or arms.empty:
         raise InputError("without_high_risk: needs the comparisons of one outcome (metabac.comparisons)")
     measure = measure or ("RR" if outcome in BINARY_OUTCOMES else "MD")
-    model = dict(method=method, test=test, level=level)
+    model = dict(measure=measure, method=method, test=test, level=level)
     judgements = study_overall(trial_set, arms, outcome)
     keep = np.array([j != "high" for j in judgements])
-    restricted = _fit(arms[keep], measure, **model) if keep.any() else None
-    return RobSensitivity(outcome, measure, _fit(arms, measure, **model), restricted,
+    restricted = fit_comparisons(arms[keep], **model) if keep.any() else None
+    return RobSensitivity(outcome, measure, fit_comparisons(arms, **model), restricted,
                           tuple(arms.loc[~keep, "study"]), dict(zip(arms["study"], judgements)))
 
 
 __all__ = ["DOMAIN_KEYS", "LABELS", "OVERALL", "ROB_JUDGEMENTS", "RobSensitivity", "assessment_rows",
-           "baseline_imbalance", "describe_fact", "rob_frame", "rob_table", "study_overall", "without_high_risk"]
+           "baseline_imbalance", "describe_fact", "fit_comparisons", "rob_frame", "rob_table", "study_overall", "without_high_risk"]
