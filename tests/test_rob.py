@@ -3,7 +3,6 @@ rows and their support, the sensitivity analysis without high-risk trials, and t
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
