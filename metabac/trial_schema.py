@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from typing import Any, Union
 
 from metabac._checks import InputError
@@ -83,7 +84,7 @@ TIMEPOINT_CLASSES = ("end of treatment", "follow-up")
 DEFAULT_SHARED_CONTROL = "combine"
 DEFAULT_TIMEPOINT_CLASS = "end of treatment"
 BINARY_OUTCOMES = ("abstinence", "relapse", "heavy_relapse", "abstinence_or_low_risk", "dropout",
-                   "adverse_events")
+                   "adverse_events", "dropout_adverse_events", "serious_adverse_events")
 CONTINUOUS_OUTCOMES = ("percent_days_abstinent", "heavy_drinking_days", "drinks_per_drinking_day",
                        "cumulative_abstinence_days", "craving")
 OUTCOMES = BINARY_OUTCOMES + CONTINUOUS_OUTCOMES
@@ -140,6 +141,85 @@ EFFECT_MODIFICATION = Table({
     "interaction_test": Field(str, "the interaction test and statistic as printed"),
     "subgroups": ListOf(SUBGROUP, "the subgroups' results, where published"),
 }, "a within-trial effect-modification result", sourced=True)
+
+# Risk of bias, RoB 2 (Sterne JAC et al. RoB 2: a revised tool for assessing risk of bias in randomised trials.
+# BMJ 2019;366:l4898). D1 is judged once per trial; D2-D5 and the overall per result (one or more outcomes).
+ROB_JUDGEMENTS = ("low", "some concerns", "high", "no information")
+ROB_DOMAINS = {
+    "randomisation": "D1 randomisation process",
+    "deviations": "D2 deviations from intended interventions",
+    "missing_data": "D3 missing outcome data",
+    "measurement": "D4 measurement of the outcome",
+    "reported_result": "D5 selection of the reported result",
+}
+SEVERAL_CONCERNS = 3  # this many domains at 'some concerns' make the overall 'high' (see overall_judgement)
+
+ROB_DOMAIN = Table({
+    "judgement": Field(str, "low, some concerns, high, or no information (nothing read bears on the domain)",
+                       required=True, choices=ROB_JUDGEMENTS),
+    "rationale": Field(str, "the reasoning along RoB 2's signalling questions; the numbers come from facts or quote",
+                       required=True),
+    "facts": Field(list, "paths in this record that support the judgement (baseline, outcomes.dropout, "
+                         "sources.healio, ...): their numbers, sources and quotes are shown, not restated"),
+    "source": Field(str, "key of the [sources] entry the supporting sentence was read in (a secondary source, "
+                         "e.g. a published review's judgement, makes the judgement second-hand)"),
+    "quote": Field(str, "the verbatim supporting sentence"),
+}, "one RoB 2 domain: judgement, rationale and support")
+
+ROB_RESULT = Table({
+    "outcomes": Field(list, "the outcomes whose results this assessment covers", required=True, choices=OUTCOMES),
+    **{key: replace(ROB_DOMAIN, doc=label, required=True) for key, label in ROB_DOMAINS.items()
+       if key != "randomisation"},
+    "overall": Field(str, "overall risk of bias of the result, by overall_judgement", required=True,
+                     choices=ROB_JUDGEMENTS),
+    "overall_reason": Field(str, "the assessor's reason where the overall departs from the rule"),
+    "indirectness": Field(str, "why this result answers the review question only indirectly (GRADE), if it does"),
+}, "RoB 2 for one or more results of the trial")
+
+RISK_OF_BIAS = Table({
+    "randomisation": replace(ROB_DOMAIN, doc="D1 randomisation process, judged once for the trial", required=True),
+    "results": ListOf(ROB_RESULT, "one assessment per result (outcomes sharing their data share it)",
+                      required=True),
+}, "risk of bias by RoB 2 (Sterne et al., BMJ 2019;366:l4898)")
+
+
+def overall_judgement(judgements: Iterable[str], several: int = SEVERAL_CONCERNS) -> str:
+    """The overall RoB 2 judgement of a result from its five domain judgements.
+
+    RoB 2 (Sterne et al. 2019, Table 2): low if every domain is low; high if any domain is high, or if some
+    concerns in multiple domains substantially lower confidence in the result; otherwise some concerns. This rule
+    makes "multiple" ``several`` (default 3) domains judged 'some concerns' on the facts. A domain with 'no
+    information' counts as 'some concerns' for the worst-domain part (RoB 2's algorithms map missing information to
+    some concerns) but not towards ``several``: missing reports alone do not make a result 'high'. Every domain
+    'no information' gives 'no information'.
+
+    >>> overall_judgement(["low", "some concerns", "low", "low", "no information"])
+    'some concerns'
+    >>> overall_judgement(["some concerns", "low", "some concerns", "low", "some concerns"])
+    'high'
+    """
+    levels = list(judgements)
+    if all(level == "no information" for level in levels):
+        return "no information"
+    if "high" in levels or levels.count("some concerns") >= several:
+        return "high"
+    return "low" if all(level == "low" for level in levels) else "some concerns"
+
+
+def resolve_path(record: dict, path: str) -> Any:
+    """The value at a dotted path of a record (``outcomes.abstinence``, ``baseline[1]``, ``sources.healio``);
+    KeyError when the path leads nowhere."""
+    value: Any = record
+    for part in path.split("."):
+        match = re.fullmatch(r"([a-z_][a-z0-9_]*)(?:\[(\d+)\])?", part)
+        if match is None or not isinstance(value, dict) or match.group(1) not in value:
+            raise KeyError(path)
+        value = value[match.group(1)]
+        if match.group(2) is not None:
+            if not isinstance(value, list) or int(match.group(2)) >= len(value):
+                raise KeyError(path)
+            value = value[int(match.group(2))]
+    return value
 
 TRIAL = Table({
     "id": Field(str, "identifier: first author and year in lower case, equal to the file name",
@@ -220,14 +300,23 @@ TRIAL = Table({
     }, "one outcome"), "outcomes by name", key_choices=OUTCOMES),
     "notes": Field(str, "what a reader of the record should know: gaps, conflicts between sources"),
     "effect_modification": ListOf(EFFECT_MODIFICATION, "within-trial subgroup and interaction results"),
+    "risk_of_bias": RISK_OF_BIAS,
 }, "a trial record")
 
 
 def _type_name(kind: type) -> str:
-    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}[kind]
+    return {str: "text", int: "an integer", float: "a number", bool: "true or false", list: "a list of texts"}[kind]
 
 
 def _check_value(value: Any, spec: Field, where: str) -> None:
+    if spec.kind is list:
+        if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+            raise InputError(f"{where}: must be a list of one or more texts, got {value!r}")
+        for i, item in enumerate(value):
+            _check_value(item, Field(str, spec.doc, choices=spec.choices), f"{where}[{i}]")
+        if len(set(value)) != len(value):
+            raise InputError(f"{where}: lists an entry twice")
+        return
     if spec.kind is float:
         ok = isinstance(value, Number) and not isinstance(value, bool)
     elif spec.kind is int:
@@ -443,6 +532,50 @@ def check_record(record: dict, name: str, stem: str) -> None:
             if randomised is not None and result.get("n", 0) > randomised and spec["analysis_set"] != "not stated":
                 raise InputError(f"{where}.n: {result['n']} is above the {randomised} randomised")
     _check_effect_modification(record, name)
+    check_risk_of_bias(record, name)
+
+
+def _check_rob_domain(domain: dict, where: str, record: dict) -> None:
+    """A judgement needs support (facts of the record or a sourced quote); every fact and source must exist."""
+    for path in domain.get("facts", []):
+        try:
+            resolve_path(record, path)
+        except KeyError:
+            raise InputError(f"{where}.facts: {path!r} is not a path of this record") from None
+    if ("source" in domain) != ("quote" in domain):
+        raise InputError(f"{where}: a supporting quote needs its source and a source its quote")
+    if "source" in domain and domain["source"] not in record["sources"]:
+        raise InputError(f"{where}.source: {domain['source']!r} is not a key of [sources]")
+    if domain["judgement"] != "no information" and not domain.get("facts") and "quote" not in domain:
+        raise InputError(f"{where}: {domain['judgement']!r} without support (facts or source and quote); "
+                         "a judgement without support is 'no information'")
+
+
+def check_risk_of_bias(record: dict, name: str) -> None:
+    """The rules across fields of ``[risk_of_bias]``: support for every judgement, assessed outcomes that the
+    record reports (each once), and an overall that follows :func:`overall_judgement` or says why not."""
+    rob = record.get("risk_of_bias")
+    if rob is None:
+        return
+    _check_rob_domain(rob["randomisation"], f"{name}: risk_of_bias.randomisation", record)
+    seen: set[str] = set()
+    for i, result in enumerate(rob["results"]):
+        where = f"{name}: risk_of_bias.results[{i}]"
+        for outcome in result["outcomes"]:
+            if outcome not in record.get("outcomes", {}):
+                raise InputError(f"{where}.outcomes: {outcome!r} is not an outcome of this record")
+            if outcome in seen:
+                raise InputError(f"{where}.outcomes: {outcome!r} is assessed twice")
+            seen.add(outcome)
+        for key in ROB_DOMAINS:
+            if key != "randomisation":
+                _check_rob_domain(result[key], f"{where}.{key}", record)
+        judgements = [rob["randomisation"]["judgement"]] + [result[k]["judgement"] for k in ROB_DOMAINS
+                                                               if k != "randomisation"]
+        rule = overall_judgement(judgements)
+        if result["overall"] != rule and "overall_reason" not in result:
+            raise InputError(f"{where}.overall: {result['overall']!r}, but the rule gives {rule!r} "
+                             "(give overall_reason to depart from it)")
 
 
 def describe(node: Node, name: str = "", depth: int = 0) -> str:

@@ -5,7 +5,9 @@
 
 - ``trials``: one row per trial (design, population, detoxification, duration, sex mix, baseline g/day, severity);
 - ``arms``: one row per trial x arm (role, drug, dose, dose group, N randomised);
-- ``outcomes``: one row per trial x arm x outcome, every number with its source, quote and derivation.
+- ``outcomes``: one row per trial x arm x outcome, every number with its source, quote and derivation;
+- ``risk_of_bias``: one row per trial x assessed outcome x RoB 2 domain (and the overall), each judgement with its
+  rationale and support (:mod:`metabac.rob`).
 
 ``comparisons(trial_set, outcome)`` gives one row per baclofen-vs-control comparison with the columns
 :func:`metabac.effect_sizes` takes (``ai, n1i, ci, n2i`` or ``m1i, sd1i, n1i, m2i, sd2i, n2i``), the trial's
@@ -16,13 +18,14 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from metabac._checks import InputError, require_choice
+from metabac.rob import assessment_rows, rob_frame
 from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
                               flip_drink_size, grams_per_day, threshold_for)
 from metabac.trial_schema import (BINARY_OUTCOMES, DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS, OUTCOMES,
@@ -41,6 +44,7 @@ class TrialSet:
     trials: pd.DataFrame
     arms: pd.DataFrame
     outcomes: pd.DataFrame
+    risk_of_bias: pd.DataFrame = field(default_factory=lambda: rob_frame([]))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -239,16 +243,17 @@ def load_trials(path: str | Path = "trials", threshold: float = WHO_HIGH_RISK_ME
     if not files:
         raise InputError(f"{folder}: no trial records (*.toml)")
     records: dict[str, dict] = {}
-    trial_rows, arm_rows, outcome_rows = [], [], []
+    trial_rows, arm_rows, outcome_rows, rob_rows = [], [], [], []
     for file in files:
         record = read_record(file)
         records[record["id"]] = record
         trial_rows.append(_trial_row(record, file, threshold, threshold_women))
         arm_rows += _arm_rows(record)
         outcome_rows += _outcome_rows(record)
+        rob_rows += assessment_rows(record)
     trials = pd.DataFrame(trial_rows).set_index("trial", drop=False).rename_axis(None)
     return TrialSet(folder, records, trials, pd.DataFrame(arm_rows),
-                    pd.DataFrame(outcome_rows, columns=OUTCOME_COLUMNS))
+                    pd.DataFrame(outcome_rows, columns=OUTCOME_COLUMNS), rob_frame(rob_rows))
 
 
 def _complete(row: pd.Series, kind: str) -> bool:
