@@ -34,7 +34,9 @@ from metabac.sensitivity import baujat, cumulative, influence, leave_one_out
 from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
 from metabac.tau2 import METHODS
 from metabac.trial_schema import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS
-from metabac.trials import comparisons, load_trials
+from metabac.certainty import grade_outcome
+from metabac.rob import fit_comparisons, rob_table, without_high_risk
+from metabac.trials import TrialSet, comparisons, load_trials
 from metabac.trials import coverage as trial_coverage
 
 Progress = Callable[[int, int, str], None]
@@ -56,7 +58,7 @@ class ReportOptions:
     outcomes: tuple[str, ...] = ()
     measures: tuple[str, ...] = ()  # at most one binary and one continuous; default RR and MD
     method: str = "REML"
-    test: str = "z"
+    test: str = "knha"  # Cochrane's current methods (Handbook chapter 10; RevMan since 2025): REML + HKSJ
     by: str | None = "severity"
     trials_dir: Path = Path("trials")
     level: float = 95.0
@@ -86,6 +88,7 @@ class OutcomeAnalysis:
     predictors: Any | None = None
     sensitivity: "Sensitivity | None" = None
     excluded: tuple[tuple[str, str], ...] = ()  # (trial, reason) of the trials with this outcome left out
+    appraisal: "Appraisal | None" = None
 
     @property
     def timepoint(self) -> dict:
@@ -102,8 +105,8 @@ class Sensitivity:
 
     ``leave_one_out``, ``influence``, ``baujat`` and ``cumulative`` (by publication year) are the library's
     DataFrames. ``egger`` (classical weighted regression), ``begg``, ``peters`` (binary outcomes) and ``trimfill``
-    are None where they cannot be computed, with the reason in ``not_computed``; ``low_power`` is true below
-    :data:`ASYMMETRY_MIN_TRIALS` trials.
+    and ``failsafe`` are None where they cannot be computed or are not run (below :data:`ASYMMETRY_MIN_TRIALS`
+    trials), with the reason in ``not_computed``; ``low_power`` is true below that many trials.
     """
 
     leave_one_out: pd.DataFrame
@@ -114,7 +117,7 @@ class Sensitivity:
     begg: BeggResult | None
     peters: RegressionTestResult | None
     trimfill: TrimFillResult | None
-    failsafe: FailSafeResult
+    failsafe: FailSafeResult | None
     not_computed: tuple[tuple[str, str], ...]
     low_power: bool
 
@@ -125,6 +128,59 @@ class Sensitivity:
                  for name in ("egger", "begg", "peters", "trimfill", "failsafe")}
         return {**frames, **tests, "not_computed": [{"method": m, "reason": r} for m, r in self.not_computed],
                 "low_power": self.low_power}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How much of the eligible evidence one analysis uses: the trials and participants it pools against every
+    placebo-controlled randomised trial in the records (Cochrane Handbook 14.1.6: say what is missing)."""
+
+    trials: int
+    analysed: int                 # participants in the analysis (sum of the arms' n)
+    eligible_trials: int
+    eligible_randomised: int      # randomised in the eligible trials whose N is recorded
+    eligible_unknown: int         # eligible trials whose N randomised is not recorded
+    without_data: tuple[tuple[str, int], ...]   # eligible trials not in the analysis, largest first (study, N)
+
+
+@dataclass(frozen=True)
+class Appraisal:
+    """The judgement around one outcome's numbers.
+
+    ``heterogeneity`` is the Q-profile interval for tau², tau, I² and H² of the main fit; ``wald`` the same
+    model with a Wald-type (z) interval, shown as a sensitivity line when the report uses Hartung-Knapp;
+    ``itt_only`` the analysis restricted to trials analysed by intention to treat, where that changes k
+    (``not_itt`` the trials it leaves out); ``rob`` the RoB 2 traffic-light table of the trials pooled,
+    ``without_high_risk`` the re-run without trials at high risk of bias, ``certainty`` the GRADE rating.
+    """
+
+    heterogeneity: Any | None
+    wald: PoolResult | None
+    itt_only: PoolResult | None
+    not_itt: tuple[str, ...]
+    rob: pd.DataFrame | None
+    without_high_risk: Any | None
+    certainty: Any | None
+    evidence: Evidence | None
+
+    def to_dict(self) -> dict:
+        ci = self.heterogeneity
+        return to_jsonable({
+            "heterogeneity_ci": None if ci is None else {
+                "level": 95, "tau2": list(ci.tau2), "tau": list(ci.tau), "i2": list(ci.i2), "h2": list(ci.h2),
+                "lower_censored": ci.lower_censored, "upper_censored": ci.upper_censored, "empty": ci.empty},
+            "wald": _fit_dict(self.wald), "itt_only": _fit_dict(self.itt_only), "not_itt": list(self.not_itt),
+            "risk_of_bias": None if self.rob is None else _records(self.rob.rename_axis("study").reset_index()),
+            "without_high_risk": None if self.without_high_risk is None else {
+                "excluded": list(self.without_high_risk.excluded),
+                "restricted": _fit_dict(self.without_high_risk.restricted)},
+            "certainty": None if self.certainty is None else self.certainty.to_dict(),
+            "evidence": None if self.evidence is None else self.evidence.__dict__,
+        })
+
+
+def _fit_dict(fit: PoolResult | None) -> dict | None:
+    return None if fit is None else {k: v for k, v in fit.to_dict().items() if k != "control"}
 
 
 @dataclass(frozen=True)
@@ -176,12 +232,12 @@ def _records(frame: pd.DataFrame | None) -> list[dict] | None:
 def _analysis_dict(a: OutcomeAnalysis) -> dict:
     return {
         "outcome": a.outcome, "kind": a.kind, "measure": a.measure, "studies": _records(a.studies),
-        "random": {k: v for k, v in a.random.to_dict().items() if k != "control"},
-        "fixed": {k: v for k, v in a.fixed.to_dict().items() if k != "control"},
+        "random": _fit_dict(a.random), "fixed": _fit_dict(a.fixed),
         "subgroups": a.groups.to_dict() if a.groups is not None else None, "summary_of_findings": a.sof.to_dict(),
         "predictors": a.predictors.to_dict() if a.predictors is not None else None,
         "sensitivity": a.sensitivity.to_dict() if a.sensitivity is not None else None,
         "timepoint": a.timepoint, "excluded": [{"trial": t, "reason": r} for t, r in a.excluded],
+        "appraisal": a.appraisal.to_dict() if a.appraisal is not None else None,
     }
 
 
@@ -261,25 +317,39 @@ def _attempt(name: str, compute: Callable[[], Any], failures: list[tuple[str, st
 
 
 def sensitivity_of(a: OutcomeAnalysis, options: ReportOptions) -> Sensitivity:
-    """Leave-one-out, influence, Baujat, cumulative (by year) and small-study methods for one outcome."""
+    """Leave-one-out, influence, Baujat, cumulative (by year) and small-study methods for one outcome.
+
+    Below :data:`ASYMMETRY_MIN_TRIALS` trials the small-study methods (Egger, Begg, Peters, trim-and-fill,
+    fail-safe N) are not run at all: their numbers cannot be interpreted there (Cochrane Handbook 13.3.5.4), so
+    the report gives only the reason, never a number a reader could quote.
+    """
     yi, vi = a.studies["yi"].to_numpy(), a.studies["vi"].to_numpy()
     model = dict(method=options.method, test=options.test, level=options.level)
     labels = a.studies["study"].astype(str).to_numpy()
     failures: list[tuple[str, str]] = []
     binary = {c: a.studies[c].to_numpy(dtype=float) for c in BINARY_ARMS} if a.kind == "binary" else None
-    return Sensitivity(
+    common = dict(
         leave_one_out=leave_one_out(yi, vi, **model, labels=labels),
         influence=influence(yi, vi, **model, labels=labels),
         baujat=baujat(yi, vi, labels=labels),
         cumulative=cumulative(yi, vi, order=a.studies["year"] if "year" in a.studies else None, **model,
                               labels=labels),
+        low_power=len(yi) < ASYMMETRY_MIN_TRIALS)
+    if len(yi) < ASYMMETRY_MIN_TRIALS:
+        reason = (f"{len(yi)} trials, fewer than {ASYMMETRY_MIN_TRIALS}: too few to tell funnel-plot asymmetry from "
+                  "chance (Cochrane Handbook 13.3.5.4), so no number is given")
+        methods = ("Egger's test", "Begg's test", *(("Peters' test",) if binary else ()), "trim-and-fill",
+                   "fail-safe N")
+        return Sensitivity(**common, egger=None, begg=None, peters=None, trimfill=None, failsafe=None,
+                           not_computed=tuple((method, reason) for method in methods))
+    return Sensitivity(
+        **common,
         egger=_attempt("Egger's test", lambda: egger(yi, vi, level=options.level), failures),
         begg=_attempt("Begg's test", lambda: begg(yi, vi), failures),
         peters=_attempt("Peters' test", lambda: peters(level=options.level, **binary), failures) if binary else None,
         trimfill=_attempt("trim-and-fill", lambda: trimfill(yi, vi, **model, labels=labels), failures),
         failsafe=failsafe_n(yi, vi, type="Rosenberg"),
         not_computed=tuple(failures),
-        low_power=len(yi) < ASYMMETRY_MIN_TRIALS,
     )
 
 
@@ -293,6 +363,44 @@ def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOption
     except InputError:
         return analysis  # the comparisons carry no predictor column for this outcome
     return replace(analysis, predictors=table)
+
+
+def evidence_of(a: OutcomeAnalysis, trials: TrialSet) -> Evidence:
+    """The trials and participants ``a`` pools against all placebo-controlled randomised trials of the records."""
+    eligible = trials.trials[(trials.trials["control"] == "placebo") & trials.trials["randomised"].astype(bool)]
+    pooled = set(a.studies["trial"]) if "trial" in a.studies else set()
+    missing = eligible[~eligible.index.isin(pooled)]
+    known = missing["n_randomised"].dropna().sort_values(ascending=False)
+    return Evidence(
+        trials=len(a.studies), analysed=int(a.studies["n1i"].sum() + a.studies["n2i"].sum()),
+        eligible_trials=len(eligible), eligible_randomised=int(eligible["n_randomised"].sum()),
+        eligible_unknown=int(eligible["n_randomised"].isna().sum()),
+        without_data=tuple((str(missing.loc[t, "study"]), int(n)) for t, n in known.items()))
+
+
+def _pooled(arms: pd.DataFrame, a: OutcomeAnalysis, options: ReportOptions, test: str) -> PoolResult:
+    return fit_comparisons(arms, measure=a.measure, method=options.method, test=test, level=options.level)
+
+
+def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet, options: ReportOptions) -> Appraisal:
+    """Heterogeneity intervals, the Wald and ITT-only sensitivity lines, RoB 2, the re-run without trials at high
+    risk of bias, GRADE certainty (rated on the report's main fit) and the evidence used, for one outcome."""
+    fit = a.random
+    heterogeneity = fit.confint() if fit.is_random and fit.k > 1 else None
+    wald = _pooled(arms, a, options, "z") if options.test != "z" else None
+    itt = arms[arms["analysis_set"] == "ITT"] if "analysis_set" in arms else arms
+    itt_only = _pooled(itt, a, options, options.test) if 0 < len(itt) < len(arms) else None
+    not_itt = tuple(arms.loc[~arms.index.isin(itt.index), "study"].astype(str))
+    try:
+        table = rob_table(trials, a.outcome)
+        rob = table[table.index.isin(a.studies["study"])]
+    except InputError:
+        rob = None
+    model = dict(measure=a.measure, method=options.method, test=options.test, level=options.level)
+    return Appraisal(
+        heterogeneity=heterogeneity, wald=wald, itt_only=itt_only, not_itt=not_itt if itt_only else (), rob=rob,
+        without_high_risk=without_high_risk(trials, arms, **model) if rob is not None else None,
+        certainty=grade_outcome(trials, arms, fit), evidence=evidence_of(a, trials))
 
 
 def check_grouping(by: str | None, analyses: list[OutcomeAnalysis]) -> None:
@@ -404,8 +512,8 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
             if kind is not None:
                 measure_for(kind, outcome, options.measures)  # a measure that does not fit is an error, not a skip
             try:
-                analysis = analyse_outcome(arms, outcome, options)
-                analyses.append(_extras(analysis, arms, options))
+                analysis = _extras(analyse_outcome(arms, outcome, options), arms, options)
+                analyses.append(replace(analysis, appraisal=appraise(analysis, arms, trials, options)))
             except InputError as error:
                 skipped.append((outcome, str(error)))
         if progress:

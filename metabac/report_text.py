@@ -184,10 +184,11 @@ def small_study_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
                      f"{_effect(a.measure, t.estimate, t.ci_low, t.ci_high)}", _p(t.pvalue),
                      "no missing trials estimated" if t.k0 == 0 else "adjusted estimate, under its assumptions"))
     f = s.failsafe
-    rows.append(("Fail-safe N (Rosenberg)", f"N = {f.n:g} null trials of average size", _p(f.pvalue),
-                 f"the fixed-effect estimate would lose significance (α = {f.alpha:g}) beyond N added null trials"
-                 if f.pvalue < f.alpha else f"nothing to overturn: the fixed-effect estimate is not significant "
-                                            f"(α = {f.alpha:g})"))
+    if f is not None:
+        rows.append(("Fail-safe N (Rosenberg)", f"N = {f.n:g} null trials of average size", _p(f.pvalue),
+                     f"the fixed-effect estimate would lose significance (α = {f.alpha:g}) beyond N added null "
+                     "trials" if f.pvalue < f.alpha else "nothing to overturn: the fixed-effect estimate is not "
+                                                         f"significant (α = {f.alpha:g})"))
     rows += [(method, f"not computed: {reason}", "—", "—") for method, reason in s.not_computed]
     return header, rows
 

@@ -234,7 +234,8 @@ def without_high_risk(trial_set: TrialSet, arms: pd.DataFrame, *, measure: str |
     model = dict(measure=measure, method=method, test=test, level=level)
     judgements = study_overall(trial_set, arms, outcome)
     keep = np.array([j != "high" for j in judgements])
-    restricted = fit_comparisons(arms[keep], **model) if keep.any() else None
+    single = {"test": "z"} if keep.sum() == 1 else {}   # one trial left: its own Wald interval, said so by k = 1
+    restricted = fit_comparisons(arms[keep], **{**model, **single}) if keep.any() else None
     return RobSensitivity(outcome, measure, fit_comparisons(arms, **model), restricted,
                           tuple(arms.loc[~keep, "study"]), dict(zip(arms["study"], judgements)))
 

@@ -78,9 +78,9 @@ def test_json_numbers_equal_the_library(report: Report, tmp_path: Path):
     binary = data["analyses"][0]
     arms = dict(ai=[30, 6, 10, 20], n1i=[42, 88, 40, 100], ci=[12, 9, 9, 18], n2i=[42, 92, 40, 100])
     es = mb.effect_sizes("RR", **arms)
-    random = mb.pool(es.yi, es.vi, method="REML")
+    random = mb.pool(es.yi, es.vi, method="REML", test="knha")   # the report's default: Cochrane's HKSJ
     fixed = mb.mantel_haenszel("RR", **arms)
-    groups = mb.subgroups(es.yi, es.vi, ["heavy", "moderate", "moderate", "heavy"])
+    groups = mb.subgroups(es.yi, es.vi, ["heavy", "moderate", "moderate", "heavy"], test="knha")
     for key in ("estimate", "se", "ci_low", "ci_high", "tau2", "q", "i2", "pi_low", "pi_high", "pvalue"):
         assert binary["random"][key] == pytest.approx(float(getattr(random, key)), rel=1e-12, abs=1e-15), key
     for key in ("estimate", "ci_low", "ci_high", "q"):
@@ -107,13 +107,31 @@ def test_json_sensitivity_and_small_study_numbers_equal_the_library(report: Repo
     out = write_report(report, tmp_path / "reports", formats=["json"])
     sensitivity = json.loads((out / "report.json").read_text())["analyses"][0]["sensitivity"]
     es = mb.effect_sizes("RR", ai=[30, 6, 10, 20], n1i=[42, 88, 40, 100], ci=[12, 9, 9, 18], n2i=[42, 92, 40, 100])
-    loo = mb.leave_one_out(es.yi, es.vi)
+    loo = mb.leave_one_out(es.yi, es.vi, test="knha")
     assert [row["estimate"] for row in sensitivity["leave_one_out"]] == pytest.approx(list(loo.estimate), rel=1e-12)
-    cook = mb.influence(es.yi, es.vi)["cook_d"]
+    assert [row["ci_low"] for row in sensitivity["leave_one_out"]] == pytest.approx(list(loo.ci_low), rel=1e-12)
+    cook = mb.influence(es.yi, es.vi, test="knha")["cook_d"]
     assert [row["cook_d"] for row in sensitivity["influence"]] == pytest.approx(list(cook), rel=1e-12)
-    assert sensitivity["egger"]["statistic"] == pytest.approx(mb.egger(es.yi, es.vi).statistic, rel=1e-12)
-    assert sensitivity["trimfill"]["k0"] == mb.trimfill(es.yi, es.vi).k0
     assert sensitivity["low_power"] is True
+    # Four trials: no small-study number at all, only the reason (issue 16)
+    assert all(sensitivity[name] is None for name in ("egger", "begg", "peters", "trimfill", "failsafe"))
+    assert {row["method"] for row in sensitivity["not_computed"]} == {
+        "Egger's test", "Begg's test", "Peters' test", "trim-and-fill", "fail-safe N"}
+    assert all("fewer than 10" in row["reason"] for row in sensitivity["not_computed"])
+
+
+def test_small_study_numbers_from_ten_trials_equal_the_library(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    n = rng.integers(30, 200, size=10)
+    arms = pd.DataFrame({"study": [f"T{i}" for i in range(10)], "ai": rng.binomial(n, 0.4), "n1i": n,
+                         "ci": rng.binomial(n, 0.3), "n2i": n})
+    options = ReportOptions(trials_dir=tmp_path)
+    s = sensitivity_of(analyse_outcome(arms, "abstinence", options), options)
+    es = mb.effect_sizes("RR", **{c: arms[c].to_numpy() for c in ("ai", "n1i", "ci", "n2i")})
+    assert s.not_computed == () and not s.low_power
+    assert s.egger.statistic == pytest.approx(mb.egger(es.yi, es.vi).statistic, rel=1e-12)
+    assert s.trimfill.k0 == mb.trimfill(es.yi, es.vi, test="knha").k0
+    assert s.failsafe.n == mb.failsafe_n(es.yi, es.vi, type="Rosenberg").n
 
 
 def test_sensitivity_sections_and_plots_are_in_the_report(report: Report, tmp_path: Path):
@@ -122,7 +140,7 @@ def test_sensitivity_sections_and_plots_are_in_the_report(report: Report, tmp_pa
     assert {"funnel-abstinence.png", "cumulative-abstinence.svg", "baujat-cad-days.png"} <= names
     text = (out / "report.md").read_text()
     for heading in ("### Sensitivity analyses (abstinence)", "### Small-study effects (cad_days)",
-                    "Egger's regression", "Trim-and-fill", "## Reproduction of published analyses",
+                    "Egger's test", "not computed: 3 trials, fewer than 10", "## Reproduction of published analyses",
                     "Not run: no registry of published analyses."):
         assert heading in text
 

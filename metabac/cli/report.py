@@ -40,8 +40,9 @@ class _Bar:
               "for binary outcomes, OR, RR, RD or PETO, and one for continuous ones, MD, SMD or ROM); default RR and "
               "MD. A measure that does not fit an analysed outcome is an error.")
 @click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
-@click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]),
-              help="z, or knha for the Hartung-Knapp adjustment.")
+@click.option("--test", default="knha", show_default=True, type=click.Choice(["z", "knha"]),
+              help="knha: Hartung-Knapp-Sidik-Jonkman interval and t(k-1) prediction interval, Cochrane's current "
+                   "method (the Wald result is shown beside it); z: Wald-type interval.")
 @click.option("--by", default="severity", show_default=True,
               help="Column to stratify by (subgroup diamonds); 'none' for no subgroups.")
 @click.option("--trials", "trials_dir", default="trials", show_default=True, type=click.Path(path_type=Path),
