@@ -424,3 +424,11 @@ def test_progress_bar_is_silent_with_quiet(capsys):
         bar.close()
         err = capsys.readouterr().err
         assert (err == "") if quiet else ("Analysing" in err)
+
+
+def test_an_outcome_with_only_events_in_every_arm_is_a_clear_error_not_a_crash(tmp_path: Path):
+    """Adverse events that every participant had: the Mantel-Haenszel RR has variance 0 (it divided by zero)."""
+    arms = pd.DataFrame({"study": ["A 2001", "B 2002"], "ai": [10, 20], "n1i": [10, 20], "ci": [8, 15],
+                         "n2i": [8, 15]})
+    with pytest.raises(mb.InputError, match="^RR: Mantel-Haenszel risk ratio is not estimable"):
+        analyse_outcome(arms, "adverse_events", ReportOptions(trials_dir=tmp_path))
