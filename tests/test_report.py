@@ -432,3 +432,31 @@ def test_an_outcome_with_only_events_in_every_arm_is_a_clear_error_not_a_crash(t
                          "n2i": [8, 15]})
     with pytest.raises(mb.InputError, match="^RR: Mantel-Haenszel risk ratio is not estimable"):
         analyse_outcome(arms, "adverse_events", ReportOptions(trials_dir=tmp_path))
+
+
+def _notes_section(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("[^")]
+
+
+def test_two_trials_with_one_label_keep_their_own_footnotes(tmp_path: Path):
+    """Both studies labelled "Addolorato 2007" (no trial ids): two footnotes, each with its own quote."""
+    report = crafted_report(tmp_path, label="Addolorato 2007")
+    notes = [n for n in _notes_section(render_markdown(report)) if ", abstinence — " in n]
+    assert len(notes) == 4
+    assert any("30 (71%) of 42" in n for n in notes) and any("quote &lt;script&gt;" in n for n in notes)
+    page = render_html(report, {})
+    assert "30 (71%) of 42" in page.split('<ol class="notes">')[1] and page.count('<li id="fn-') == 7
+
+
+def test_footnote_ids_come_from_the_trial_id(tmp_path: Path):
+    """Labels that differ only in non-ASCII letters slug alike ("m-ller-2015"); the trial ids tell them apart."""
+    report = crafted_report(tmp_path)
+    binary = report.analyses[0]
+    studies = binary.studies.assign(study=["Müller 2015", "Möller 2015", "Garbutt 2010", "Beraha 2016"],
+                                    trial=["muller2015", "moller2015", "garbutt2010", "beraha2016"])
+    report = replace(report, analyses=(replace(binary, studies=studies), *report.analyses[1:]))
+    notes = _notes_section(render_markdown(report))
+    assert any(n.startswith("[^muller2015-abstinence]: Müller 2015, abstinence — “30 (71%) of 42") for n in notes)
+    assert any(n.startswith("[^moller2015-abstinence]: Möller 2015, abstinence — “quote &lt;") for n in notes)
+    page = render_html(report, {})
+    assert 'id="fn-muller2015-abstinence"' in page and 'id="fn-moller2015-abstinence"' in page
