@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Union
 
 from metabac._checks import InputError
@@ -270,6 +271,21 @@ def printed_decimals(value: float) -> int:
     return len(text.split(".")[1]) if "." in text and "e" not in text else 0
 
 
+def percent_matches(percent: float, events: int, n: int) -> bool:
+    """Whether a published ``percent`` is events/n rounded to its printed decimals, half up or half to even.
+
+    Journals round both ways (1/8 = 12.5% prints as "13" half up, "12" half to even), so both are accepted;
+    truncation (6/7 = 85.71% printed "85") is not, since it reads as a wrong count. The comparison is exact: events/n
+    as a fraction, the percentage as the decimal written in the file.
+    """
+    scale = 10 ** printed_decimals(percent)
+    scaled = Fraction(100 * events, n) * scale
+    below = math.floor(scaled)
+    half_up = below + (scaled - below >= Fraction(1, 2))
+    half_even = round(scaled)  # Fraction rounds halves to even, exactly
+    return Fraction(repr(float(percent))) * scale in (half_up, half_even)
+
+
 def _check_arm_result(result: dict, outcome: str, where: str) -> None:
     events, n, percent = result.get("events"), result.get("n"), result.get("percent")
     if outcome in BINARY_OUTCOMES:
@@ -284,7 +300,7 @@ def _check_arm_result(result: dict, outcome: str, where: str) -> None:
             raise InputError(f"{where}.events: {events} is above n = {n}")
         if events is not None and percent is not None:
             decimals = printed_decimals(percent)
-            if round(100 * events / n, decimals) != round(float(percent), decimals):
+            if not percent_matches(percent, events, n):
                 raise InputError(f"{where}.percent: {percent} does not match events/n = {events}/{n} "
                                  f"= {100 * events / n:.{decimals + 1}f}%")
     else:

@@ -341,3 +341,20 @@ def test_comparisons_rejects_unknown_outcome_and_option(shipped):
 def test_loaded_frames_are_tidy(shipped):
     assert not shipped.outcomes.duplicated(["trial", "arm", "outcome"]).any()
     assert shipped.trials.index.is_unique and isinstance(shipped.trials, pd.DataFrame)
+
+
+@pytest.mark.parametrize(("events", "n", "percent", "matches"), [
+    (1, 8, "13", True), (1, 8, "12", True), (1, 8, "12.5", True),      # 12.5%: half up, half to even, exact
+    (1, 16, "6.3", True), (1, 16, "6.2", True),                         # 6.25%
+    (6, 7, "86", True), (6, 7, "85", False), (1, 8, "13.0", False),    # 85.71%: truncated is refused
+])
+def test_a_percent_rounded_half_up_or_half_to_even_matches_its_count(events, n, percent, matches, tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "events = 14\nn = 20\npercent = 70.0", f"events = {events}\nn = {n}\npercent = {percent}", 1)
+    (tmp_path / "addolorato2002.toml").write_text(text, encoding="utf-8")
+    if matches:
+        rows = mb.load_trials(tmp_path).outcomes.query("outcome == 'abstinence' and arm == 'baclofen'")
+        assert rows.events.tolist() == [events]
+    else:
+        with pytest.raises(mb.InputError, match=f"percent: {percent} does not match events/n = {events}/{n}"):
+            mb.load_trials(tmp_path)
