@@ -192,7 +192,7 @@ def _check_value(value: Any, spec: Field, where: str) -> None:
         raise InputError(f"{where}: {value!r} is below the minimum {spec.minimum:g}")
     if spec.maximum is not None and value > spec.maximum:
         raise InputError(f"{where}: {value!r} is above the maximum {spec.maximum:g}")
-    if spec.pattern is not None and not re.match(spec.pattern, value):
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, value):  # "$" alone lets "x\n" by
         raise InputError(f"{where}: {value!r} must match {spec.pattern}")
 
 
@@ -232,7 +232,7 @@ def check_node(value: Any, node: Node, where: str) -> None:
         for key, item in value.items():
             if node.key_choices is not None and key not in node.key_choices:
                 raise InputError(f"{_path(where, key)}: unknown name (known: {', '.join(node.key_choices)})")
-            if not re.match(node.key_pattern, key):
+            if not re.fullmatch(node.key_pattern, key):
                 raise InputError(f"{_path(where, key)}: names are lower case letters, digits and _")
             _check_table(item, node.value, _path(where, key))
     else:
