@@ -252,20 +252,35 @@ def _note_text(note: Mapping[str, str]) -> str:
     return " — ".join(parts)
 
 
+# Markdown that text from trial files or the command line must not form: HTML (< > &), a table cell's end (|),
+# code spans and emphasis (` *), and the backslash that would undo these escapes; control characters (line breaks,
+# carriage returns) become spaces. Links and images need "](", "][" or a "]:" definition, and footnotes "[^": those
+# brackets are escaped, so no "javascript:" link or remote image forms, while "1.32 [0.77, 2.26]" stays as it is.
+_MARKDOWN = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", **{ord(c): "\\" + c for c in "\\|`*"},
+             **{code: " " for code in [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]}}
+_LINK_BRACKET = re.compile(r"\](?=[(\[:])|\[(?=\^)")
+
+
+def markdown_text(text: object) -> str:
+    """``text`` as literal Markdown inline text on one line: it renders as the characters it holds, never as a link,
+    image, footnote, HTML, code or table syntax."""
+    return _LINK_BRACKET.sub(lambda bracket: "\\" + bracket.group(), str(text).translate(_MARKDOWN))
+
+
 def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
-    """Markdown twin of the HTML page; ``images`` maps figure names to file names relative to the report."""
+    """Markdown twin of the HTML page; ``images`` maps figure names to file names relative to the report. Every
+    text is escaped (:func:`markdown_text`), the run line (with the command line and ``--out`` path) too."""
     images = images or {}
     notes = footnotes(report)
     lines: list[str] = []
-    esc = lambda s: (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # noqa: E731
-                     .replace("|", "\\|").replace("\n", " "))
+    esc = markdown_text
     for b in blocks(report, images):
         if b.kind in ("h1", "h2", "h3"):
             lines += ["#" * int(b.kind[1]) + " " + esc(b.text), ""]
         elif b.kind == "p":
             lines += [esc(b.text), ""]
         elif b.kind == "img":
-            lines += [f"![{b.text}]({images[b.image]})", ""]
+            lines += [f"![{esc(b.text)}]({images[b.image]})", ""]
         elif b.kind == "table":
             lines.append("| " + " | ".join(esc(h) for h in b.header) + " |")
             lines.append("|" + "---|" * len(b.header))
@@ -277,7 +292,7 @@ def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> 
             lines.append("")
         elif b.kind == "notes":
             lines += [f"[^{key}]: {esc(_note_text(note))}" for key, note in notes.items()] + [""]
-    lines.append(f"_Run: {stamp_text(report)}_")
+    lines.append(f"_Run: {esc(stamp_text(report))}_")
     return "\n".join(lines) + "\n"
 
 
@@ -334,8 +349,8 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "notes":
             items = "".join(f'<li id="fn-{e(key)}">{e(_note_text(note))}'
-                            + (f' <a href="{e(note["url"])}">source</a>' if note.get("url", "").startswith("http")
-                               else "") + "</li>" for key, note in notes.items())
+                            + (f' <a href="{e(note["url"])}">source</a>' if note.get("url", "").startswith(
+                                ("http://", "https://")) else "") + "</li>" for key, note in notes.items())
             parts.append(f'<ol class="notes">{items}</ol>')
     return PAGE.substitute(title=e("metabac report"), body="\n".join(parts), stamp=e(stamp_text(report)))
 

@@ -3,6 +3,7 @@ and the page opens in headless Chromium (screenshot)."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import math
@@ -460,3 +461,45 @@ def test_footnote_ids_come_from_the_trial_id(tmp_path: Path):
     assert any(n.startswith("[^moller2015-abstinence]: Möller 2015, abstinence — “quote &lt;") for n in notes)
     page = render_html(report, {})
     assert 'id="fn-muller2015-abstinence"' in page and 'id="fn-moller2015-abstinence"' in page
+
+
+MARKDOWN_ATTACK = "![x](https://evil.example/x.png) [click](javascript:alert(1)) `code`\r<b>"
+
+
+def _unescaped_links(markdown: str) -> bool:
+    """Whether the Markdown holds a link or image: "](" not produced by an escaped "\\]"."""
+    return "](" in markdown.replace("\\](", "")
+
+
+def test_markdown_escapes_links_images_and_line_breaks_from_trial_text_and_the_run_line(tmp_path: Path):
+    report = crafted_report(tmp_path, label=MARKDOWN_ATTACK)
+    command = "metabac report --out '/tmp/r](javascript:alert(2))\r\n# heading'"
+    report = replace(report, stamp=replace(report.stamp, command=command))
+    markdown = render_markdown(report)
+    assert not _unescaped_links(markdown) and "\r" not in markdown and "<b>" not in markdown
+    run = markdown.rstrip("\n").splitlines()[-1]
+    assert run.startswith("_Run: ") and "/tmp/r\\](javascript:alert(2))" in run   # one line, the path literal
+    assert "[click\\](javascript:alert(1))" in markdown   # shown as typed
+    page = render_html(report, {})
+    assert 'href="javascript' not in page and "<b>" not in page and "&lt;b&gt;" in page
+
+
+def test_csv_files_neutralise_formulas_in_text_but_keep_negative_numbers(tmp_path: Path):
+    label = '=HYPERLINK("http://evil.example","open")'
+    report = crafted_report(tmp_path, label=label)
+    out = write_report(report, tmp_path / "reports", formats=["json"])
+    with open(out / "data" / "studies-abstinence.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    attacked = next(row for row in rows if "HYPERLINK" in row["study"])
+    assert attacked["study"] == "'" + label
+    assert float(attacked["yi"]) < 0 and attacked["yi"].startswith("-")   # log RR 0.70 stays a number
+    with open(out / "data" / "coverage.csv", newline="", encoding="utf-8") as handle:
+        assert ["'" + label] == [row["trial"] for row in csv.DictReader(handle) if "HYPERLINK" in row["trial"]]
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("Smith 2001", "Smith 2001"), (-1.5, -1.5), (-2, -2), (None, None),
+])
+def test_csv_cell_prefixes_only_text_that_a_spreadsheet_would_run(value, written):
+    assert mb._checks.csv_cell(value) == written
