@@ -23,6 +23,20 @@ def printable(text: object) -> str:
     return str(text).translate(_ONE_LINE)
 
 
+# A spreadsheet reads a cell starting with one of these as a formula ("=HYPERLINK(...)", "@SUM(...)", "-2+3"), or
+# (tab, carriage return) as the start of one; OWASP's CSV-injection rule prefixes such text with a single quote.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` safe to write as a CSV cell: text starting with ``= + - @``, a tab or a carriage return gets a
+    leading ``'`` so no spreadsheet runs it as a formula (OWASP, CSV injection); numbers, including negative ones,
+    and any other value are returned unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 class InputError(ValueError):
     """Bad input: the message names the study or file, the field and the problem, on one line."""
 

@@ -13,11 +13,27 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from metabac._checks import InputError, label_list, require_choice, require_level
+from metabac._checks import InputError, label_list, require_choice, require_level, study_name
 from metabac.effects import BINARY_MEASURES, Cells, cells_from_arms
 from metabac.pooling import PoolResult
 
 MHMeasure = Literal["OR", "RR", "RD"]
+
+
+def _tables(arms: dict[str, ArrayLike], labels: ArrayLike | None) -> Cells:
+    """The validated 2x2 tables; a study with a group of no participants is refused, naming the study.
+
+    Such a study compares nothing: it adds 0 to every Mantel-Haenszel and Peto sum (a study with no participants
+    at all makes them 0/0), and the continuity correction would invent cells for it in the heterogeneity test.
+    """
+    names = label_list(labels)
+    cells = cells_from_arms(arms, names)
+    for field, size in (("n1i", cells.n1), ("n2i", cells.n2)):
+        if (size == 0).any():
+            i = int(np.flatnonzero(size == 0)[0])
+            raise InputError(f"{study_name(i, names)}: {field}: no participants in this group (0); a study needs "
+                             "participants in both groups")
+    return cells
 
 
 def _heterogeneity(cells: Cells, measure: str, estimate: float, add: float) -> tuple[float, int]:
@@ -82,13 +98,16 @@ def mantel_haenszel(
     - OR: R = Σ a·d/N, S = Σ b·c/N, log OR = log(R/S); variance of Robins, Breslow & Greenland (1986):
       ½[Σ P·R/R² + Σ(P·S + Q·R)/(R·S) + Σ Q·S/S²] with per-study P = (a + d)/N, Q = (b + c)/N.
     - RR: log(R/S) with R = Σ a·n2/N, S = Σ c·n1/N; variance Σ(n1·n2·(a + c)/N² − a·c/N)/(R·S)
-      (Greenland & Robins 1985).
+      (Greenland & Robins 1985), computed as the equal Σ(a·n1·d + c·n2·b)/N²/(R·S), which has no cancellation
+      and is exactly 0 when every study has no events or only events in both groups (then not estimable).
+
+    A study with a group of no participants is an :class:`InputError` naming it.
     - RD: Σ(a·n2 − c·n1)/N / Σ n1·n2/N; variance of Sato, Greenland & Robins (1989), as metafor.
     """
     measure = require_choice(measure, ("OR", "RR", "RD"), "measure")
     level = require_level(level)
     rd_variance = require_choice(rd_variance, ("SGR", "GR"), "rd_variance")
-    cells = cells_from_arms(arms, label_list(labels))
+    cells = _tables(arms, labels)
     summed = cells
     if add_inside and measure != "RD":
         keep = ~cells.double_zero()
@@ -108,7 +127,10 @@ def mantel_haenszel(
         r, s = np.sum(a * n2 / total), np.sum(c * n1 / total)
         if a.sum() == 0 or c.sum() == 0:
             raise InputError("RR: Mantel-Haenszel risk ratio is not estimable (no events in one group)")
-        variance = np.sum(n1 * n2 * (a + c) / total**2 - a * c / total) / (r * s)
+        variance = np.sum((a * n1 * d + c * n2 * b) / total**2) / (r * s)
+        if not variance > 0:  # metafor: the estimate 1 with se NA (rounding makes its variance slightly negative)
+            raise InputError("RR: Mantel-Haenszel risk ratio is not estimable (no events, or only events, in every "
+                             "study: its variance is 0)")
         estimate, weights = float(np.log(r / s)), c * n1 / total
     else:
         weights = n1 * n2 / total
@@ -145,7 +167,7 @@ def peto(*, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None
     Q = Σ(a − E)²/V − (Σ(a − E))²/ΣV over tables with V > 0, on k − 1 df (k excluding double-zero studies).
     """
     level = require_level(level)
-    cells = cells_from_arms(arms, label_list(labels))
+    cells = _tables(arms, labels)
     n1, n2 = cells.n1, cells.n2
     total = n1 + n2
     events = cells.a + cells.c

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from string import Template
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from metabac.effects import RATIO_MEASURES as RATIO
@@ -47,7 +48,39 @@ class Block:
 
 
 def note_id(study: str, outcome: str) -> str:
+    """The natural footnote id of a study's numbers for an outcome: ``hauser2017-abstinence``."""
     return f"{slug(study)}-{slug(outcome)}"
+
+
+def _trial_key(row: pd.Series) -> str:
+    """What a footnote is about: the trial id, or the study label where the comparisons carry no trial id."""
+    trial = row.get("trial")
+    return str(trial) if isinstance(trial, str) and trial else str(row["study"])
+
+
+def note_ids(report: Report) -> list[list[str]]:
+    """The footnote id of every study row of every analysis (aligned with ``report.analyses`` and their
+    ``studies``), unique in the report.
+
+    The id comes from the trial id (:func:`note_id`), not the label, so two trials labelled "Smith 2001" get two
+    footnotes. Where ids still coincide (several comparisons of one trial, labels without trial ids that differ only
+    in letters the slug drops, or slugs that run together), the second gets ``_2``, the third ``_3``: a slug never
+    holds "_", so these cannot meet a natural id.
+    """
+    used: set[str] = set()
+    ids = []
+    for a in report.analyses:
+        row_ids = []
+        for _, row in a.studies.iterrows():
+            natural_id = candidate = note_id(_trial_key(row), a.outcome)
+            copy = 1
+            while candidate in used:
+                copy += 1
+                candidate = f"{natural_id}_{copy}"
+            used.add(candidate)
+            row_ids.append(candidate)
+        ids.append(row_ids)
+    return ids
 
 
 def natural(measure: str, value: float) -> float:
@@ -65,11 +98,10 @@ def effect(measure: str, estimate: float, low: float, high: float) -> str:
             f"{num(natural(measure, high))}]")
 
 
-def _study_rows(a: OutcomeAnalysis) -> tuple[tuple[Cell, ...], ...]:
+def _study_rows(a: OutcomeAnalysis, notes: list[str]) -> tuple[tuple[Cell, ...], ...]:
     crit = float(stats.norm.ppf(0.5 + a.random.level / 200))
     rows = []
-    for _, r in a.studies.iterrows():
-        note = note_id(str(r.study), a.outcome)
+    for note, (_, r) in zip(notes, a.studies.iterrows()):
         se = math.sqrt(r.vi)
         if a.kind == "binary":
             arms = [f"{r.ai:g}/{r.n1i:g}", f"{r.ci:g}/{r.n2i:g}"]
@@ -83,7 +115,7 @@ def _study_rows(a: OutcomeAnalysis) -> tuple[tuple[Cell, ...], ...]:
     return tuple(rows)
 
 
-def _outcome_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block]:
+def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, str]) -> list[Block]:
     anchor = f"outcome-{slug(a.outcome)}"
     arm_head = ("Baclofen events/N", "Control events/N") if a.kind == "binary" else \
         ("Baclofen mean (SD), N", "Control mean (SD), N")
@@ -92,7 +124,7 @@ def _outcome_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block
         blocks.append(Block("img", f"Forest plot: {a.outcome} ({a.measure})", image=f"forest-{slug(a.outcome)}"))
     blocks.append(Block("table", f"{a.outcome}: studies", header=("Study", *arm_head, "Subgroup", "Weight (random)",
                                                                    "Weight (fixed)", f"{a.measure} [95% CI]"),
-                        rows=_study_rows(a)))
+                        rows=_study_rows(a, notes)))
     fixed_name = "Mantel-Haenszel" if a.fixed.model == "Mantel-Haenszel" else a.fixed.model
     pooled = [
         (Cell(f"Random effects ({a.random.method}{', Hartung-Knapp' if a.random.test == 'knha' else ''})"),
@@ -117,7 +149,7 @@ def _outcome_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block
         blocks.append(Block("h3", f"Predictors of the effect ({a.outcome})"))
         blocks.append(Block("table", "predictors", header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows)))
     if a.sensitivity is not None:
-        blocks += _sensitivity_blocks(a, images)
+        blocks += _sensitivity_blocks(a, notes, images)
     return blocks
 
 
@@ -125,10 +157,10 @@ def _text_table(caption: str, header: tuple[str, ...], rows: list[tuple[str, ...
     return Block("table", caption, header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows))
 
 
-def _sensitivity_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block]:
+def _sensitivity_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, str]) -> list[Block]:
     s, stem = a.sensitivity, slug(a.outcome)
-    header, rows = leave_one_out_rows(a)
-    linked = tuple((Cell(r[0], note_id(r[0], a.outcome)), *(Cell(c) for c in r[1:])) for r in rows)
+    header, rows = leave_one_out_rows(a)  # one row per study, in the order of a.studies
+    linked = tuple((Cell(r[0], note), *(Cell(c) for c in r[1:])) for note, r in zip(notes, rows))
     out = [Block("h3", f"Sensitivity analyses ({a.outcome})", f"sensitivity-{stem}"),
            Block("table", "leave-one-out", header=header, rows=linked),
            Block("p", "Influential: metafor's rule (|DFFITS| > 3√(1/(k − 1)), Cook's distance above the χ²₁ median, "
@@ -168,25 +200,30 @@ def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
     out += [Block("h2", "Summary of findings", "summary-of-findings"),
             Block("table", "summary of findings", header=header,
                   rows=tuple(tuple(Cell(c, link=link) for c in r) for r, link in rows))]
-    out += [Block("h2", "Data coverage", "coverage"), _coverage_block(report)]
+    ids = note_ids(report)
+    out += [Block("h2", "Data coverage", "coverage"), _coverage_block(report, ids)]
     for outcome, reason in report.skipped:
         out.append(Block("p", f"Not pooled: {outcome}: {reason}."))
-    for analysis in report.analyses:
-        out += _outcome_blocks(analysis, images)
+    for analysis, notes in zip(report.analyses, ids):
+        out += _outcome_blocks(analysis, notes, images)
     out += _reproduction_blocks(report)
     out += [Block("h2", "Methods", "methods"), Block("p", methods_paragraph(report)),
             Block("h2", "Sources of the numbers", "sources"), Block("notes")]
     return out
 
 
-def _coverage_block(report: Report) -> Block:
+def _coverage_block(report: Report, ids: list[list[str]]) -> Block:
     frame = report.coverage
+    first_note: dict[tuple[str, str], str] = {}  # (trial, outcome) -> the footnote of its first comparison
+    for a, notes in zip(report.analyses, ids):
+        for note, (_, row) in zip(notes, a.studies.iterrows()):
+            first_note.setdefault((_trial_key(row), a.outcome), note)
     rows = []
     for trial, values in frame.iterrows():
         cells = [Cell(str(trial))]
         for outcome, value in values.items():
             text = value if isinstance(value, str) and value else "missing"
-            cells.append(Cell(text, note_id(str(trial), str(outcome))) if text != "missing" else Cell(text))
+            cells.append(Cell(text, first_note.get((str(trial), str(outcome)))) if text != "missing" else Cell(text))
         rows.append(tuple(cells))
     return Block("table", "coverage", header=("Trial", *map(str, frame.columns)), rows=tuple(rows))
 
@@ -194,11 +231,11 @@ def _coverage_block(report: Report) -> Block:
 def footnotes(report: Report) -> dict[str, dict[str, str]]:
     """Footnote id -> provenance fields (study, outcome, quote, citation, url, derived) of every pooled number."""
     notes: dict[str, dict[str, str]] = {}
-    for a in report.analyses:
-        for _, r in a.studies.iterrows():
+    for a, ids in zip(report.analyses, note_ids(report)):
+        for note, (_, r) in zip(ids, a.studies.iterrows()):
             fields = {k: str(r[k]) for k in ("source", "quote", "citation", "url", "derived", "source_kind", "file")
                       if k in r and isinstance(r[k], str) and r[k]}
-            notes[note_id(str(r.study), a.outcome)] = {"study": str(r.study), "outcome": a.outcome, **fields}
+            notes[note] = {"study": str(r.study), "outcome": a.outcome, **fields}
     return notes
 
 
@@ -215,20 +252,35 @@ def _note_text(note: Mapping[str, str]) -> str:
     return " — ".join(parts)
 
 
+# Markdown that text from trial files or the command line must not form: HTML (< > &), a table cell's end (|),
+# code spans and emphasis (` *), and the backslash that would undo these escapes; control characters (line breaks,
+# carriage returns) become spaces. Links and images need "](", "][" or a "]:" definition, and footnotes "[^": those
+# brackets are escaped, so no "javascript:" link or remote image forms, while "1.32 [0.77, 2.26]" stays as it is.
+_MARKDOWN = {ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;", **{ord(c): "\\" + c for c in "\\|`*"},
+             **{code: " " for code in [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]}}
+_LINK_BRACKET = re.compile(r"\](?=[(\[:])|\[(?=\^)")
+
+
+def markdown_text(text: object) -> str:
+    """``text`` as literal Markdown inline text on one line: it renders as the characters it holds, never as a link,
+    image, footnote, HTML, code or table syntax."""
+    return _LINK_BRACKET.sub(lambda bracket: "\\" + bracket.group(), str(text).translate(_MARKDOWN))
+
+
 def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> str:
-    """Markdown twin of the HTML page; ``images`` maps figure names to file names relative to the report."""
+    """Markdown twin of the HTML page; ``images`` maps figure names to file names relative to the report. Every
+    text is escaped (:func:`markdown_text`), the run line (with the command line and ``--out`` path) too."""
     images = images or {}
     notes = footnotes(report)
     lines: list[str] = []
-    esc = lambda s: (str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # noqa: E731
-                     .replace("|", "\\|").replace("\n", " "))
+    esc = markdown_text
     for b in blocks(report, images):
         if b.kind in ("h1", "h2", "h3"):
             lines += ["#" * int(b.kind[1]) + " " + esc(b.text), ""]
         elif b.kind == "p":
             lines += [esc(b.text), ""]
         elif b.kind == "img":
-            lines += [f"![{b.text}]({images[b.image]})", ""]
+            lines += [f"![{esc(b.text)}]({images[b.image]})", ""]
         elif b.kind == "table":
             lines.append("| " + " | ".join(esc(h) for h in b.header) + " |")
             lines.append("|" + "---|" * len(b.header))
@@ -240,7 +292,7 @@ def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> 
             lines.append("")
         elif b.kind == "notes":
             lines += [f"[^{key}]: {esc(_note_text(note))}" for key, note in notes.items()] + [""]
-    lines.append(f"_Run: {stamp_text(report)}_")
+    lines.append(f"_Run: {esc(stamp_text(report))}_")
     return "\n".join(lines) + "\n"
 
 
@@ -297,8 +349,8 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "notes":
             items = "".join(f'<li id="fn-{e(key)}">{e(_note_text(note))}'
-                            + (f' <a href="{e(note["url"])}">source</a>' if note.get("url", "").startswith("http")
-                               else "") + "</li>" for key, note in notes.items())
+                            + (f' <a href="{e(note["url"])}">source</a>' if note.get("url", "").startswith(
+                                ("http://", "https://")) else "") + "</li>" for key, note in notes.items())
             parts.append(f'<ol class="notes">{items}</ol>')
     return PAGE.substitute(title=e("metabac report"), body="\n".join(parts), stamp=e(stamp_text(report)))
 

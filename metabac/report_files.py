@@ -25,14 +25,23 @@ FORMATS = ("html", "md", "json")
 
 
 def _numbers(report: Report) -> dict[str, str]:
-    """The numbers as CSV files: one per outcome (studies), the summary of findings and the coverage table."""
+    """The numbers as CSV files: one per outcome (studies), the summary of findings and the coverage table.
+
+    Text cells (labels, quotes) that a spreadsheet would run as a formula are neutralised (:func:`csv_cell`);
+    number columns are written as numbers."""
     import pandas as pd
 
-    files = {"coverage.csv": report.coverage.to_csv()}
+    from metabac._checks import csv_cell
+
+    def csv(frame: pd.DataFrame, index: bool) -> str:
+        safe = frame.map(csv_cell).rename(index=csv_cell, columns=csv_cell)
+        return safe.to_csv(index=index)
+
+    files = {"coverage.csv": csv(report.coverage, index=True)}
     sof = pd.DataFrame([{"outcome": a.outcome, **a.sof.to_dict()} for a in report.analyses])
-    files["summary_of_findings.csv"] = sof.to_csv(index=False)
+    files["summary_of_findings.csv"] = csv(sof, index=False)
     for a in report.analyses:
-        files[f"studies-{slug(a.outcome)}.csv"] = a.studies.to_csv(index=False)
+        files[f"studies-{slug(a.outcome)}.csv"] = csv(a.studies, index=False)
     return files
 
 

@@ -10,7 +10,9 @@ last printed place.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,18 +21,18 @@ import numpy as np
 import pandas as pd
 
 from metabac._checks import InputError
-from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, RATIO_MEASURES
+from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, MEASURES, RATIO_MEASURES
 from metabac.pooling import pool
 from metabac.profiles import PROFILE_NAMES, ProfiledResult, analyse, apply_conventions, get_profile
+from metabac.tau2 import METHODS
 from metabac.trials import TrialSet, comparisons, load_trials
 
 VERDICTS = ("reproduced", "reproduced (derived inputs)", "differs", "inputs incomplete")
 QUANTITIES = ("estimate", "ci_low", "ci_high", "se", "z", "pvalue", "tau2", "tau", "i2", "q", "k", "participants")
-_ENTRY_KEYS = {"name", "citation", "where", "verified_from", "outcome", "measure", "model_stated", "profile",
-               "expect", "reason", "note", "studies", "inputs", "overrides", "analyses", "missing", "fallback"}
-_ANALYSIS_KEYS = {"label", "model", "pooling", "method", "scale", "multiplier", "pooled_sd", "published", "where",
-                  "reason", "level"}
 _ARM_KEYS = set(BINARY_FIELDS) | set(CONTINUOUS_FIELDS) | {"yi", "vi"}
+# A number as a journal prints it: optional "<" or ">", a sign, digits with an optional decimal point. No exponent,
+# and no "inf" or "nan", which would compare as reproduced (or never) whatever the data.
+_PRINTED = re.compile(r"(?P<relation>[<>]?)\s*(?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+))")
 
 
 @dataclass(frozen=True)
@@ -65,49 +67,148 @@ def load_published(trials_dir: str | Path = "trials", names: list[str] | None = 
     return list(entries.values())
 
 
+# --- the registry's schema: every field's check, each raising a one-line InputError naming the field -----------
+
+Check = Callable[[Any, str], None]
+
+
+def _text(value: Any, where: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}: must be non-empty text, got {value!r}")
+
+
+def _texts(value: Any, where: str) -> None:
+    if not isinstance(value, list):
+        raise InputError(f"{where}: must be a list of text, got {value!r}")
+    for i, item in enumerate(value):
+        _text(item, f"{where}[{i}]")
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: Any, where: str) -> None:
+        if value not in choices:
+            raise InputError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
+    return check
+
+
+def _number(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{where}: must be a finite number, got {value!r}")
+
+
+def _level(value: Any, where: str) -> None:
+    _number(value, where)
+    if not 0 < value < 100:
+        raise InputError(f"{where}: must be in (0, 100) percent, got {value!r}")
+
+
+def _flag(value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise InputError(f"{where}: must be true or false, got {value!r}")
+
+
+def _published(value: Any, where: str) -> None:
+    _table(value, where)
+    for quantity, printed in value.items():
+        if quantity not in QUANTITIES:
+            raise InputError(f"{where}.{quantity}: unknown quantity; choose one of {', '.join(QUANTITIES)}")
+        if not isinstance(printed, str):
+            raise InputError(f"{where}.{quantity}: give the number as printed, as a string (e.g. \"1.42\"), got "
+                             f"{printed!r}")
+        try:
+            printed_precision(printed)
+        except InputError as error:
+            raise InputError(f"{where}.{quantity}: {error}") from None
+
+
+def _table(value: Any, where: str, fields: dict[str, Check] | None = None, required: tuple[str, ...] = ()) -> None:
+    """A TOML table; with ``fields``, only those keys, each passing its check, and the ``required`` ones present."""
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: must be a table, got {value!r}")
+    if fields is None:
+        return
+    for key in required:
+        if key not in value:
+            raise InputError(f"{where}.{key}: required")
+    for key, item in value.items():
+        if key not in fields:
+            raise InputError(f"{where}.{key}: unknown key")
+        fields[key](item, f"{where}.{key}")
+
+
+def _tables(fields: dict[str, Check], required: tuple[str, ...] = (), at_least_one: bool = False) -> Check:
+    """An array of tables ([[...]]), each checked by :func:`_table`."""
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, list) or (at_least_one and not value):
+            raise InputError(f"{where}: must be an array of {'one or more ' if at_least_one else ''}tables ([[...]])")
+        for i, item in enumerate(value):
+            _table(item, f"{where}[{i}]", fields, required)
+    return check
+
+
+def _arm_data(value: Any, where: str) -> None:
+    """Inline inputs: ``study`` labels and arm columns of one length each, every value a finite number."""
+    arms = {key: _numbers for key in _ARM_KEYS}
+    _table(value, where, {"study": _texts, "quote": _texts, "derived": _texts, **arms}, required=("study",))
+    columns = sorted(set(value) & _ARM_KEYS)
+    if not columns:
+        raise InputError(f"{where}: no arm data (give {', '.join(sorted(_ARM_KEYS))} columns)")
+    for key in columns:
+        if len(value[key]) != len(value["study"]):
+            raise InputError(f"{where}.{key}: {len(value[key])} values for {len(value['study'])} studies")
+
+
+def _numbers(value: Any, where: str) -> None:
+    if not isinstance(value, list):
+        raise InputError(f"{where}: must be a list of numbers, got {value!r}")
+    for i, item in enumerate(value):
+        _number(item, f"{where}[{i}]")
+
+
+_ANALYSIS: dict[str, Check] = {
+    "label": _text, "model": _one_of("random", "fixed"), "pooling": _one_of("IV", "MH", "PETO"),
+    "method": _one_of(*METHODS), "scale": _one_of("ratio", "identity"), "multiplier": _number, "pooled_sd": _flag,
+    "published": _published, "where": _text, "reason": _text, "level": _level,
+}
+_OVERRIDE: dict[str, Check] = {"study": _text, "derived": _text, **{key: _number for key in _ARM_KEYS}}
+_ENTRY: dict[str, Check] = {
+    "name": _text, "citation": _text, "where": _text, "verified_from": _text, "outcome": _text,
+    "measure": _one_of(*MEASURES), "model_stated": _text, "profile": _one_of(*PROFILE_NAMES),
+    "expect": _one_of("reproduced", "partial"), "reason": _text, "note": _text, "studies": _texts,
+    "inputs": _arm_data, "fallback": _arm_data, "missing": _texts,
+    "overrides": _tables(_OVERRIDE, required=("study", "derived")),
+    "analyses": _tables(_ANALYSIS, required=("published",), at_least_one=True),
+}
+
+
 def _check_entry(entry: dict, path: Path) -> None:
+    """Every field of a registry entry, type and value, before anything is computed from it: a bad value is a
+    one-line InputError naming the file and the field (``analyses[1].multiplier``), never a crash of the report."""
+    where = f"{path}:"
     for key in ("name", "citation", "where", "measure", "expect", "analyses"):
         if key not in entry:
             raise InputError(f"{path}: {key}: required")
+    for key, value in entry.items():
+        if key not in _ENTRY:
+            raise InputError(f"{path}: {key}: unknown key")
+        _ENTRY[key](value, f"{where} {key}")
     if entry["name"] != path.stem:
         raise InputError(f"{path}: name: {entry['name']!r} differs from the file name {path.stem!r}")
-    unknown = set(entry) - _ENTRY_KEYS
-    if unknown:
-        raise InputError(f"{path}: {sorted(unknown)[0]}: unknown key")
-    if entry["expect"] not in ("reproduced", "partial"):
-        raise InputError(f"{path}: expect: must be 'reproduced' or 'partial', got {entry['expect']!r}")
-    if entry.get("profile", "metafor") not in PROFILE_NAMES:
-        raise InputError(f"{path}: profile: unknown {entry['profile']!r}; choose one of {', '.join(PROFILE_NAMES)}")
     if "inputs" not in entry and "studies" not in entry:
         raise InputError(f"{path}: inputs: need inline [inputs] or studies = [trial ids]")
-    for i, analysis in enumerate(entry["analyses"]):
-        unknown = set(analysis) - _ANALYSIS_KEYS
-        if unknown:
-            raise InputError(f"{path}: analyses[{i}].{sorted(unknown)[0]}: unknown key")
-        for quantity, value in analysis.get("published", {}).items():
-            if quantity not in QUANTITIES:
-                raise InputError(f"{path}: analyses[{i}].published.{quantity}: unknown quantity")
-            if not isinstance(value, str):
-                raise InputError(f"{path}: analyses[{i}].published.{quantity}: give the number as printed, "
-                                 f"as a string (e.g. \"1.42\"), got {value!r}")
-            printed_precision(value)
-    for i, override in enumerate(entry.get("overrides", [])):
-        if "derived" not in override or "study" not in override:
-            raise InputError(f"{path}: overrides[{i}]: needs study and a derived reason")
 
 
 def printed_precision(text: str) -> tuple[float, float, str]:
-    """Parse a printed number: (value, half a unit in its last place, relation "=" or "<" or ">")."""
-    stripped = text.strip().replace("−", "-")
-    relation = "="
-    if stripped[:1] in "<>":
-        relation, stripped = stripped[0], stripped[1:].strip()
-    try:
-        value = float(stripped)
-    except ValueError:
-        raise InputError(f"published number: cannot read {text!r}") from None
-    decimals = len(stripped.split(".")[1]) if "." in stripped else 0
-    return value, 0.5 * 10.0**-decimals, relation
+    """Parse a printed number: (value, half a unit in its last place, relation "=" or "<" or ">").
+
+    Only numbers as printed are read (``1.42``, ``−0.03``, ``<0.0001``); ``inf``, ``nan`` and exponents are refused.
+    """
+    printed = _PRINTED.fullmatch(text.strip().replace("−", "-"))
+    if printed is None:
+        raise InputError(f"not a printed number: {text!r} (write it as printed, e.g. \"1.42\" or \"<0.001\")")
+    number = printed["number"]
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    return float(number), 0.5 * 10.0**-decimals, printed["relation"] or "="
 
 
 def _inline_inputs(table: dict, origin: str) -> Inputs:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Any, Union
 
 from metabac._checks import InputError
@@ -335,7 +336,7 @@ def _check_value(value: Any, spec: Field, where: str) -> None:
         raise InputError(f"{where}: {value!r} is below the minimum {spec.minimum:g}")
     if spec.maximum is not None and value > spec.maximum:
         raise InputError(f"{where}: {value!r} is above the maximum {spec.maximum:g}")
-    if spec.pattern is not None and not re.match(spec.pattern, value):
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, value):  # "$" alone lets "x\n" by
         raise InputError(f"{where}: {value!r} must match {spec.pattern}")
 
 
@@ -375,7 +376,7 @@ def check_node(value: Any, node: Node, where: str) -> None:
         for key, item in value.items():
             if node.key_choices is not None and key not in node.key_choices:
                 raise InputError(f"{_path(where, key)}: unknown name (known: {', '.join(node.key_choices)})")
-            if not re.match(node.key_pattern, key):
+            if not re.fullmatch(node.key_pattern, key):
                 raise InputError(f"{_path(where, key)}: names are lower case letters, digits and _")
             _check_table(item, node.value, _path(where, key))
     else:
@@ -414,6 +415,21 @@ def printed_decimals(value: float) -> int:
     return len(text.split(".")[1]) if "." in text and "e" not in text else 0
 
 
+def percent_matches(percent: float, events: int, n: int) -> bool:
+    """Whether a published ``percent`` is events/n rounded to its printed decimals, half up or half to even.
+
+    Journals round both ways (1/8 = 12.5% prints as "13" half up, "12" half to even), so both are accepted;
+    truncation (6/7 = 85.71% printed "85") is not, since it reads as a wrong count. The comparison is exact: events/n
+    as a fraction, the percentage as the decimal written in the file.
+    """
+    scale = 10 ** printed_decimals(percent)
+    scaled = Fraction(100 * events, n) * scale
+    below = math.floor(scaled)
+    half_up = below + (scaled - below >= Fraction(1, 2))
+    half_even = round(scaled)  # Fraction rounds halves to even, exactly
+    return Fraction(repr(float(percent))) * scale in (half_up, half_even)
+
+
 def _check_arm_result(result: dict, outcome: str, where: str) -> None:
     events, n, percent = result.get("events"), result.get("n"), result.get("percent")
     if outcome in BINARY_OUTCOMES:
@@ -428,7 +444,7 @@ def _check_arm_result(result: dict, outcome: str, where: str) -> None:
             raise InputError(f"{where}.events: {events} is above n = {n}")
         if events is not None and percent is not None:
             decimals = printed_decimals(percent)
-            if round(100 * events / n, decimals) != round(float(percent), decimals):
+            if not percent_matches(percent, events, n):
                 raise InputError(f"{where}.percent: {percent} does not match events/n = {events}/{n} "
                                  f"= {100 * events / n:.{decimals + 1}f}%")
     else:

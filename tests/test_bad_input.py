@@ -1,8 +1,8 @@
 """Bad input: every kind gives one line naming the study or file, the field and the problem.
 
 This file holds the library's table and the other commands' table; CSV files (tests/test_cli_pool.py), trial
-files (tests/test_trials.py) and report output folders (tests/test_report.py) have their own. docs/bad_input.md
-lists every kind of all five tables with its message; ``test_docs_list_every_kind`` keeps it current, and
+files (tests/test_trials.py), report output folders (tests/test_report.py) and the registry of published analyses
+(tests/test_reproduce.py) have their own. docs/bad_input.md lists every kind of all six tables with its message; ``test_docs_list_every_kind`` keeps it current, and
 ``python tests/test_bad_input.py`` rewrites it after a table changes.
 """
 
@@ -92,6 +92,12 @@ LIBRARY = [
      "RD: Mantel-Haenszel risk difference is not estimable (no events, or only events, in every study"),
     ("all studies double-zero (Peto)", lambda: mb.peto(**ALL_DOUBLE_ZERO),
      "PETO: not estimable (no events, or only events, in every study)"),
+    ("only events in every arm (Mantel-Haenszel RR)",
+     lambda: mb.mantel_haenszel("RR", ai=[10, 20], n1i=[10, 20], ci=[8, 15], n2i=[8, 15]),
+     "RR: Mantel-Haenszel risk ratio is not estimable (no events, or only events, in every study: its variance is 0)"),
+    ("study without participants (Mantel-Haenszel)",
+     lambda: mb.mantel_haenszel("OR", ai=[3, 0], n1i=[10, 0], ci=[2, 0], n2i=[10, 0], labels=["A", "B"]),
+     'study 2 ("B"): n1i: no participants in this group (0); a study needs participants in both groups'),
     ("labels of the wrong length", lambda: mb.effect_sizes("RR", ai=[1], n1i=[5], ci=[1], n2i=[5], labels=["a", "b"]),
      "labels: 2 labels for 1 studies"),
     ("moderators of the wrong length", lambda: mb.metareg(Y, V, [1, 2]), "mods: expected 3 rows"),
@@ -179,6 +185,7 @@ def table_rows() -> list[tuple[str, str, str]]:
     sys.path.insert(0, str(Path(__file__).parent))
     from test_cli_pool import CSV_CASES
     from test_report import OUTPUT_CASES
+    from test_reproduce import REGISTRY_CASES
     from test_trials import BROKEN_CASES, FOLDER_CASES
 
     rows = [("library", kind, message) for kind, _, message in LIBRARY]
@@ -186,6 +193,7 @@ def table_rows() -> list[tuple[str, str, str]]:
     rows += [("trial file", kind, f"<file>: {message}") for kind, _, _, message in BROKEN_CASES]
     rows += [("trials folder", kind, message) for kind, _, message in FOLDER_CASES]
     rows += [("report folder (`--out`)", kind, f"<out>: --out: {message}") for kind, _, message in OUTPUT_CASES]
+    rows += [("published registry", kind, f"<file>: {message}") for kind, _, _, message in REGISTRY_CASES]
     rows += [("other commands", kind, message) for kind, _, message in COMMANDS]
     return rows
 

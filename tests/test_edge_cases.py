@@ -188,3 +188,34 @@ def test_batched_engine_handles_the_edge_cases_like_one_at_a_time(method: str) -
         for name in ("estimate", "se", "tau2", "q", "i2"):
             assert float(getattr(together, name)[i]) == pytest.approx(float(getattr(alone, name)), rel=1e-10,
                                                                        abs=1e-12), (case["dataset"], name)
+
+
+# Every arm with events = n (adverse events): metafor 3.8-1's rma.mh, run by hand
+# (rma.mh(measure=..., ai=c(10,12,5), n1i=c(10,20,30), ci=c(8,9,7), n2i=c(8,15,28))), where the first study has only
+# events; it leaves the Mantel-Haenszel sums and, as a double-zero study, the heterogeneity test.
+ONLY_EVENTS_FIRST = dict(ai=[10, 12, 5], n1i=[10, 20, 30], ci=[8, 9, 7], n2i=[8, 15, 28])
+METAFOR_ONLY_EVENTS_FIRST = {  # estimate, se, QE
+    "RR": (-0.0958241737140359, 0.1675550048776450, 0.4682191207898488),
+    "OR": (-0.271600065685438, 0.475960687923658, 0.284691591374986),
+    "RD": (-0.0438893312101911, 0.0765804214349258, 0.2061627137980291),
+}
+
+
+@pytest.mark.parametrize("measure", METAFOR_ONLY_EVENTS_FIRST)
+def test_mantel_haenszel_with_a_study_of_only_events_matches_metafor(measure: str) -> None:
+    fit = mb.mantel_haenszel(measure, **ONLY_EVENTS_FIRST)
+    assert (fit.estimate, fit.se, fit.q) == pytest.approx(METAFOR_ONLY_EVENTS_FIRST[measure], rel=RTOL_CLOSED)
+
+
+@pytest.mark.parametrize("measure", ["OR", "RR", "RD"])
+def test_mantel_haenszel_with_only_events_everywhere_is_not_estimable(measure: str) -> None:
+    """metafor gives RR 1 with se NA (its variance rounds below 0), OR NA, RD 0 with se 0; metabac refuses all."""
+    with pytest.raises(mb.InputError, match=f"^{measure}: Mantel-Haenszel .* is not estimable"):
+        mb.mantel_haenszel(measure, ai=[10, 20], n1i=[10, 20], ci=[8, 15], n2i=[8, 15])
+
+
+@pytest.mark.parametrize("fit", [lambda **arms: mb.mantel_haenszel("RR", **arms), mb.peto], ids=["MH", "Peto"])
+def test_a_study_without_participants_is_refused_by_name(fit) -> None:
+    """metafor gives NA for every number of rma.mh and an R error in rma.peto; metabac names the study."""
+    with pytest.raises(mb.InputError, match=r'^study 2 \("Empty 2001"\): n1i: no participants in this group'):
+        fit(ai=[3, 0], n1i=[10, 0], ci=[2, 0], n2i=[10, 0], labels=["A", "Empty 2001"])

@@ -5,16 +5,20 @@ The PNGs these tests write into pytest's tmp folder are the ones looked at when 
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 import metabac as mb
 from metabac.plots.diagnostics import baujat_plot, cumulative_forest, gosh_plot, labbe, radial
+from metabac.plots.forest import LABEL_WIDTH
 from metabac.plots.funnel import funnel
-from metabac.report_figures import figure_bytes
+from metabac.report_figures import figure_bytes, figures
 from test_bias import CNEG, CPOS, TNEG, TPOS
+from test_report import crafted_report
 from test_sensitivity import BCG_VI, BCG_YI, YEARS
 
 
@@ -74,3 +78,40 @@ def test_labbe_pooled_curve_follows_the_measure() -> None:
     line = next(line for line in lines if line.get_label().startswith("pooled"))
     x, y = line.get_data()
     np.testing.assert_allclose(y, 0.5 * x, rtol=1e-12)
+
+
+MATH_LABEL = r"Cost $x$ trial $\frac{y$ 2017"   # mathtext would typeset "$x$" and fail on "$\frac{y$"
+LONG_LABEL = "Hauser et al., a multicentre randomised placebo-controlled trial of baclofen, Vienna 2017"
+
+
+def _labelled_figures(tmp_path, label: str) -> dict[str, Figure]:
+    """The report's figures that name studies (the funnel plot names none), the second study labelled ``label``."""
+    drawn = figures(crafted_report(tmp_path, label=label))
+    return {stem: fig for stem, fig in drawn.items() if not stem.startswith("funnel")}
+
+
+def _texts(fig: Figure) -> list[Text]:
+    return [t for t in fig.findobj(Text) if t.get_text()]
+
+
+def test_labels_are_drawn_as_typed_in_every_report_figure(tmp_path) -> None:
+    for stem, fig in _labelled_figures(tmp_path, MATH_LABEL).items():
+        assert any(t.get_text().removeprefix("+ ").startswith(MATH_LABEL) for t in _texts(fig)), stem
+        figure_bytes(fig, "png")   # mathtext raised on "$\frac{y$"
+    with matplotlib.rc_context({"text.usetex": True}):   # not even a user's usetex setting typesets a label
+        drawn = _labelled_figures(tmp_path, MATH_LABEL)
+    for stem, fig in drawn.items():
+        dollars = [t for t in _texts(fig) if "$" in t.get_text()]
+        assert dollars and all(not t.get_parse_math() and not t.get_usetex() for t in dollars), stem
+
+
+def test_a_long_label_is_cut_with_an_ellipsis_to_its_column_in_every_report_figure(tmp_path) -> None:
+    drawn = _labelled_figures(tmp_path, LONG_LABEL)
+    forest = drawn["forest-abstinence"]
+    label = next(t for t in _texts(forest) if t.get_text().startswith("Hauser"))
+    column_end = (0.01 + LABEL_WIDTH) * forest.bbox.width   # the "Study or subgroup" column, 0.01 from the edge
+    assert label.get_window_extent().x1 < column_end   # was drawn over the arm columns
+    for stem, fig in drawn.items():
+        (tmp_path / f"{stem}.png").write_bytes(figure_bytes(fig, "png"))   # the cumulative plot raised here
+        cut = [t.get_text().rstrip("†‡").removeprefix("+ ") for t in _texts(fig) if "…" in t.get_text()]
+        assert cut and all(c.endswith("…") and LONG_LABEL.startswith(c[:-1]) for c in cut), stem

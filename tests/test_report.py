@@ -3,6 +3,7 @@ and the page opens in headless Chromium (screenshot)."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import math
@@ -487,3 +488,81 @@ def test_an_outcome_that_cannot_be_pooled_says_so(tmp_path: Path):
     assert result.output.startswith("Error: no outcome could be pooled: adverse_events: 0 placebo-controlled trial")
     assert "ponizovsky2015 left out: adverse_events: measured at follow-up" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_an_outcome_with_only_events_in_every_arm_is_a_clear_error_not_a_crash(tmp_path: Path):
+    """Adverse events that every participant had: the Mantel-Haenszel RR has variance 0 (it divided by zero)."""
+    arms = pd.DataFrame({"study": ["A 2001", "B 2002"], "ai": [10, 20], "n1i": [10, 20], "ci": [8, 15],
+                         "n2i": [8, 15]})
+    with pytest.raises(mb.InputError, match="^RR: Mantel-Haenszel risk ratio is not estimable"):
+        analyse_outcome(arms, "adverse_events", ReportOptions(trials_dir=tmp_path))
+
+
+def _notes_section(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("[^")]
+
+
+def test_two_trials_with_one_label_keep_their_own_footnotes(tmp_path: Path):
+    """Both studies labelled "Addolorato 2007" (no trial ids): two footnotes, each with its own quote."""
+    report = crafted_report(tmp_path, label="Addolorato 2007")
+    notes = [n for n in _notes_section(render_markdown(report)) if ", abstinence — " in n]
+    assert len(notes) == 4
+    assert any("30 (71%) of 42" in n for n in notes) and any("quote &lt;script&gt;" in n for n in notes)
+    page = render_html(report, {})
+    assert "30 (71%) of 42" in page.split('<ol class="notes">')[1] and page.count('<li id="fn-') == 7
+
+
+def test_footnote_ids_come_from_the_trial_id(tmp_path: Path):
+    """Labels that differ only in non-ASCII letters slug alike ("m-ller-2015"); the trial ids tell them apart."""
+    report = crafted_report(tmp_path)
+    binary = report.analyses[0]
+    studies = binary.studies.assign(study=["Müller 2015", "Möller 2015", "Garbutt 2010", "Beraha 2016"],
+                                    trial=["muller2015", "moller2015", "garbutt2010", "beraha2016"])
+    report = replace(report, analyses=(replace(binary, studies=studies), *report.analyses[1:]))
+    notes = _notes_section(render_markdown(report))
+    assert any(n.startswith("[^muller2015-abstinence]: Müller 2015, abstinence — “30 (71%) of 42") for n in notes)
+    assert any(n.startswith("[^moller2015-abstinence]: Möller 2015, abstinence — “quote &lt;") for n in notes)
+    page = render_html(report, {})
+    assert 'id="fn-muller2015-abstinence"' in page and 'id="fn-moller2015-abstinence"' in page
+
+
+MARKDOWN_ATTACK = "![x](https://evil.example/x.png) [click](javascript:alert(1)) `code`\r<b>"
+
+
+def _unescaped_links(markdown: str) -> bool:
+    """Whether the Markdown holds a link or image: "](" not produced by an escaped "\\]"."""
+    return "](" in markdown.replace("\\](", "")
+
+
+def test_markdown_escapes_links_images_and_line_breaks_from_trial_text_and_the_run_line(tmp_path: Path):
+    report = crafted_report(tmp_path, label=MARKDOWN_ATTACK)
+    command = "metabac report --out '/tmp/r](javascript:alert(2))\r\n# heading'"
+    report = replace(report, stamp=replace(report.stamp, command=command))
+    markdown = render_markdown(report)
+    assert not _unescaped_links(markdown) and "\r" not in markdown and "<b>" not in markdown
+    run = markdown.rstrip("\n").splitlines()[-1]
+    assert run.startswith("_Run: ") and "/tmp/r\\](javascript:alert(2))" in run   # one line, the path literal
+    assert "[click\\](javascript:alert(1))" in markdown   # shown as typed
+    page = render_html(report, {})
+    assert 'href="javascript' not in page and "<b>" not in page and "&lt;b&gt;" in page
+
+
+def test_csv_files_neutralise_formulas_in_text_but_keep_negative_numbers(tmp_path: Path):
+    label = '=HYPERLINK("http://evil.example","open")'
+    report = crafted_report(tmp_path, label=label)
+    out = write_report(report, tmp_path / "reports", formats=["json"])
+    with open(out / "data" / "studies-abstinence.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    attacked = next(row for row in rows if "HYPERLINK" in row["study"])
+    assert attacked["study"] == "'" + label
+    assert float(attacked["yi"]) < 0 and attacked["yi"].startswith("-")   # log RR 0.70 stays a number
+    with open(out / "data" / "coverage.csv", newline="", encoding="utf-8") as handle:
+        assert ["'" + label] == [row["trial"] for row in csv.DictReader(handle) if "HYPERLINK" in row["trial"]]
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("Smith 2001", "Smith 2001"), (-1.5, -1.5), (-2, -2), (None, None),
+])
+def test_csv_cell_prefixes_only_text_that_a_spreadsheet_would_run(value, written):
+    assert mb._checks.csv_cell(value) == written

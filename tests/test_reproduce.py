@@ -133,3 +133,46 @@ def test_cli_json_and_help():
     assert {r["verdict"] for r in records} == {"reproduced (derived inputs)"} and records[0]["profile"] == "metafor"
     help_text = runner.invoke(cli, ["reproduce", "--help"]).output
     assert help_text.rstrip().splitlines()[-1].strip().startswith("metabac reproduce")
+
+
+# (kind, text in normand1999_hine.toml, its replacement, fragment of the message after "<file>: ").
+# docs/bad_input.md lists these kinds (tests/test_bad_input.py keeps it current).
+HINE_FIXED = 'published = { estimate = "2.9444"'
+REGISTRY_CASES = [
+    ("published value infinite", HINE_FIXED, 'published = { estimate = "inf"',
+     "analyses[0].published.estimate: not a printed number: 'inf'"),
+    ("published value NaN", HINE_FIXED, 'published = { estimate = "nan"',
+     "analyses[0].published.estimate: not a printed number: 'nan'"),
+    ("published values not a table", HINE_FIXED + ', ci_low = "0.3831", ci_high = "5.5058" }', 'published = "2.9444"',
+     "analyses[0].published: must be a table, got '2.9444'"),
+    ("arm column shorter than the studies", "ai = [2, 4, 6, 7, 7, 11]", "ai = [2, 4, 6, 7, 7]",
+     "inputs.ai: 5 values for 6 studies"),
+    ("fewer study labels than arm data", 'study = ["1", "2", "3", "4", "5", "6"]', 'study = ["1", "2", "3", "4", "5"]',
+     "inputs.ai: 6 values for 5 studies"),
+    ("arm value given as text", "ai = [2, 4,", 'ai = ["2", 4,', "inputs.ai[0]: must be a finite number, got '2'"),
+    ("unknown arm column", "n1i = [39,", "n1 = [39,", "inputs.n1: unknown key"),
+    ("multiplier not a number", "multiplier = 100", 'multiplier = "100x"',
+     "analyses[0].multiplier: must be a finite number, got '100x'"),
+    ("measure not among the choices", 'measure = "RD"', "measure = 5",
+     "measure: must be one of OR, RR, RD, PETO, MD, SMD, ROM, got 5"),
+    ("level outside (0, 100)", 'model = "fixed"', 'model = "fixed"\nlevel = 150',
+     "analyses[0].level: must be in (0, 100) percent, got 150"),
+    ("unknown model", 'model = "fixed"', 'model = "mixed"', "analyses[0].model: must be one of random, fixed, got 'mixed'"),
+    ("overrides not an array of tables", 'expect = "reproduced"', 'expect = "reproduced"\noverrides = "none"',
+     "overrides: must be an array of tables ([[...]])"),
+]
+
+
+@pytest.mark.parametrize(("kind", "old", "new", "expected"), REGISTRY_CASES, ids=[c[0] for c in REGISTRY_CASES])
+def test_bad_registry_entry_is_one_line_naming_file_and_field(kind, old, new, expected, tmp_path):
+    folder = _copy_registry(tmp_path, ["normand1999_hine"])
+    path = folder / "published" / "normand1999_hine.toml"
+    text = path.read_text()
+    assert old in text, kind
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(mb.InputError) as error:
+        mb.reproduce(trials_dir=folder)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and expected in message and "\n" not in message, message
+    result = CliRunner().invoke(cli, ["reproduce", "--trials", str(folder)])
+    assert result.exit_code == 1 and result.output == f"Error: {message}\n"   # not "internal error"

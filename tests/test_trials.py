@@ -249,6 +249,10 @@ BROKEN_CASES = [
     ("NaN number", "mean = 17.6", "mean = nan", "baseline[0].mean: must be finite, got nan"),
     ("negative value", "mean = 17.6", "mean = -17.6", "baseline[0].mean: -17.6 is below the minimum 0"),
     ("badly formed arm name", "[arms.placebo]", '[arms."Placebo!"]', "arms.Placebo!: names are lower case letters, digits and _"),
+    ("arm name ending in a line break", "[arms.placebo]", '[arms."placebo\\n"]',
+     "arms.placebo\\n: names are lower case letters, digits and _"),
+    ("url ending in a line break", 'url = "http://pharmpdf.com/s/stratus.pe1.html"',
+     'url = "http://pharmpdf.com/s/stratus.pe1.html\\n"', "sources.pdf.url: 'http://pharmpdf.com/s/stratus.pe1.html\\n' must match"),
     ("number without a source", 'events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"\n',
      "events = 14\nn = 20\npercent = 70.0\n", "outcomes.abstinence.arms.baclofen.source: missing"),
     ("source not declared", 'events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"',
@@ -398,3 +402,20 @@ def test_comparisons_carry_the_severity_columns_and_missing_stays_missing(shippe
     assert arms.severity.isna().any()        # trials without a class are kept, with a missing class
     row = mb.predictors(arms, measure="RR").table.set_index("column").loc["severity"]
     assert row.k_unknown == int(arms.severity.isna().sum())
+
+
+@pytest.mark.parametrize(("events", "n", "percent", "matches"), [
+    (1, 8, "13", True), (1, 8, "12", True), (1, 8, "12.5", True),      # 12.5%: half up, half to even, exact
+    (1, 16, "6.3", True), (1, 16, "6.2", True),                         # 6.25%
+    (6, 7, "86", True), (6, 7, "85", False), (1, 8, "13.0", False),    # 85.71%: truncated is refused
+])
+def test_a_percent_rounded_half_up_or_half_to_even_matches_its_count(events, n, percent, matches, tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "events = 14\nn = 20\npercent = 70.0", f"events = {events}\nn = {n}\npercent = {percent}", 1)
+    (tmp_path / "addolorato2002.toml").write_text(text, encoding="utf-8")
+    if matches:
+        rows = mb.load_trials(tmp_path).outcomes.query("outcome == 'abstinence' and arm == 'baclofen'")
+        assert rows.events.tolist() == [events]
+    else:
+        with pytest.raises(mb.InputError, match=f"percent: {percent} does not match events/n = {events}/{n}"):
+            mb.load_trials(tmp_path)

@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from metabac.effects import RATIO_MEASURES
-from metabac.plots.style import (BLUE, GREY, INK, LIGHT, RED, axis_label, axis_titles, effect_axis, label_points,
-                                 new_figure)
+from metabac.plots.style import (BLUE, GREY, INK, LIGHT, LITERAL, RED, axis_label, axis_titles, effect_axis,
+                                 fit_label, label_points, new_figure, text_width)
 from metabac.pooling import PoolResult
 from metabac.sensitivity import GoshResult
 
@@ -51,7 +51,7 @@ def gosh_plot(result: GoshResult, measure: str | None = None, title: str = "") -
     effect_axis(main, measure)
     subsets = "all" if result.exact else "random"
     fig.suptitle(title or f"GOSH plot ({len(table)} {subsets} subsets of ≥ 2 studies, {result.method})",
-                 fontsize=11, weight="bold", color=INK, x=0.02, ha="left")
+                 fontsize=11, weight="bold", color=INK, x=0.02, ha="left", **LITERAL)
     return fig
 
 
@@ -110,13 +110,14 @@ def cumulative_forest(table: pd.DataFrame, measure: str | None = None, title: st
     """Cumulative forest plot of :func:`metabac.cumulative`: the pooled estimate and CI after each study is
     added, in the order of the table."""
     n = len(table)
-    width = max(len(str(label)) for label in table.index)
-    fig, ax = new_figure(6.4, 1.4 + 0.32 * n, title, left=0.4 + 0.075 * width)
+    names = [fit_label(f"+ {label}" if i else label, 180, 8) for i, label in enumerate(table.index)]
+    width = max(text_width(name, 8) for name in names) / 72  # inches; labels are cut to 2.5 inches
+    fig, ax = new_figure(5.2 + width, 1.4 + 0.32 * n, title, left=0.3 + width)  # the axes 4.7 inches wide
     rows = np.arange(n)
     ax.hlines(rows, table["ci_low"], table["ci_high"], color=INK, lw=1)
     ax.scatter(table["estimate"], rows, marker="D", s=22, color=BLUE, zorder=3)
     ax.axvline(0, color=GREY, lw=0.8)
-    ax.set_yticks(rows, [f"+ {label}" if i else str(label) for i, label in enumerate(table.index)], fontsize=8)
+    ax.set_yticks(rows, names, fontsize=8, **LITERAL)
     ax.set_ylim(n - 0.5, -0.5)
     axis_titles(ax, f"Cumulative pooled {axis_label(measure)}")
     effect_axis(ax, measure)

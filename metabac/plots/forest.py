@@ -18,8 +18,15 @@ from scipy import stats
 
 from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.moderators import SubgroupResult
-from metabac.plots.style import BLACK, BLUE, GREY, INK, RATIO_TICKS
+from metabac.plots.style import BLACK, BLUE, GREY, INK, LITERAL, RATIO_TICKS, fit_label
 from metabac.pooling import PoolResult
+
+
+WIDTH = 14.0  # inches
+FONT = 8.5  # points, the text of every row
+LABEL_WIDTH = 0.20  # of the figure: the "Study or subgroup" column; a longer study label is cut with "…"
+LABEL_POINTS = LABEL_WIDTH * WIDTH * 72
+MARK_ROOM = 12.0  # points kept after a study label for its marks († derived, ‡ second-hand)
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,8 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
     def study_row(row: pd.Series) -> _Row:
         se = math.sqrt(row.vi)
         weights = (f"{row.weight:.1f}%", f"{row.weight_fixed:.1f}%" if fixed is not None else "")
-        return _Row("study", (f"{row.study}{row.get('mark', '') or ''}", *_arm_cells(row, binary), *weights,
+        label = fit_label(row.study, LABEL_POINTS - MARK_ROOM, FONT)
+        return _Row("study", (f"{label}{row.get('mark', '') or ''}", *_arm_cells(row, binary), *weights,
                               _effect_text(measure, row.yi, row.yi - crit * se, row.yi + crit * se)),
                     row.yi, row.yi - crit * se, row.yi + crit * se, float(row.weight) / max_weight)
 
@@ -102,7 +110,7 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
     if groups is not None and "group" in studies:
         for name, fit in groups.fits.items():
             members = studies[studies["group"].astype(str) == name]
-            rows.append(_Row("group", (f"{name}",), bold=True))
+            rows.append(_Row("group", (fit_label(name, LABEL_POINTS, FONT, "bold"),), bold=True))
             rows += [study_row(r) for _, r in members.iterrows()]
             rows.append(diamond(f"Subtotal ({random.level:g}% CI, {model})", fit, members.n1i.sum(),
                                 members.n2i.sum(), f"{members.weight.sum():.1f}%",
@@ -182,12 +190,12 @@ def forest(
     arm_cols = ["Events", "Total"] if binary else ["Mean", "SD", "Total"]
     header = ("Study or subgroup", *arm_cols, *arm_cols, "Weight\n(random)",
               "Weight\n(fixed)" if fixed is not None else "", f"{measure} [{random.level:g}% CI]")
-    widths = [0.20] + [0.045 if binary else 0.04] * (2 * len(arm_cols)) + [0.055, 0.055, 0.105]
+    widths = [LABEL_WIDTH] + [0.045 if binary else 0.04] * (2 * len(arm_cols)) + [0.055, 0.055, 0.105]
     x_cols = np.concatenate([[0.01], 0.01 + np.cumsum(widths)[:-1]])
     left_graph = 0.01 + sum(widths) + 0.01
     n = len(rows) + 2
     height = 0.24 * n + 1.4
-    fig = Figure(figsize=(14, height), dpi=100)
+    fig = Figure(figsize=(WIDTH, height), dpi=100)
     bottom, top = 0.9 / height, 1 - 0.5 / height
     ax = fig.add_axes((left_graph, bottom, 0.985 - left_graph, top - bottom))
     ax.set_ylim(n - 0.5, -0.5)
@@ -195,25 +203,26 @@ def forest(
     ax.set_xlim(lo, hi)
     text_tf = blended_transform_factory(fig.transFigure, ax.transData)
     if title:
-        fig.text(0.01, 1 - 0.2 / height, title, fontsize=12, weight="bold", va="top", color=INK)
+        fig.text(0.01, 1 - 0.2 / height, title, fontsize=12, weight="bold", va="top", color=INK, **LITERAL)
     group_y = -0.2
     span = len(arm_cols)
     for label, start in ((arm_labels[0], 1), (arm_labels[1], 1 + span)):
         x_mid = (x_cols[start] + x_cols[start + span - 1] + widths[start + span - 1]) / 2
-        fig.text(x_mid, group_y, label, transform=text_tf, ha="center", va="center", fontsize=9, weight="bold")
+        fig.text(x_mid, group_y, label, transform=text_tf, ha="center", va="center", fontsize=9, weight="bold",
+                 **LITERAL)
     for x, w, cell, i in zip(x_cols, widths, header, range(len(header))):
         fig.text(x if i == 0 else x + w - 0.004, 0.75, cell, transform=text_tf, ha="left" if i == 0 else "right",
-                 va="center", fontsize=8.5, weight="bold", color=INK, linespacing=1.0)
+                 va="center", fontsize=FONT, weight="bold", color=INK, linespacing=1.0, **LITERAL)
     ax.axhline(1.3, color=GREY, lw=0.6, clip_on=False)
     for y, row in enumerate(rows, start=2):
         if row.kind in ("group", "text"):
             if row.cells:
-                fig.text(x_cols[0], y, row.cells[0], transform=text_tf, va="center", fontsize=8.5,
-                         weight="bold" if row.bold else "normal", color=INK if row.bold else GREY)
+                fig.text(x_cols[0], y, row.cells[0], transform=text_tf, va="center", fontsize=FONT,
+                         weight="bold" if row.bold else "normal", color=INK if row.bold else GREY, **LITERAL)
             continue
         for i, (x, w, cell) in enumerate(zip(x_cols, widths, row.cells)):
             fig.text(x if i == 0 else x + w - 0.004, y, cell, transform=text_tf, ha="left" if i == 0 else "right",
-                     va="center", fontsize=8.5, weight="bold" if row.bold else "normal", color=INK)
+                     va="center", fontsize=FONT, weight="bold" if row.bold else "normal", color=INK, **LITERAL)
         _draw_row(ax, row, y, lo, hi)
     ax.plot([0.0, 0.0], [1.3, n - 0.5], color=BLACK, lw=0.8)
     ax.spines[["left", "right", "top"]].set_visible(False)
@@ -223,7 +232,7 @@ def forest(
         ax.set_xticks([math.log(t) for t in ticks], [f"{t:g}" for t in ticks])
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel(f"← lower with {arm_labels[0].lower()}        higher with {arm_labels[0].lower()} →",
-                  fontsize=8.5, color=INK)
+                  fontsize=FONT, color=INK, **LITERAL)
     return fig
 
 
