@@ -339,7 +339,8 @@ def subgroups(
     """Pool each subgroup separately (its own tau², as RevMan and R's meta) and test for subgroup differences.
 
     Studies with a missing label (None, NaN or empty) are reported in ``missing`` and left out of the subgroup
-    fits and tests, never silently: the overall fit uses every study.
+    fits and tests, never silently: the overall fit uses every study. A subgroup of one study shows that study's
+    own Wald interval (``single_study`` in the table), as metafor does for k = 1 under ``test="knha"``.
     """
     method = require_choice(method, METHODS, "method")
     y, v = as_float_array(yi, "yi"), as_float_array(vi, "vi")
@@ -350,8 +351,8 @@ def subgroups(
     names = sorted(set(labels[present]))
     if not names:
         raise InputError("groups: every label is missing")
-    fits = {name: pool(y[labels == name], v[labels == name], method=method, test=test, level=level,
-                       control=control) for name in names}
+    fits = {name: pool(y[labels == name], v[labels == name], method=method, level=level, control=control,
+                       test=test if np.count_nonzero(labels == name) > 1 else "z") for name in names}
     frame = pd.DataFrame(
         [{"k": f.k, "estimate": f.estimate, "se": f.se, "ci_low": f.ci_low, "ci_high": f.ci_high,
           "pvalue": f.pvalue, "tau2": f.tau2, "i2": f.i2, "single_study": f.k == 1} for f in fits.values()],

@@ -73,3 +73,12 @@ def test_subgroup_between_q_is_the_fixed_effect_q_of_the_subgroup_estimates() ->
 def test_one_group_has_no_test() -> None:
     fit = mb.subgroups(Y, V, ["all"] * len(Y))
     assert np.isnan(fit.q_between) and fit.qm_reason == "only one subgroup"
+
+
+def test_a_one_study_subgroup_under_knha_shows_its_own_interval_without_a_warning(recwarn):
+    yi, vi = [0.1, 0.5, 0.3, 0.9], [0.04, 0.05, 0.03, 0.06]
+    result = mb.subgroups(yi, vi, ["a", "a", "a", "b"], test="knha")
+    assert not [w for w in recwarn if "Setting test" in str(w.message)]
+    single = mb.pool([0.9], [0.06])
+    assert result.table.loc["b", "ci_low"] == pytest.approx(float(single.ci_low), rel=1e-12)
+    assert bool(result.table.loc["b", "single_study"]) and result.fits["a"].test == "knha"
