@@ -193,7 +193,8 @@ def small_study_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     return header, rows
 
 
-VERDICT_ORDER = ("differs", "inputs incomplete", "reproduced (derived inputs)", "reproduced")
+VERDICT_ORDER = ("differs", "consistent only with inputs derived from the target", "inputs incomplete",
+                 "reproduced (derived inputs)", "reproduced")
 
 
 def _printed(value: Any, like: str) -> str:

@@ -27,7 +27,8 @@ from metabac.profiles import PROFILE_NAMES, ProfiledResult, analyse, apply_conve
 from metabac.tau2 import METHODS
 from metabac.trials import TrialSet, comparisons, load_trials
 
-VERDICTS = ("reproduced", "reproduced (derived inputs)", "differs", "inputs incomplete")
+BACK_SOLVED = "consistent only with inputs derived from the target"
+VERDICTS = ("reproduced", "reproduced (derived inputs)", BACK_SOLVED, "differs", "inputs incomplete")
 QUANTITIES = ("estimate", "ci_low", "ci_high", "se", "z", "pvalue", "tau2", "tau", "i2", "q", "k", "participants")
 _ARM_KEYS = set(BINARY_FIELDS) | set(CONTINUOUS_FIELDS) | {"yi", "vi"}
 # A number as a journal prints it: optional "<" or ">", a sign, digits with an optional decimal point. No exponent,
@@ -170,7 +171,8 @@ _ANALYSIS: dict[str, Check] = {
     "method": _one_of(*METHODS), "scale": _one_of("ratio", "identity"), "multiplier": _number, "pooled_sd": _flag,
     "published": _published, "where": _text, "reason": _text, "level": _level,
 }
-_OVERRIDE: dict[str, Check] = {"study": _text, "derived": _text, **{key: _number for key in _ARM_KEYS}}
+_OVERRIDE: dict[str, Check] = {"study": _text, "derived": _text, "back_solved": _flag,
+                               **{key: _number for key in _ARM_KEYS}}
 _ENTRY: dict[str, Check] = {
     "name": _text, "citation": _text, "where": _text, "verified_from": _text, "outcome": _text,
     "measure": _one_of(*MEASURES), "model_stated": _text, "profile": _one_of(*PROFILE_NAMES),
@@ -231,7 +233,9 @@ class TrialComparisons:
         if outcome not in self._by_outcome:
             if self._trials is None:
                 self._trials = load_trials(self.trials_dir)
-            self._by_outcome[outcome] = comparisons(self._trials, outcome=outcome)
+            # a published analysis chose its own results: every timepoint, complements included
+            self._by_outcome[outcome] = comparisons(self._trials, outcome=outcome, timepoint_class=None,
+                                                    include_complements=True)
         return self._by_outcome[outcome]
 
 
@@ -257,10 +261,12 @@ def _trial_inputs(entry: dict, trials: TrialComparisons) -> tuple[Inputs | None,
     return Inputs(arms, wanted, f"trial records in {trials.trials_dir}", derived), ""
 
 
-def entry_inputs(entry: dict, trials: str | Path | TrialComparisons = "trials") -> Inputs:
+def entry_inputs(entry: dict, trials: str | Path | TrialComparisons = "trials", back_solved: bool = True) -> Inputs:
     """The arm data of a registry entry: inline, or the trial records (with overrides), or the inline fallback.
 
-    ``trials`` is the trials folder, or a :class:`TrialComparisons` of it shared between entries."""
+    ``trials`` is the trials folder, or a :class:`TrialComparisons` of it shared between entries. With
+    ``back_solved=False`` the overrides marked ``back_solved`` (inputs inferred from the published result itself)
+    are not applied, so the records' own numbers are used."""
     if "inputs" in entry:
         return _inline_inputs(entry["inputs"], "inline in the registry file")
     if not entry["studies"]:
@@ -277,6 +283,8 @@ def entry_inputs(entry: dict, trials: str | Path | TrialComparisons = "trials") 
     derived = list(inputs.derived)
     arms = {key: list(value) for key, value in inputs.arms.items()}
     for override in entry.get("overrides", []):
+        if override.get("back_solved") and not back_solved:
+            continue
         if override["study"] not in inputs.labels:
             raise InputError(f"{entry['name']}: overrides: study {override['study']!r} is not among the inputs")
         i = inputs.labels.index(override["study"])
@@ -373,7 +381,9 @@ def reproduce(
     pandas.DataFrame
         One row per published number: ``entry, analysis, quantity, published, reproduced, difference, verdict,
         reason, profile, expect, where, inputs``. ``verdict`` is one of ``reproduced``, ``reproduced (derived
-        inputs)``, ``differs`` (reason from the registry) or ``inputs incomplete`` (what is missing).
+        inputs)``, ``consistent only with inputs derived from the target`` (the records' inputs give ``reproduced``
+        and differ; only overrides marked ``back_solved`` give the published number), ``differs`` (reason from the
+        registry) or ``inputs incomplete`` (what is missing).
 
     Notes
     -----
@@ -392,17 +402,17 @@ def reproduce(
     for entry in load_published(trials_dir, list(names) if names else None):
         used = profile or entry.get("profile", "metafor")
         inputs = entry_inputs(entry, trials)
+        solved = any(o.get("back_solved") for o in entry.get("overrides", []))
+        records = entry_inputs(entry, trials, back_solved=False) if solved else inputs
         for analysis in entry["analyses"]:
-            try:
-                numbers = _quantities(_fit(entry, analysis, inputs, used), analysis, entry["measure"].upper(),
-                                      inputs.arms)
-            except InputError as error:
-                if not entry.get("missing"):
-                    raise InputError(f"{entry['name']}: {analysis.get('label', 'analysis')}: {error}") from None
-                numbers = {}
+            numbers = _numbers_of(entry, analysis, records, used)
+            with_solved = _numbers_of(entry, analysis, inputs, used) if solved else numbers
             for quantity, published in analysis.get("published", {}).items():
                 reproduced = float(numbers.get(quantity, math.nan))
-                verdict, difference, reason = _verdict(published, reproduced, entry, analysis, inputs.derived)
+                verdict, difference, reason = _verdict(published, reproduced, entry, analysis, records.derived)
+                if solved and verdict == "differs":
+                    verdict, reason = _back_solved(published, float(with_solved.get(quantity, math.nan)),
+                                                   reproduced, entry, analysis, inputs, verdict, reason)
                 rows.append({
                     "entry": entry["name"], "analysis": analysis.get("label", ""), "quantity": quantity,
                     "published": published, "reproduced": reproduced, "difference": difference,
@@ -412,6 +422,26 @@ def reproduce(
     columns = ["entry", "analysis", "quantity", "published", "reproduced", "difference", "verdict", "reason",
                "profile", "expect", "where", "inputs"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _numbers_of(entry: dict, analysis: dict, inputs: Inputs, profile: str) -> dict[str, float]:
+    try:
+        return _quantities(_fit(entry, analysis, inputs, profile), analysis, entry["measure"].upper(), inputs.arms)
+    except InputError as error:
+        if not entry.get("missing"):
+            raise InputError(f"{entry['name']}: {analysis.get('label', 'analysis')}: {error}") from None
+        return {}
+
+
+def _back_solved(published: str, solved: float, records: float, entry: dict, analysis: dict, inputs: Inputs,
+                 verdict: str, reason: str) -> tuple[str, str]:
+    """The verdict where the records' inputs do not give the published number: ``BACK_SOLVED`` when only the
+    overrides inferred from that number do, never "reproduced" (they were chosen to give it)."""
+    if _verdict(published, solved, entry, analysis, ())[0] != "reproduced":
+        return verdict, reason
+    overrides = "; ".join(f"{o['study']}: {o['derived']}" for o in entry["overrides"] if o.get("back_solved"))
+    return BACK_SOLVED, (f"the trial records give {records:.4g}; the published {published} follows only from "
+                         f"inputs back-solved from it ({overrides})")
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:

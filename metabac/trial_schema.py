@@ -84,6 +84,7 @@ TIMEPOINT_CLASSES = ("end of treatment", "follow-up")
 # compared with the arms combined (Cochrane Handbook 23.3.4), and an analysis pools end-of-treatment results.
 DEFAULT_SHARED_CONTROL = "combine"
 DEFAULT_TIMEPOINT_CLASS = "end of treatment"
+REVIEW_FILE = "review.toml"  # the review's question beside the records (metabac.review), never a trial record
 BINARY_OUTCOMES = ("abstinence", "relapse", "heavy_relapse", "abstinence_or_low_risk", "dropout",
                    "adverse_events", "dropout_adverse_events", "serious_adverse_events")
 CONTINUOUS_OUTCOMES = ("percent_days_abstinent", "heavy_drinking_days", "drinks_per_drinking_day",

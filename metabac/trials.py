@@ -29,7 +29,7 @@ from metabac.rob import assessment_rows, rob_frame
 from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
                               flip_drink_size, grams_per_day, threshold_for)
 from metabac.trial_schema import (BINARY_OUTCOMES, DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS, OUTCOMES,
-                                   TIMEPOINT_CLASSES, check_record)
+                                   REVIEW_FILE, TIMEPOINT_CLASSES, check_record)
 
 SHARED_CONTROL = ("combine", "split", "repeat")
 LOW_DOSE_MAX_MG = 60.0  # Pierce et al. 2018: low <= 60 mg/day, high > 60 mg/day
@@ -223,7 +223,8 @@ OUTCOME_COLUMNS = ["trial", "arm", "role", "outcome", "type", "timepoint", "time
 
 def load_trials(path: str | Path = "trials", threshold: float = WHO_HIGH_RISK_MEN,
                 threshold_women: float = WHO_HIGH_RISK_WOMEN) -> TrialSet:
-    """Read and validate every ``*.toml`` trial record in ``path`` (not its subfolders).
+    """Read and validate every ``*.toml`` trial record in ``path`` (not its subfolders; ``review.toml`` is the
+    review's question, :mod:`metabac.review`).
 
     Parameters
     ----------
@@ -239,7 +240,7 @@ def load_trials(path: str | Path = "trials", threshold: float = WHO_HIGH_RISK_ME
     folder = Path(path)
     if not folder.is_dir():
         raise InputError(f"{folder}: trials folder not found")
-    files = sorted(folder.glob("*.toml"))
+    files = sorted(path for path in folder.glob("*.toml") if path.name != REVIEW_FILE)
     if not files:
         raise InputError(f"{folder}: no trial records (*.toml)")
     records: dict[str, dict] = {}

@@ -428,7 +428,7 @@ def test_cli_report_on_the_bundled_trials(tmp_path: Path):
         assert analysis["random"]["k"] == len(arms) >= 2
     assert (out / "report.html").exists() and (out / "report.md").exists()
     rows = {(row["entry"], row["quantity"]): row for row in data["reproduction"]}
-    assert rows[("duan2023_abstinence", "estimate")]["verdict"] == "reproduced (derived inputs)"
+    assert rows[("duan2023_abstinence", "estimate")]["verdict"] == "consistent only with inputs derived from the target"
     assert "| duan2023_abstinence | random effects (DL) |" in (out / "report.md").read_text()
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import metabac as mb
 from metabac.cli import cli
-from metabac.reproduce import load_published, printed_precision
+from metabac.reproduce import BACK_SOLVED, load_published, printed_precision
 
 TRIALS = Path(__file__).resolve().parents[1] / "trials"
 
@@ -40,9 +40,15 @@ def test_entries_marked_reproduced_agree_at_printed_precision(table, name):
         assert abs(row.reproduced - value) <= half + 1e-9 * max(1, abs(value)), row
 
 
-def test_duan_is_reproduced_and_says_its_inputs_are_derived(table):
-    rows = table[table.entry == "duan2023_abstinence"]
-    assert set(rows.verdict) == {"reproduced (derived inputs)"}
+def test_duan_is_never_reproduced_by_inputs_back_solved_from_it(table):
+    """Hauser's 6/88 vs 9/92 were chosen to give Duan's 1.42 (0.41-4.92); the records' 6/79 vs 9/89 give 1.48
+    (0.46-4.76): the verdict says the published value is consistent only with inputs derived from it."""
+    rows = table[(table.entry == "duan2023_abstinence") & (table.quantity != "k")].set_index("quantity")
+    assert set(rows.verdict) == {BACK_SOLVED}
+    assert rows.loc["estimate", "reproduced"] == pytest.approx(1.4797, abs=5e-5)
+    assert rows.loc["ci_low", "reproduced"] == pytest.approx(0.4598, abs=5e-5)
+    assert rows.loc["ci_high", "reproduced"] == pytest.approx(4.7621, abs=5e-5)
+    assert rows.reason.str.contains("the trial records give 1.48").any()
     assert rows.reason.str.contains("back-solved").all()
 
 
@@ -104,7 +110,9 @@ def test_profile_override_changes_the_convention(tmp_path):
     revman = mb.reproduce(["duan2023_abstinence"], trials_dir=TRIALS, profile="revman5")
     assert set(revman.profile) == {"revman5"}
     # the IV analysis is the same under RevMan's conventions; only MH random effects would differ
-    assert revman.verdict.str.startswith("reproduced").all()
+    metafor = mb.reproduce(["duan2023_abstinence"], trials_dir=TRIALS)
+    assert list(revman.verdict) == list(metafor.verdict)
+    assert revman.reproduced.to_numpy() == pytest.approx(metafor.reproduced.to_numpy(), rel=1e-12)
 
 
 def test_unknown_entry_is_a_one_line_error():
@@ -130,7 +138,8 @@ def test_cli_json_and_help():
     out = runner.invoke(cli, ["reproduce", "duan2023_abstinence", "--json", "--trials", str(TRIALS)])
     assert out.exit_code == 0
     records = json.loads(out.output)
-    assert {r["verdict"] for r in records} == {"reproduced (derived inputs)"} and records[0]["profile"] == "metafor"
+    assert {r["verdict"] for r in records} == {BACK_SOLVED, "reproduced (derived inputs)"}   # k is reproduced
+    assert records[0]["profile"] == "metafor"
     help_text = runner.invoke(cli, ["reproduce", "--help"]).output
     assert help_text.rstrip().splitlines()[-1].strip().startswith("metabac reproduce")
 

@@ -28,8 +28,9 @@ def reproduce_command(names: tuple[str, ...], trials_dir: str, profile: str | No
     """Reproduce the published analyses in TRIALS/published (all, or the NAMEs given).
 
     Each published number is compared at the precision it was printed with. Verdicts: reproduced, reproduced
-    (derived inputs), differs (with the registry's reason) and inputs incomplete (with what is missing). The exit
-    code is 1 only when an entry marked expect = "reproduced" differs.
+    (derived inputs), consistent only with inputs derived from the target (the records' own inputs differ; only
+    inputs back-solved from the published number give it), differs (with the registry's reason) and inputs
+    incomplete (with what is missing). The exit code is 1 only when an entry marked expect = "reproduced" differs.
     """
     from metabac._result import table
     from metabac.profiles import get_profile

@@ -1,0 +1,126 @@
+"""The review a report answers: its question (population, setting, intervention, comparison), the author's GRADE
+overrides, and the published across-trial findings on who responds.
+
+A review folder holds the trial records (``*.toml``) and, beside them, ``review.toml`` (read here, never as a
+trial record). Without it the report states a generic question built from the records. Published moderator
+analyses (meta-regressions and subgroup findings of other reviews) live in ``published/moderators/*.toml``, each
+with its source and quote like every other number; they are second-hand by nature and shown as such.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from metabac._checks import InputError
+from metabac.certainty import DOMAINS, Override
+from metabac.trial_schema import REVIEW_FILE
+
+MODERATOR_FOLDER = Path("published") / "moderators"
+_QUESTION_FIELDS = ("title", "question", "population", "setting", "intervention", "comparison")
+_FINDING_FIELDS = {"citation": True, "url": True, "quote": True, "modifier": True, "finding": True,
+                   "kind": True, "estimate": False, "k": False, "note": False}
+
+
+@dataclass(frozen=True)
+class Review:
+    """The question a report answers and the author's overrides of GRADE domains by outcome."""
+
+    title: str
+    question: str
+    population: str
+    setting: str
+    intervention: str
+    comparison: str
+    overrides: dict[str, dict[str, Override]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {**{name: getattr(self, name) for name in _QUESTION_FIELDS},
+                "overrides": {outcome: {domain: {"levels": o.levels, "reason": o.reason} for domain, o in d.items()}
+                              for outcome, d in self.overrides.items()}}
+
+
+def _read_toml(path: Path) -> dict:
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise InputError(f"{path}: not valid TOML ({str(error).splitlines()[0]})") from None
+
+
+def _text(data: dict, key: str, where: str, required: bool = True) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where}: {key}: must be a non-empty text")
+    return value
+
+
+def read_review(trials_dir: str | Path) -> Review:
+    """The review of the folder ``trials_dir``: its ``review.toml``, or a generic question when there is none."""
+    path = Path(trials_dir) / REVIEW_FILE
+    if not path.exists():
+        return Review(title=f"Meta-analysis of the trial records in {Path(trials_dir).name}",
+                      question="What is the effect of the intervention compared with the control, on each outcome "
+                               "the trial records report?",
+                      population="as in the trial records", setting="as in the trial records",
+                      intervention="the experimental arms of the records",
+                      comparison="the control arms of the records")
+    data = _read_toml(path)
+    unknown = sorted(set(data) - {*_QUESTION_FIELDS, "overrides"})
+    if unknown:
+        raise InputError(f"{path}: {unknown[0]}: unknown field (known: {', '.join(_QUESTION_FIELDS)}, overrides)")
+    texts = {key: _text(data, key, str(path)) for key in _QUESTION_FIELDS}
+    return Review(**texts, overrides=_overrides(data.get("overrides", {}), path))  # type: ignore[arg-type]
+
+
+def _overrides(data: Any, path: Path) -> dict[str, dict[str, Override]]:
+    """``[overrides.<outcome>.<domain>]`` tables with ``levels`` (0, 1 or 2) and ``reason``."""
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: overrides: must be a table of outcomes")
+    result: dict[str, dict[str, Override]] = {}
+    for outcome, domains in data.items():
+        if not isinstance(domains, dict):
+            raise InputError(f"{path}: overrides.{outcome}: must be a table of GRADE domains")
+        result[outcome] = {}
+        for key, value in domains.items():
+            domain = key.replace("_", " ")
+            if domain not in DOMAINS:
+                raise InputError(f"{path}: overrides.{outcome}.{key}: not a GRADE domain "
+                                 f"({', '.join(d.replace(' ', '_') for d in DOMAINS)})")
+            if not isinstance(value, dict) or set(value) != {"levels", "reason"}:
+                raise InputError(f"{path}: overrides.{outcome}.{key}: needs exactly levels and reason")
+            try:
+                result[outcome][domain] = Override(value["levels"], value["reason"])
+            except InputError as error:
+                raise InputError(f"{path}: overrides.{outcome}.{key}: {error}") from None
+    return result
+
+
+def published_moderator_findings(trials_dir: str | Path) -> pd.DataFrame:
+    """Published across-trial analyses of who responds (e.g. meta-regression on baseline drinking), one row per
+    ``published/moderators/*.toml`` file: name, kind (meta-regression or subgroup analysis), modifier, finding,
+    estimate and k where published, citation, url, quote, note. Every row is second-hand: it reports another
+    review's analysis, which metabac cannot recompute."""
+    folder = Path(trials_dir) / MODERATOR_FOLDER
+    rows = []
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+        data = _read_toml(path)
+        unknown = sorted(set(data) - set(_FINDING_FIELDS))
+        if unknown:
+            raise InputError(f"{path}: {unknown[0]}: unknown field (known: {', '.join(_FINDING_FIELDS)})")
+        row: dict[str, Any] = {"name": path.stem}
+        for key, required in _FINDING_FIELDS.items():
+            row[key] = data.get("k") if key == "k" else _text(data, key, str(path), required)
+        if row["k"] is not None and (not isinstance(row["k"], int) or isinstance(row["k"], bool) or row["k"] < 1):
+            raise InputError(f"{path}: k: must be a whole number of trials, got {row['k']!r}")
+        if not str(row["url"]).startswith(("http://", "https://")):
+            raise InputError(f"{path}: url: must start with http:// or https://")
+        rows.append({**row, "second_hand": True})
+    return pd.DataFrame(rows, columns=["name", *_FINDING_FIELDS, "second_hand"])
