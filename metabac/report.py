@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,9 @@ from metabac.sensitivity import baujat, cumulative, influence, leave_one_out
 from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
 from metabac.tau2 import METHODS
 from metabac.trial_schema import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS
-from metabac.certainty import grade_outcome
+from metabac.certainty import Override, grade_outcome
+from metabac.interaction import pool_interactions, within_trial_interactions
+from metabac.review import Review, published_moderator_findings, read_review
 from metabac.rob import fit_comparisons, rob_table, without_high_risk
 from metabac.trials import TrialSet, comparisons, load_trials
 from metabac.trials import coverage as trial_coverage
@@ -184,6 +186,38 @@ def _fit_dict(fit: PoolResult | None) -> dict | None:
 
 
 @dataclass(frozen=True)
+class WhoResponds:
+    """The evidence on effect modifiers, kept apart by strength (Fisher et al., BMJ 2017;356:j573).
+
+    ``within`` holds the within-trial subgroup and interaction results of the records
+    (:func:`metabac.within_trial_interactions`) and ``pooled`` their deft pooling per modifier; ``severity`` each
+    trial's drinking-severity class with its ground (across-trial, observational); ``published`` the across-trial
+    findings of other reviews (second-hand).
+    """
+
+    within: pd.DataFrame
+    pooled: pd.DataFrame
+    severity: pd.DataFrame
+    published: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        return {name: _records(getattr(self, name)) for name in ("within", "pooled", "severity", "published")}
+
+
+SEVERITY_TABLE = ["study", "severity", "g_per_day", "severity_basis", "severity_drink_size_g",
+                  "severity_drink_size_assumed", "flip_drink_size_g", "severity_threshold", "severity_second_hand"]
+
+
+def who_responds(trials: TrialSet, options: ReportOptions) -> WhoResponds:
+    """Within-trial interactions (and their pooling), the severity classes and published moderator findings."""
+    within = within_trial_interactions(trials)
+    pooled = pool_interactions(within, method=options.method, level=options.level) if len(within) else \
+        pd.DataFrame()
+    return WhoResponds(within, pooled, trials.trials[SEVERITY_TABLE].reset_index(drop=True),
+                       published_moderator_findings(options.trials_dir))
+
+
+@dataclass(frozen=True)
 class RunStamp:
     """What is needed to rerun the analysis: versions, the trials' hash and the command line."""
 
@@ -209,6 +243,8 @@ class Report:
     reproduction: pd.DataFrame | None
     reproduction_note: str | None
     stamp: RunStamp
+    review: Review | None = None
+    who_responds: WhoResponds | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready: DataFrames become lists of records, NaN becomes None."""
@@ -220,6 +256,8 @@ class Report:
             "reproduction": _records(self.reproduction),
             "reproduction_note": self.reproduction_note,
             "stamp": self.stamp.__dict__,
+            "review": None if self.review is None else self.review.to_dict(),
+            "who_responds": None if self.who_responds is None else self.who_responds.to_dict(),
         })
 
 
@@ -382,7 +420,8 @@ def _pooled(arms: pd.DataFrame, a: OutcomeAnalysis, options: ReportOptions, test
     return fit_comparisons(arms, measure=a.measure, method=options.method, test=test, level=options.level)
 
 
-def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet, options: ReportOptions) -> Appraisal:
+def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet, options: ReportOptions,
+             overrides: Mapping[str, Override] | None = None) -> Appraisal:
     """Heterogeneity intervals, the Wald and ITT-only sensitivity lines, RoB 2, the re-run without trials at high
     risk of bias, GRADE certainty (rated on the report's main fit) and the evidence used, for one outcome."""
     fit = a.random
@@ -400,7 +439,7 @@ def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet, options: 
     return Appraisal(
         heterogeneity=heterogeneity, wald=wald, itt_only=itt_only, not_itt=not_itt if itt_only else (), rob=rob,
         without_high_risk=without_high_risk(trials, arms, **model) if rob is not None else None,
-        certainty=grade_outcome(trials, arms, fit), evidence=evidence_of(a, trials))
+        certainty=grade_outcome(trials, arms, fit, overrides=overrides), evidence=evidence_of(a, trials))
 
 
 def check_grouping(by: str | None, analyses: list[OutcomeAnalysis]) -> None:
@@ -493,6 +532,7 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
     """
     options = check_options(options)
     trials = load_trials(options.trials_dir)
+    review = read_review(options.trials_dir)
     coverage = trial_coverage(trials)
     available = [str(o) for o in coverage.columns]
     wanted = list(options.outcomes) or available
@@ -513,7 +553,8 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
                 measure_for(kind, outcome, options.measures)  # a measure that does not fit is an error, not a skip
             try:
                 analysis = _extras(analyse_outcome(arms, outcome, options), arms, options)
-                analyses.append(replace(analysis, appraisal=appraise(analysis, arms, trials, options)))
+                appraisal = appraise(analysis, arms, trials, options, review.overrides.get(outcome))
+                analyses.append(replace(analysis, appraisal=appraisal))
             except InputError as error:
                 skipped.append((outcome, str(error)))
         if progress:
@@ -522,4 +563,5 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
         raise InputError("no outcome could be pooled: " + "; ".join(f"{o}: {r}" for o, r in skipped))
     check_grouping(options.by, analyses)
     reproduction, note = reproduction_of(options)
-    return Report(options, coverage, tuple(analyses), tuple(skipped), reproduction, note, run_stamp(options))
+    return Report(options, coverage, tuple(analyses), tuple(skipped), reproduction, note, run_stamp(options),
+                  review, who_responds(trials, options))
