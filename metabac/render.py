@@ -22,9 +22,13 @@ from scipy import stats
 from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
 from metabac.report import ASYMMETRY_MIN_TRIALS, OutcomeAnalysis, Report
+from metabac.report_review import (
+    TESTS, answer_rows, appraisal_lines, certainty_text, grade_rows, p_value, pooled_interaction_lines,
+    published_rows, severity_answer, severity_rows, sof_rows, within_rows,
+)
+from metabac.rob import LABELS
 from metabac.report_text import (
     convention, leave_one_out_rows, methods_paragraph, predictor_rows, reproduction_rows, slug, small_study_rows,
-    sof_rows,
 )
 
 
@@ -39,7 +43,7 @@ class Cell:
 
 @dataclass(frozen=True)
 class Block:
-    kind: str  # "h1", "h2", "h3", "p", "table", "img", "notes"
+    kind: str  # "h1", "h2", "h3", "p", "list", "table", "img", "notes"; a list's items are its rows' cells
     text: str = ""
     anchor: str = ""
     header: tuple[str, ...] = ()
@@ -107,9 +111,11 @@ def _study_rows(a: OutcomeAnalysis, notes: list[str]) -> tuple[tuple[Cell, ...],
             arms = [f"{r.ai:g}/{r.n1i:g}", f"{r.ci:g}/{r.n2i:g}"]
         else:
             arms = [f"{r.m1i:.3g} ({r.sd1i:.3g}), {r.n1i:g}", f"{r.m2i:.3g} ({r.sd2i:.3g}), {r.n2i:g}"]
-        group = "" if "group" not in r else "(missing)" if r.group is None or (
+        group = "" if "group" not in r else "not classified" if r.group is None or (
             isinstance(r.group, float) and np.isnan(r.group)) else str(r.group)
-        rows.append((Cell(f"{r.study}{r.mark or ''}", note), *(Cell(x, note) for x in arms), Cell(group),
+        analysis_set = str(r.analysis_set) if "analysis_set" in r and isinstance(r.analysis_set, str) else "—"
+        rows.append((Cell(f"{r.study}{r.mark or ''}", note), *(Cell(x, note) for x in arms), Cell(analysis_set),
+                     Cell(group),
                      Cell(f"{r.weight:.1f}%"), Cell(f"{r.weight_fixed:.1f}%"),
                      Cell(effect(a.measure, r.yi, r.yi - crit * se, r.yi + crit * se), note)))
     return tuple(rows)
@@ -122,35 +128,62 @@ def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, s
     blocks = [Block("h2", f"Outcome: {a.outcome}", anchor)]
     if f"forest-{slug(a.outcome)}" in images:
         blocks.append(Block("img", f"Forest plot: {a.outcome} ({a.measure})", image=f"forest-{slug(a.outcome)}"))
-    blocks.append(Block("table", f"{a.outcome}: studies", header=("Study", *arm_head, "Subgroup", "Weight (random)",
-                                                                   "Weight (fixed)", f"{a.measure} [95% CI]"),
+    blocks.append(Block("table", f"{a.outcome}: studies", header=("Study", *arm_head, "Analysis set", "Subgroup",
+                                                                   "Weight (random)", "Weight (fixed)",
+                                                                   f"{a.measure} [95% CI]"),
                         rows=_study_rows(a, notes)))
     fixed_name = "Mantel-Haenszel" if a.fixed.model == "Mantel-Haenszel" else a.fixed.model
     pooled = [
-        (Cell(f"Random effects ({a.random.method}{', Hartung-Knapp' if a.random.test == 'knha' else ''})"),
+        (Cell(f"Random effects ({a.random.method}, {TESTS.get(a.random.test, a.random.test)})"),
          Cell(effect(a.measure, a.random.estimate, a.random.ci_low, a.random.ci_high), link=anchor),
          Cell(effect(a.measure, a.random.estimate, a.random.pi_low, a.random.pi_high) if a.random.k > 2 else "k < 3"),
-         Cell(num(a.random.pvalue, 4))),
+         Cell(p_value(a.random.pvalue))),
         (Cell(f"Fixed effect ({fixed_name})"),
          Cell(effect(a.measure, a.fixed.estimate, a.fixed.ci_low, a.fixed.ci_high), link=anchor), Cell(""),
-         Cell(num(a.fixed.pvalue, 4))),
+         Cell(p_value(a.fixed.pvalue))),
     ]
     blocks.append(Block("table", f"{a.outcome}: pooled", header=("Model", f"{a.measure} [95% CI]",
                                                                   "95% prediction interval", "p"), rows=tuple(pooled)))
-    lines = [heterogeneity_line(a.random), overall_effect_line(a.random)]
+    lines = [heterogeneity_line(a.random), overall_effect_line(a.random), *appraisal_lines(a)]
     if a.groups is not None:
         lines.append(subgroup_difference_line(a.groups))
         for name, fit in a.groups.fits.items():
             lines.append(f"Subgroup {name}: {a.measure} {effect(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}"
                          f", k = {fit.k}; {heterogeneity_line(fit)}")
+        if a.groups.missing:
+            lines.append(f"Not classified: {len(a.groups.missing)} trial(s) without a subgroup value, shown without a "
+                         "subgroup test (missing data is not a level).")
     blocks += [Block("p", line) for line in lines]
+    blocks += _judgement_blocks(a, images)
     if a.predictors is not None:
         header, rows = predictor_rows(a.predictors)
-        blocks.append(Block("h3", f"Predictors of the effect ({a.outcome})"))
+        blocks.append(Block("h3", f"Across-trial comparisons, observational ({a.outcome})"))
+        blocks.append(Block("p", "Trial characteristics compared across trials: an association between trials "
+                                 "need not hold for the patients within them (ecological bias)."))
         blocks.append(Block("table", "predictors", header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows)))
     if a.sensitivity is not None:
         blocks += _sensitivity_blocks(a, notes, images)
     return blocks
+
+
+def _judgement_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Block]:
+    """Risk of bias (table and figures) and the GRADE rating of one outcome."""
+    stem, out = slug(a.outcome), []
+    rob = a.appraisal.rob if a.appraisal is not None else None
+    if rob is not None and len(rob):
+        out.append(Block("h3", f"Risk of bias, RoB 2 ({a.outcome})", f"rob-{stem}"))
+        for name, caption in ((f"rob-{stem}", f"Risk of bias per trial: {a.outcome}"),
+                              (f"robsummary-{stem}", f"Risk of bias, share of the weight: {a.outcome}")):
+            if name in images:
+                out.append(Block("img", caption, image=name))
+        out.append(_text_table("risk of bias", ("Trial", *[LABELS.get(c, c) for c in rob.columns]),
+                               [(str(study), *map(str, row)) for study, row in rob.iterrows()]))
+    header, rows = grade_rows(a)
+    if rows:
+        certainty = a.appraisal.certainty.certainty
+        out += [Block("h3", f"Certainty of the evidence, GRADE ({a.outcome}): {certainty_text(certainty)}",
+                      f"grade-{stem}"), _text_table("GRADE", header, rows)]
+    return out
 
 
 def _text_table(caption: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> Block:
@@ -192,24 +225,78 @@ def _reproduction_blocks(report: Report) -> list[Block]:
     return out + [_text_table("reproduction", *reproduction_rows(report.reproduction))]
 
 
-def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
-    """The report as an ordered list of blocks, shared by both renderers."""
-    out = [Block("h1", "Baclofen for alcohol use disorder: meta-analysis of the trial records"),
-           Block("p", convention(report))]
-    header, rows = sof_rows(report)
-    out += [Block("h2", "Summary of findings", "summary-of-findings"),
-            Block("table", "summary of findings", header=header,
-                  rows=tuple(tuple(Cell(c, link=link) for c in r) for r, link in rows))]
-    ids = note_ids(report)
-    out += [Block("h2", "Data coverage", "coverage"), _coverage_block(report, ids)]
-    for outcome, reason in report.skipped:
-        out.append(Block("p", f"Not pooled: {outcome}: {reason}."))
-    for analysis, notes in zip(report.analyses, ids):
-        out += _outcome_blocks(analysis, notes, images)
-    out += _reproduction_blocks(report)
-    out += [Block("h2", "Methods", "methods"), Block("p", methods_paragraph(report)),
-            Block("h2", "Sources of the numbers", "sources"), Block("notes")]
+def _who_responds_blocks(report: Report) -> list[Block]:
+    """Within-trial evidence first (the stronger), then across-trial comparisons (observational), then published
+    across-trial findings (second-hand); never mixed in one table."""
+    out = [Block("h2", "Who responds?", "who-responds"),
+           Block("p", severity_answer(report)),
+           Block("h3", "(a) Within-trial evidence", "within-trial"),
+           Block("p", "Subgroups compared inside one randomised trial share its protocol and randomisation: the "
+                      "strongest evidence on an effect modifier (Fisher et al., BMJ 2017;356:j573). As published, "
+                      "in the manner of the SWiM guideline (Campbell et al., BMJ 2020;368:l6890)."),
+           _text_table("within-trial effect modification", *within_rows(report))]
+    out += [Block("p", line) for line in pooled_interaction_lines(report)]
+    out += [Block("h3", "(b) Across-trial comparisons, observational", "across-trial"),
+            Block("p", "Trials compared by their characteristics (severity class, dose, detoxification, population): "
+                       "an association across trials can come from anything else that differs between them. Each "
+                       "trial's severity class and its ground (the WHO high-risk threshold, 60 g/day for men and "
+                       "40 g/day for women, weighted by the trial's sex mix; drinks converted with the trial's "
+                       "drink size, or an assumed one where it is not stated):"),
+            _text_table("severity of each trial", *severity_rows(report))]
+    out += [Block("p", f"The predictors tables under each outcome test these characteristics across trials "
+                       f"({', '.join(a.outcome for a in report.analyses if a.predictors is not None) or 'none'}).")]
+    header, rows = published_rows(report)
+    out += [Block("h3", "(c) Published across-trial analyses, second-hand", "published-moderators"),
+            Block("p", "Meta-regressions and subgroup analyses of other reviews, as their abstracts report them; "
+                       "metabac cannot recompute them, and they are across-trial associations.")]
+    out += [_text_table("published moderator analyses", header, rows)] if rows else [Block("p", "None recorded.")]
     return out
+
+
+def _answer_blocks(report: Report) -> list[Block]:
+    review = report.review
+    out = []
+    if review is not None:
+        out.append(Block("p", f"Question: {review.question}"))
+    header, rows = answer_rows(report)
+    out += [Block("h2", "Answer", "answer"),
+            Block("table", "answer", header=header,
+                  rows=tuple(tuple(Cell(c, link=link if i == 0 else None) for i, c in enumerate(r))
+                             for r, link in rows))]
+    line = severity_answer(report)
+    if line:
+        out.append(Block("p", line))
+    return out
+
+
+def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
+    """The report as an ordered list of blocks, shared by both renderers: the question and answer first, then
+    the table of contents, the summary of findings, each outcome, who responds, reproduction and methods."""
+    review = report.review
+    title = review.title if review is not None else "Meta-analysis of the trial records"
+    answer = _answer_blocks(report)
+    header, rows, notes = sof_rows(report)
+    body = [Block("h2", "Summary of findings", "summary-of-findings")]
+    if review is not None:
+        body.append(Block("p", f"Population: {review.population}. Setting: {review.setting}. Intervention: "
+                               f"{review.intervention}. Comparison: {review.comparison}."))
+    body += [_text_table("summary of findings", header, rows),
+             Block("p", "Certainty (GRADE): ⊕⊕⊕⊕ high, ⊕⊕⊕◯ moderate, ⊕⊕◯◯ low, ⊕◯◯◯ very low; the evidence from "
+                        "randomised trials starts high and is rated down for each concern below."),
+             Block("list", "summary-of-findings notes", rows=tuple((Cell(n),) for n in notes))]
+    ids = note_ids(report)
+    body += [Block("h2", "Data coverage", "coverage"), _coverage_block(report, ids)]
+    for outcome, reason in report.skipped:
+        body.append(Block("p", f"Not pooled: {outcome}: {reason}."))
+    for analysis, notes_of in zip(report.analyses, ids):
+        body += _outcome_blocks(analysis, notes_of, images)
+    body += _who_responds_blocks(report) if report.who_responds is not None else []
+    body += _reproduction_blocks(report)
+    body += [Block("h2", "Methods", "methods"), Block("p", convention(report)), Block("p", methods_paragraph(report)),
+             Block("h2", "Sources of the numbers", "sources"), Block("notes")]
+    contents = [Cell(b.text, link=b.anchor) for b in [*answer, *body] if b.kind == "h2" and b.anchor]
+    return [Block("h1", title), *answer, Block("h2", "Contents", "contents"),
+            Block("list", "contents", rows=tuple((c,) for c in contents)), *body]
 
 
 def _coverage_block(report: Report, ids: list[list[str]]) -> Block:
@@ -276,9 +363,12 @@ def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> 
     esc = markdown_text
     for b in blocks(report, images):
         if b.kind in ("h1", "h2", "h3"):
-            lines += ["#" * int(b.kind[1]) + " " + esc(b.text), ""]
+            anchor = [f'<a id="{b.anchor}"></a>', ""] if b.anchor else []   # a slug of ours, never data
+            lines += [*anchor, "#" * int(b.kind[1]) + " " + esc(b.text), ""]
         elif b.kind == "p":
             lines += [esc(b.text), ""]
+        elif b.kind == "list":
+            lines += [f"- [{esc(c.text)}](#{c.link})" if c.link else f"- {esc(c.text)}" for (c,) in b.rows] + [""]
         elif b.kind == "img":
             lines += [f"![{esc(b.text)}]({images[b.image]})", ""]
         elif b.kind == "table":
@@ -315,7 +405,7 @@ line-height:1.4}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
 th,td{border:1px solid #ddd;padding:.25em .5em;text-align:right;vertical-align:top}
-th:first-child,td:first-child{text-align:left}th{background:#f3f5f8}
+td:first-child{text-align:left}th{background:#f3f5f8;text-align:left}
 td.missing{color:#a33;background:#fbeeee}td.t{text-align:left}sup a{text-decoration:none}
 img{max-width:100%;border:1px solid #eee}p.convention{background:#f3f5f8;padding:.6em;border-left:4px solid #1f4e9c}
 ol.notes{font-size:.85em}footer{margin-top:3em;font-size:.8em;color:#666}
@@ -338,8 +428,13 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
         if b.kind in ("h1", "h2", "h3"):
             parts.append(f"<{b.kind}{anchor}>{e(b.text)}</{b.kind}>")
         elif b.kind == "p":
-            cls = ' class="convention"' if b.text.startswith("Convention") else ""
+            cls = ' class="convention"' if b.text.startswith(("Convention", "Question")) else ""
             parts.append(f"<p{cls}>{e(b.text)}</p>")
+        elif b.kind == "list":
+            items = "".join(f'<li><a href="#{e(c.link)}">{e(c.text)}</a></li>' if c.link else f"<li>{e(c.text)}</li>"
+                            for (c,) in b.rows)
+            tag = "nav" if b.text == "contents" else "div"
+            parts.append(f'<{tag} class="{e(slug(b.text))}"><ul>{items}</ul></{tag}>')
         elif b.kind == "img":
             data = base64.b64encode(images[b.image]).decode("ascii")
             parts.append(f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}"></figure>')
@@ -357,7 +452,7 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
 
 def _html_cell(cell: Cell, notes: Mapping[str, Mapping[str, str]], numbers: Mapping[str, int], e) -> str:
     text = e(cell.text)
-    numeric = bool(re.match(r"^[-−+]?[0-9.]", cell.text)) or cell.text in ("", "—", "NA")
+    numeric = (bool(re.match(r"^[-−+]?[0-9.]", cell.text)) and len(cell.text) <= 40) or cell.text in ("", "—", "NA")
     cls = ' class="missing t"' if cell.text == "missing" else "" if numeric else ' class="t"'
     if cell.link:
         text = f'<a href="#{e(cell.link)}">{text}</a>'

@@ -169,7 +169,7 @@ class Appraisal:
         ci = self.heterogeneity
         return to_jsonable({
             "heterogeneity_ci": None if ci is None else {
-                "level": 95, "tau2": list(ci.tau2), "tau": list(ci.tau), "i2": list(ci.i2), "h2": list(ci.h2),
+                "level": 95, **{name: getattr(ci, name)._asdict() for name in ("tau2", "tau", "i2", "h2")},
                 "lower_censored": ci.lower_censored, "upper_censored": ci.upper_censored, "empty": ci.empty},
             "wald": _fit_dict(self.wald), "itt_only": _fit_dict(self.itt_only), "not_itt": list(self.not_itt),
             "risk_of_bias": None if self.rob is None else _records(self.rob.rename_axis("study").reset_index()),
@@ -544,9 +544,10 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
         arms = comparisons(trials, outcome=outcome, shared_control=options.shared_control,
                            timepoint_class=options.timepoint_class)
         if len(arms) < options.min_trials:
-            left_out = "".join(f"; {trial} left out: {reason}" for trial, reason in arms.attrs.get("excluded", ()))
-            skipped.append((outcome, f"{len(arms)} placebo-controlled trial(s) with complete arm data, fewer than "
-                                     f"{options.min_trials}{left_out}"))
+            left_out = "".join(f"; {trial}: {reason.removeprefix(outcome + ': ')}"
+                               for trial, reason in arms.attrs.get("excluded", ()))
+            skipped.append((outcome, f"{len(arms)} placebo-controlled trial(s) with usable {options.timepoint_class} "
+                                     f"data, fewer than {options.min_trials}{left_out}"))
         else:
             kind = _kind(arms)
             if kind is not None:

@@ -21,12 +21,14 @@ from functools import partial
 from typing import NamedTuple
 
 import matplotlib
+import pandas as pd
 from matplotlib.figure import Figure
 
 from metabac._checks import InputError
 from metabac.plots.diagnostics import baujat_plot, cumulative_forest
 from metabac.plots.forest import forest
 from metabac.plots.funnel import funnel
+from metabac.plots.rob import summary_bars, traffic_light
 from metabac.render import slug
 from metabac.report import Report
 
@@ -57,7 +59,8 @@ def figure_bytes(fig: Figure, kind: str) -> bytes:
 def drawings(report: Report) -> dict[str, Drawing]:
     """Every figure of the report by file stem, as a picklable recipe (``functools.partial``) that draws it: per
     outcome a forest plot and, with its sensitivity analyses, a contour-enhanced funnel plot (with trim-and-fill), a
-    cumulative forest plot by year and a Baujat plot."""
+    cumulative forest plot by year and a Baujat plot; with a risk-of-bias assessment, the RoB 2 traffic-light table
+    and the summary bars weighted by the random-effects weights."""
     made: dict[str, Drawing] = {}
     for a in report.analyses:
         stem = slug(a.outcome)
@@ -69,6 +72,12 @@ def drawings(report: Report) -> dict[str, Drawing]:
             made[f"cumulative-{stem}"] = partial(cumulative_forest, a.sensitivity.cumulative, a.measure,
                                                  title=f"{a.outcome}: cumulative meta-analysis by year")
             made[f"baujat-{stem}"] = partial(baujat_plot, a.sensitivity.baujat, title=f"{a.outcome}: Baujat plot")
+        rob = a.appraisal.rob if a.appraisal is not None else None
+        if rob is not None and len(rob):
+            weights = pd.Series(a.random.weights, index=a.studies["study"].astype(str).to_numpy())
+            made[f"rob-{stem}"] = partial(traffic_light, rob, title=f"{a.outcome}: risk of bias (RoB 2)")
+            made[f"robsummary-{stem}"] = partial(summary_bars, rob, weights.reindex(rob.index),
+                                                 title=f"{a.outcome}: risk of bias, share of the weight")
     return made
 
 

@@ -380,7 +380,7 @@ def reproduce(
     -------
     pandas.DataFrame
         One row per published number: ``entry, analysis, quantity, published, reproduced, difference, verdict,
-        reason, profile, expect, where, inputs``. ``verdict`` is one of ``reproduced``, ``reproduced (derived
+        reason, profile, expect, where, inputs, outcome, measure, citation``. ``verdict`` is one of ``reproduced``, ``reproduced (derived
         inputs)``, ``consistent only with inputs derived from the target`` (the records' inputs give ``reproduced``
         and differ; only overrides marked ``back_solved`` give the published number), ``differs`` (reason from the
         registry) or ``inputs incomplete`` (what is missing).
@@ -418,9 +418,11 @@ def reproduce(
                     "published": published, "reproduced": reproduced, "difference": difference,
                     "verdict": verdict, "reason": reason, "profile": used, "expect": entry["expect"],
                     "where": analysis.get("where", entry["where"]), "inputs": inputs.origin,
+                    "outcome": entry.get("outcome", ""), "measure": entry["measure"].upper(),
+                    "citation": entry["citation"],
                 })
     columns = ["entry", "analysis", "quantity", "published", "reproduced", "difference", "verdict", "reason",
-               "profile", "expect", "where", "inputs"]
+               "profile", "expect", "where", "inputs", "outcome", "measure", "citation"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -65,8 +65,12 @@ def overall_effect_line(fit: PoolResult) -> str:
 
 
 def subgroup_difference_line(result: SubgroupResult) -> str:
+    """RevMan's line, between classified subgroups only: with one classified level the test is not estimable
+    (trials without a value are not a level)."""
     if not np.isfinite(result.q_between):
-        return "Test for subgroup differences: not applicable (one subgroup)"
+        unclassified = f"; {len(result.missing)} trial(s) not classified" if result.missing else ""
+        return (f"Test for subgroup differences: not estimable (one classified subgroup, "
+                f"{', '.join(map(str, result.fits))}{unclassified})")
     i2 = max(0.0, 100 * (result.q_between - result.q_between_df) / result.q_between) if result.q_between > 0 else 0
     return (f"Test for subgroup differences: Chi² = {_num(result.q_between)}, df = {result.q_between_df} "
             f"({_p(result.q_between_pvalue)}), I² = {i2:.0f}%")
@@ -119,7 +123,7 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
             rows.append(_Row("text", (overall_effect_line(fit),)))
         orphans = studies[~studies["group"].astype(str).isin(list(groups.fits))]
         if len(orphans):
-            rows.append(_Row("group", ("No group label",), bold=True))
+            rows.append(_Row("group", ("Not classified (no subgroup test)",), bold=True))
             rows += [study_row(r) for _, r in orphans.iterrows()]
         rows.append(_Row("text"))
     else:
