@@ -7,6 +7,7 @@ conventions; each is one field of :class:`Profile`, passed to :func:`metabac.eff
 =================  ==================  =========================================  ===============================
 field              metafor             revman5                                    meta
 =================  ==================  =========================================  ===============================
+test               z                   z                                          z
 method             REML                DL                                         REML
 i2                 tau2-based          Q-based                                    Q-based
 smd_correction     exact J             1 − 3/(4N − 9)                             exact J
@@ -18,8 +19,14 @@ drop00             no                  double-zero studies not estimable        
 prediction         z                   none                                       t(k − 1) (method.predict "V")
 =================  ==================  =========================================  ===============================
 
+A fourth profile, ``cochrane``, is Cochrane's current random-effects method (Cochrane Handbook chapter 10, RevMan
+since January 2025): metafor's conventions with REML, the Hartung-Knapp-Sidik-Jonkman interval (``test="knha"``,
+t(k − 1) with the rescaled standard error), the prediction interval from t(k − 1) on the same scale, and I² from
+τ²; the Q-profile interval for τ² is :meth:`PoolResult.confint`. It is ``metabac report``'s default.
+
 References: Deeks JJ, Higgins JPT. Statistical algorithms in Review Manager 5 (2010); R meta 8.x ``settings.meta()``
-defaults and ``metacont``/``metabin`` source (exact.smd, MH.exact, Q.Cochrane, method.predict).
+defaults and ``metacont``/``metabin`` source (exact.smd, MH.exact, Q.Cochrane, method.predict); Cochrane Methods,
+"Random-effects meta-analysis methods for intervention reviews" (REML, Q-profile, HKSJ, t prediction intervals).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class Profile:
     name: str
     description: str
     method: str = "REML"
+    test: Literal["z", "knha"] = "z"
     i2: Literal["tau2", "q"] = "tau2"
     smd_correction: Literal["exact", "approximate"] = "exact"
     smd_vtype: Literal["LS", "UB", "RM5"] = "LS"
@@ -74,6 +82,10 @@ PROFILES: dict[str, Profile] = {
     "meta": Profile(
         "meta", "R meta defaults: REML, Q-based I², unbiased SMD variance, PI on t(k-1)",
         method="REML", i2="q", smd_vtype="UB", mh_add_inside=True, drop00=True, prediction="t",
+    ),
+    "cochrane": Profile(
+        "cochrane", "Cochrane's current methods: REML, Hartung-Knapp-Sidik-Jonkman CI, PI on t(k-1), I² from τ²",
+        method="REML", test="knha",
     ),
 }
 PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)
@@ -124,7 +136,7 @@ def analyse(
         Inverse variance, Mantel-Haenszel (OR, RR, RD) or Peto (fixed effect only).
     method : str, optional
         tau² estimator for ``model="random"``; by default the profile's (REML, or DL for revman5).
-    profile : {"metafor", "revman5", "meta"} or Profile
+    profile : {"metafor", "revman5", "meta", "cochrane"} or Profile
     level : float
         Confidence level in percent.
     labels : array-like, optional
@@ -169,7 +181,7 @@ def analyse(
                           smd_correction=prof.smd_correction, smd_vtype=prof.smd_vtype, **arms)
         kept = None if labels is None else list(es["study"])
         result = pool(es.yi.to_numpy(), es.vi.to_numpy(), method=method, level=level, measure=measure.upper(),
-                      labels=kept)
+                      labels=kept, test=prof.test if model == "random" else "z")
     return ProfiledResult(apply_conventions(result, prof), prof)
 
 
@@ -180,7 +192,7 @@ def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, la
     yi, vi = es.yi.to_numpy(), es.vi.to_numpy()
     kept = None if labels is None else list(es["study"])
     iv = pool(yi, vi, method="DL" if prof.mh_random == "mh_q" else method, level=level, measure=measure.upper(),
-              labels=kept)
+              labels=kept, test=prof.test)
     if prof.mh_random == "iv":
         return iv
     w = 1 / vi

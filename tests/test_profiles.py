@@ -3,6 +3,8 @@ exists, on a published RevMan 5 or Stata output with its inputs."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import numpy as np
@@ -17,8 +19,8 @@ DUAN = dict(ai=[30, 6], n1i=[42, 88], ci=[12, 9], n2i=[42, 92])
 
 
 def test_profiles_are_frozen_option_sets_and_metafor_is_the_default():
-    assert mb.PROFILE_NAMES == ("metafor", "revman5", "meta")
-    with pytest.raises(Exception):
+    assert mb.PROFILE_NAMES == ("metafor", "revman5", "meta", "cochrane")
+    with pytest.raises(dataclasses.FrozenInstanceError):
         PROFILES["metafor"].method = "DL"  # type: ignore[misc]
     default = analyse("RR", method="DL", **DUAN)
     assert default.profile.name == "metafor"
