@@ -431,6 +431,37 @@ def test_cli_report_on_the_bundled_trials(tmp_path: Path):
     rows = {(row["entry"], row["quantity"]): row for row in data["reproduction"]}
     assert rows[("duan2023_abstinence", "estimate")]["verdict"] == "consistent only with inputs derived from the target"
     assert "| duan2023_abstinence | random effects (DL) |" in (out / "report.md").read_text()
+    _the_review_a_methodologist_would_sign(data, (out / "report.md").read_text(), (out / "report.html").read_text())
+
+
+def _the_review_a_methodologist_would_sign(data: dict, markdown: str, page: str) -> None:
+    """Issue 16's rules, on the bundled report: one timepoint class, no complement outcome, HKSJ with a t
+    prediction interval and tau2/I2 intervals, subgroup tests between classified levels only, the answer first."""
+    analyses = {a["outcome"]: a for a in data["analyses"]}
+    assert set(analyses) == {"abstinence", "dropout"}          # relapse = n - abstinent is not a second finding
+    assert any(o == "relapse" and "complement of abstinence" in r for o, r in
+               ((s["outcome"], s["reason"]) for s in data["skipped"]))
+    dropout = analyses["dropout"]
+    assert dropout["timepoint"]["class"] == "end of treatment" and dropout["timepoint"]["weeks_max"] == 16
+    assert any(e["trial"] == "ponizovsky2015" and "follow-up" in e["reason"] for e in dropout["excluded"])
+    for a in analyses.values():
+        assert a["random"]["test"] == "knha" and a["random"]["df"] == a["random"]["k"] - 1
+        ci = a["appraisal"]["heterogeneity_ci"]
+        assert ci["tau2"]["ci_low"] <= a["random"]["tau2"] <= ci["tau2"]["ci_high"]
+        assert ci["i2"]["ci_low"] <= a["random"]["i2"] <= ci["i2"]["ci_high"]
+        assert a["appraisal"]["wald"]["test"] == "z"
+        assert a["appraisal"]["certainty"]["certainty"] in ("high", "moderate", "low", "very low")
+        assert {row["group"] for row in a["subgroups"]["table"]} <= {"heavy", "moderate"}   # never "not classified"
+    assert markdown.index("## Answer") < markdown.index("## Contents") < markdown.index("## Summary of findings")
+    assert "The evidence is very uncertain about the effect of baclofen on abstinence." in markdown
+    assert "Heavy vs moderate drinkers: not estimable" in markdown and "## Who responds?" in markdown
+    assert "(a) Within-trial evidence" in markdown and "second-hand: Pierce M" in markdown
+    assert "Test for subgroup differences: not estimable (one classified subgroup, heavy; 2 trial(s) not classified)" \
+        in markdown
+    assert "| Fixed effect (Mantel-Haenszel) | 2.18 [1.52, 3.11] |  | &lt; 0.0001 |" in markdown   # not 0.0000
+    first_screen = page[:page.index('id="summary-of-findings"')]
+    assert "Question:" in first_screen and '<h2 id="answer">Answer</h2>' in first_screen
+    assert '<nav class="contents">' in first_screen
 
 
 @needs_trials
