@@ -34,7 +34,7 @@ def slug(text: str) -> str:
 
 
 def _measures(report: Report) -> str:
-    used = sorted({a.measure for a in report.analyses}) or [report.options.measure or "RR"]
+    used = sorted({a.measure for a in report.analyses}) or list(report.options.measures) or ["RR"]
     return ", ".join(f"{m} ({MEASURE_NAMES.get(m, m)})" for m in used)
 
 
@@ -70,13 +70,26 @@ def methods_paragraph(report: Report) -> str:
             f"estimated by {ESTIMATORS.get(o.method, o.method)}"
             + (" and the Hartung-Knapp-Sidik-Jonkman adjustment" if o.test == "knha" else "")
             + f". Confidence intervals are {o.level:g}% ({_ci_method(o.test)}); the prediction interval is "
-            "estimate ± crit·√(se² + τ²) (Higgins, Thompson & Spiegelhalter 2009). Heterogeneity is reported as "
-            "Cochran's Q, τ² and I². For study-level effect sizes and the heterogeneity test, "
-            f"{o.add:g} was added to every cell of studies with a zero cell (escalc's rule). ")
+            f"estimate ± {'t(k − 1)' if o.test == 'knha' else 'z'}·√(se² + τ²) (Higgins, Thompson & Spiegelhalter "
+            "2009), the Wald-type interval is shown beside it as a sensitivity analysis. Heterogeneity is reported as "
+            "Cochran's Q, τ² with its Q-profile confidence interval (Viechtbauer 2007) and I² computed from τ², "
+            "with the interval that follows from τ²'s (Cochrane Handbook chapter 10). For study-level effect sizes "
+            f"and the heterogeneity test, {o.add:g} was added to every cell of studies with a zero cell (escalc's "
+            f"rule). Each analysis pools one timepoint class ({o.timepoint_class}); results measured at another "
+            "timepoint, and results recorded as the complement of another outcome of the same trial (e.g. relapse "
+            "as randomised minus abstinent), are left out and listed with the reason. Sensitivity analyses re-run "
+            "each outcome with the trials analysed by intention to treat only and without the trials at high risk "
+            "of bias (RoB 2); certainty follows GRADE by the rules stated with each rating. Below 10 trials no test "
+            "for funnel-plot asymmetry, trim-and-fill or fail-safe N is computed (Cochrane Handbook 13.3.5.4). ")
     if o.by:
-        text += (f"Trials were stratified by {o.by} (heavy: baseline ≥ 60 g ethanol/day, the WHO high-risk level); "
-                 "each subgroup was pooled with its own τ² and subgroup differences were tested with a fixed-effect "
-                 "Q between subgroup estimates (Borenstein et al. 2009, ch. 19). ")
+        text += (f"Trials were stratified by {o.by}. Severity: heavy when the trial's baseline intake is at or above "
+                 "the WHO high-risk level, 60 g ethanol/day for men and 40 g/day for women, the threshold weighted "
+                 "by the trial's share of men where reported (60 g where not); drinks were converted to grams with "
+                 "the trial's standard drink, or an assumed size where it is not stated (listed per trial, with the "
+                 "size at which the class would flip, under Who responds?); a trial without a baseline daily intake "
+                 "(or an entry criterion admitting only heavy drinkers) is not classified and takes no part in the "
+                 "subgroup test. Each subgroup was pooled with its own τ² and subgroup differences were tested with "
+                 "a fixed-effect Q between the classified subgroups' estimates (Borenstein et al. 2009, ch. 19). ")
     text += (f"In multi-arm trials, {SHARED_CONTROL.get(o.shared_control, o.shared_control)}. Outcomes reported by "
              f"fewer than {o.min_trials} trials were not pooled. The assumed control risk of the summary of findings "
              "is the median control-arm risk of the pooled trials; absolute effects per 1000 follow the Cochrane "
