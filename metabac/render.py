@@ -2,7 +2,8 @@
 
 Both renderings come from one list of blocks (headings, paragraphs, tables, images), so the Markdown is a faithful
 twin of the HTML. Every data-derived string goes through ``html.escape`` in HTML (quote=True, so it is safe inside
-attributes too); figures are embedded as PNG ``data:`` URIs, and the page holds no script.
+attributes too); figures are embedded as SVG ``data:`` URIs, wide tables scroll in their own box (and wrap when
+printed), and the page holds no script.
 """
 
 from __future__ import annotations
@@ -409,6 +410,10 @@ td:first-child{text-align:left}th{background:#f3f5f8;text-align:left}
 td.missing{color:#a33;background:#fbeeee}td.t{text-align:left}sup a{text-decoration:none}
 img{max-width:100%;border:1px solid #eee}p.convention{background:#f3f5f8;padding:.6em;border-left:4px solid #1f4e9c}
 ol.notes{font-size:.85em}footer{margin-top:3em;font-size:.8em;color:#666}
+div.scroll{overflow-x:auto;max-width:100%}
+@media print{body{max-width:none;margin:0;font-size:9pt}div.scroll{overflow:visible}table{font-size:7.5pt;
+width:100%;table-layout:auto}td,th{word-break:break-word}h2{break-before:auto;break-after:avoid}
+figure{break-inside:avoid;margin:.5em 0}img{max-width:100%;border:none}}
 </style></head><body>
 $body
 <footer>$stamp</footer>
@@ -417,7 +422,9 @@ $body
 
 
 def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> str:
-    """One self-contained HTML page: PNG figures inline as data URIs, footnotes and tooltips for every number."""
+    """One self-contained HTML page: SVG figures inline as ``data:`` URIs in ``<img>`` (vector, so the page and its
+    PDF print stay sharp; an image cannot run script, so the SVG needs no sanitising), footnotes and tooltips for
+    every number. ``images`` maps figure names to SVG bytes."""
     images = images or {}
     e = lambda s: html.escape(str(s), quote=True)  # noqa: E731
     notes = footnotes(report)
@@ -437,11 +444,11 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
             parts.append(f'<{tag} class="{e(slug(b.text))}"><ul>{items}</ul></{tag}>')
         elif b.kind == "img":
             data = base64.b64encode(images[b.image]).decode("ascii")
-            parts.append(f'<figure><img alt="{e(b.text)}" src="data:image/png;base64,{data}"></figure>')
+            parts.append(f'<figure><img alt="{e(b.text)}" src="data:image/svg+xml;base64,{data}"></figure>')
         elif b.kind == "table":
             head = "".join(f"<th>{e(h)}</th>" for h in b.header)
             body = "".join("<tr>" + "".join(_html_cell(c, notes, numbers, e) for c in row) + "</tr>" for row in b.rows)
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            parts.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
         elif b.kind == "notes":
             items = "".join(f'<li id="fn-{e(key)}">{e(_note_text(note))}'
                             + (f' <a href="{e(note["url"])}">source</a>' if note.get("url", "").startswith(

@@ -119,9 +119,9 @@ def _write_all(report: Report, folder: Path, formats: tuple[str, ...],
     (folder / "data").mkdir()
     recipes = drawings(report)
     total = len(recipes) + len(formats) + 1
-    png: dict[str, bytes] = {}
+    svg: dict[str, bytes] = {}
     for done, figure in enumerate(render_figures(recipes, workers), start=1):
-        png[figure.stem] = figure.png
+        svg[figure.stem] = figure.svg
         (folder / "figures" / f"{figure.stem}.png").write_bytes(figure.png)
         (folder / "figures" / f"{figure.stem}.svg").write_bytes(figure.svg)
         if progress:
@@ -131,9 +131,9 @@ def _write_all(report: Report, folder: Path, formats: tuple[str, ...],
     done = len(recipes) + 1
     for kind in formats:
         if kind == "html":
-            text = render_html(report, png)
+            text = render_html(report, svg)
         elif kind == "md":
-            text = render_markdown(report, {stem: f"figures/{stem}.png" for stem in png})
+            text = render_markdown(report, {stem: f"figures/{stem}.png" for stem in svg})
         else:
             text = json.dumps(report.to_dict(), indent=2, allow_nan=False, ensure_ascii=False)
         (folder / f"report.{kind}").write_text(text, encoding="utf-8")

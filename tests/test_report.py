@@ -69,7 +69,7 @@ def test_every_file_is_written(report: Report, tmp_path: Path):
             "data/studies-abstinence.csv", "data/studies-cad-days.csv", "figures/forest-abstinence.png",
             "figures/forest-abstinence.svg", "figures/forest-cad-days.png", "figures/forest-cad-days.svg"} <= names
     html_text = (out / "report.html").read_text()
-    assert "data:image/png;base64," in html_text and "<script" not in html_text and "http" not in html_text.split(
+    assert "data:image/svg+xml;base64," in html_text and "<script" not in html_text and "http" not in html_text.split(
         "<ol class=\"notes\">")[0]  # self-contained: no external resource before the source links
     assert list(tmp_path.iterdir()) == [out]  # no staging folder left behind
 
