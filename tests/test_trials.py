@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -262,6 +263,9 @@ BROKEN_CASES = [
     ("percent disagrees with count", "percent = 70.0", "percent = 75.0", "percent: 75.0 does not match events/n = 14/20"),
     ("n above randomised", "events = 6\nn = 20", "events = 6\nn = 25", "n: 25 is above the 20 randomised"),
     ("id differs from file name", 'id = "addolorato2002"', 'id = "addolorato2003"', "differs from the file name"),
+    ("integer beyond 1e308", "mean = 17.6", "mean = 1" + "0" * 400, "baseline[0].mean: a number beyond 1e308"),
+    ("arrays nested too deeply", 'country = "Italy"', 'country = "Italy"\nx = ' + "[" * 5000 + "]" * 5000,
+     "TOML syntax error: arrays or tables nested too deeply"),
 ]
 
 
@@ -294,6 +298,8 @@ FOLDER_CASES = [
     ("trials folder without records", lambda folder: (folder / "notes.txt").write_text("x"),
      "no trial records (*.toml)"),
     ("trial file not UTF-8", _not_utf8, "addolorato2002.toml: not UTF-8 text"),
+    ("named pipe named like a trial file", lambda folder: os.mkfifo(folder / "pipe.toml"),
+     "pipe.toml: not a regular file (a named pipe)"),
 ]
 
 
@@ -341,3 +347,23 @@ def test_comparisons_rejects_unknown_outcome_and_option(shipped):
 def test_loaded_frames_are_tidy(shipped):
     assert not shipped.outcomes.duplicated(["trial", "arm", "outcome"]).any()
     assert shipped.trials.index.is_unique and isinstance(shipped.trials, pd.DataFrame)
+
+
+def test_a_trial_file_with_a_byte_order_mark_is_read(tmp_path):
+    """Windows editors save UTF-8 with a BOM; the CSV reader accepts it, and so does the trial loader."""
+    (tmp_path / "addolorato2002.toml").write_bytes(b"\xef\xbb\xbf" + EXAMPLE.read_bytes())
+    assert list(mb.load_trials(tmp_path).records) == ["addolorato2002"]
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), 0, -60, float("inf"), "sixty"])
+def test_severity_thresholds_must_be_finite_and_positive(threshold, tmp_path):
+    with pytest.raises(mb.InputError, match="threshold: must be a finite number > 0"):
+        classify(80.0, threshold=threshold)
+    with pytest.raises(mb.InputError, match="threshold_women: must be a finite number > 0"):
+        classify_by_inclusion(80.0, 50.0, True, threshold_women=threshold)
+    with pytest.raises(mb.InputError, match="threshold: must be a finite number > 0"):
+        mb.load_trials(TRIALS, threshold=threshold)
+
+
+def test_a_missing_baseline_intake_is_unknown_not_moderate():
+    assert classify(float("nan")) == "unknown"
