@@ -160,10 +160,14 @@ def variance_scale(v: Array, mask: NDArray[np.bool_] | None = None) -> Array:
     unchanged; a power of two makes the division and the multiplication back exact, so the numbers are those of
     the exact computation wherever it is representable.
     """
-    present = np.ones(v.shape, dtype=bool) if mask is None else mask
+    if mask is None:
+        low, high = v.min(axis=-1), v.max(axis=-1)
+        if v.ndim == 1 and 2.0**-SAFE_EXPONENT <= low and high <= 2.0**SAFE_EXPONENT:
+            return np.float64(1.0)  # one analysis in range (the common case): no further numpy calls
+    else:
+        low, high = np.min(np.where(mask, v, np.inf), axis=-1), np.max(np.where(mask, v, 0.0), axis=-1)
     with np.errstate(divide="ignore"):
-        low = np.log2(np.min(np.where(present, v, np.inf), axis=-1))
-        high = np.log2(np.max(np.where(present, v, 0.0), axis=-1))
+        low, high = np.log2(low), np.log2(high)
     safe = (low >= -SAFE_EXPONENT) & (high <= SAFE_EXPONENT)
     exponent = np.where(safe, 0, np.round((low + high) / 4)).astype(np.int64)
     return np.ldexp(1.0, exponent)
@@ -174,10 +178,13 @@ def require_representable(q: Array | float, v_min: Array | float, v_max: Array |
     the smallest and largest sampling variance of the data as fitted, one per problem), rather than return NaN, a
     tau² of 0 or an interval of zero width: variances more than 2^200 (about 1e60) apart, where Σw³ over- or
     underflows, or a Q beyond 2^900, where y'PPy <= max w · Q may overflow."""
-    spread = np.log2(np.asarray(v_max, dtype=float)) - np.log2(np.asarray(v_min, dtype=float))
-    if np.any(spread > 2 * SAFE_EXPONENT):
-        raise InputError(f"vi: the sampling variances span more than 1e60 (a ratio of {2.0 ** np.max(spread):.3g}): "
-                         "beyond double precision")
+    ratio = v_max / v_min
+    if np.ndim(ratio) == 0 and ratio <= 2.0 ** (2 * SAFE_EXPONENT) and q < 2.0**900:
+        return  # one analysis that fits (the common case), in scalar arithmetic
+    ratio = np.max(ratio)
+    if not ratio <= 2.0 ** (2 * SAFE_EXPONENT):
+        raise InputError(f"vi: the sampling variances span more than 1e60 (a ratio of {ratio:.3g}): beyond double "
+                         "precision")
     if not np.all(np.asarray(q) < 2.0**900):
         raise InputError("yi/vi: Cochran's Q overflows double precision (the effect sizes differ by more than about "
                          "1e135 standard errors); express the effects in other units")

@@ -73,3 +73,15 @@ def test_subgroup_between_q_is_the_fixed_effect_q_of_the_subgroup_estimates() ->
 def test_one_group_has_no_test() -> None:
     fit = mb.subgroups(Y, V, ["all"] * len(Y))
     assert np.isnan(fit.q_between) and fit.qm_reason == "only one subgroup"
+
+
+def test_missing_group_values_of_every_kind_are_left_out_not_a_level() -> None:
+    """pd.NA became a subgroup named "<NA>"."""
+    import pandas as pd
+
+    y, v = [0.1, 0.3, 0.2, 0.5, 0.4, 0.6], [0.04, 0.05, 0.03, 0.06, 0.05, 0.04]
+    groups = pd.array(["a", "b", pd.NA, "a", "b", "a"], dtype="string")
+    for labels in (groups, ["a", "b", pd.NA, "a", "b", "a"], ["a", "b", pd.NaT, "a", "b", "a"],
+                   pd.Series(["a", "b", None, "a", "b", "a"], dtype="category")):
+        fit = mb.subgroups(y, v, labels)
+        assert list(fit.table.index) == ["a", "b"] and fit.missing == (2,)
