@@ -125,11 +125,12 @@ def require_fraction(value: float, field: str) -> float:
     return number
 
 
-def require_positive_number(value: float, field: str) -> float:
-    """A finite number above 0 (e.g. a threshold in g/day)."""
-    number = _real(value, field, "a finite number > 0")
-    if not (math.isfinite(number) and number > 0):
-        raise InputError(f"{field}: must be a finite number > 0, got {value!r}")
+def require_positive_number(value: float, field: str, allow_inf: bool = False) -> float:
+    """A number above 0 (e.g. a threshold in g/day), finite unless ``allow_inf``."""
+    what = "a number > 0" if allow_inf else "a finite number > 0"
+    number = _real(value, field, what)
+    if not (number > 0 and (allow_inf or math.isfinite(number))):
+        raise InputError(f"{field}: must be {what}, got {value!r}")
     return number
 
 

@@ -419,7 +419,7 @@ def failsafe_n(
     elif type == "Orwin":
         w = 1 / v
         estimate = float(np.sum(w * y) / np.sum(w))
-        target = estimate / 2 if target is None else float(target)
+        target = estimate / 2 if target is None else float(as_float_array(target, "target")[0])
         if target == 0:
             n = np.inf
         else:

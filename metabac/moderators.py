@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from metabac._checks import (InputError, as_float_array, effects_and_variances, require_choice, random_generator,
-                             require_full_rank, require_level, same_length)
+                             require_full_rank, require_level, require_whole_number, same_length)
 from metabac._result import Result, fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import (METHODS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2, require_representable,
@@ -136,7 +136,7 @@ class MetaRegResult:
         permutation, so p >= 1/n. The permutations are fitted as batches of problems, in chunks whose working
         arrays stay within :data:`metabac.tau2.CHUNK_BYTES` (64 MiB) whatever ``n`` and k.
         """
-        if n < 2:
+        if require_whole_number(n, "n") < 2:
             raise InputError(f"n: need at least 2 permutations, got {n}")
         rng = random_generator(seed)
         chunk = chunk_rows(self.k, self.X.shape[1])
@@ -188,16 +188,19 @@ class MetaRegResult:
 
 def _design(mods: ArrayLike | pd.DataFrame | pd.Series, k: int) -> tuple[Array, tuple[str, ...]]:
     """The design matrix [1, mods] and its coefficient names."""
-    if isinstance(mods, pd.DataFrame):
-        names = tuple(str(c) for c in mods.columns)
-        values = mods.to_numpy(dtype=float)
-    elif isinstance(mods, pd.Series):
-        names = (str(mods.name) if mods.name is not None else "mod1",)
-        values = mods.to_numpy(dtype=float)[:, None]
-    else:
-        values = np.asarray(mods, dtype=float)
-        values = values[:, None] if values.ndim == 1 else values
-        names = tuple(f"mod{j + 1}" for j in range(values.shape[1]))
+    try:
+        if isinstance(mods, pd.DataFrame):
+            names = tuple(str(c) for c in mods.columns)
+            values = mods.to_numpy(dtype=float)
+        elif isinstance(mods, pd.Series):
+            names = (str(mods.name) if mods.name is not None else "mod1",)
+            values = mods.to_numpy(dtype=float)[:, None]
+        else:
+            values = np.asarray(mods, dtype=float)
+            values = values[:, None] if values.ndim == 1 else values
+            names = tuple(f"mod{j + 1}" for j in range(values.shape[1])) if values.ndim == 2 else ()
+    except (TypeError, ValueError, OverflowError) as error:
+        raise InputError(f"mods: must be numbers, one row per study ({error})") from None
     if values.ndim != 2 or values.shape[0] != k:
         raise InputError(f"mods: expected {k} rows (one per study), got shape {values.shape}")
     if not np.all(np.isfinite(values)):
@@ -333,6 +336,8 @@ class SubgroupResult:
 
 
 def _labels(groups: ArrayLike, k: int) -> np.ndarray:
+    if np.ndim(np.asarray(groups, dtype=object)) != 1:
+        raise InputError(f"groups: expected one label per study, got {groups!r:.60}")
     values = list(groups) if not isinstance(groups, np.ndarray) else groups.tolist()
     if len(values) != k:
         raise InputError(f"groups: {len(values)} labels for {k} studies")

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from metabac._checks import (InputError, effects_and_variances, label_list, require_choice, require_label_count,
-                             require_level)
+                             require_level, require_positive_number)
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.single import fit_one
 from metabac.tau2 import (METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, require_representable,
@@ -124,6 +124,8 @@ class PoolResult(Result):
         """
         if np.ndim(self.estimate) != 0 or self.model != "inverse variance":
             raise InputError("confint: available for a single inverse-variance analysis")
+        if tau2_max is not None:
+            tau2_max = require_positive_number(tau2_max, "tau2_max", allow_inf=True)
         return q_profile(self, tau2_max)
 
     def to_frame(self) -> pd.DataFrame:
@@ -340,7 +342,9 @@ def pool(
     test = require_choice(test, ("z", "knha"), "test")  # type: ignore[assignment]
     level = require_level(level)
     names = label_list(labels)
-    control = control or Control()
+    control = Control() if control is None else control
+    if not isinstance(control, Control):
+        raise InputError(f"control: must be a metabac.Control, got {type(control).__name__}")
     if _ndim(yi) > 1 or _ndim(vi) > 1:
         problem = _prepare_batch(yi, vi, mask, names)
         numbers = fit_problem(problem, method, test, level, control)

@@ -94,6 +94,8 @@ def cumulative(
 def _order(order: ArrayLike, labels: list[str] | None, k: int) -> NDArray[np.int64]:
     """The indices that sort the studies by ``order`` (stable), after checking one key per study, none missing,
     and all of one kind (numbers, or text: numpy would compare a mix as text)."""
+    if np.ndim(np.asarray(order, dtype=object)) != 1:
+        raise InputError(f"order: expected one sort key per study, got {order!r:.60}")
     keys = order.tolist() if isinstance(order, np.ndarray) else list(order)  # type: ignore[union-attr]
     if len(keys) != k:
         raise InputError(f"order: {len(keys)} sort keys for {k} studies")

@@ -74,6 +74,8 @@ def classify(g_per_day: float | None, male_fraction: float | None = None, thresh
     ('heavy', 'moderate', 'heavy', 'unknown')
     """
     limit = threshold_for(male_fraction, threshold, threshold_women)
+    if g_per_day is not None and not isinstance(g_per_day, (int, float)):
+        raise InputError(f"g_per_day: must be a number or None, got {g_per_day!r}")
     if g_per_day is None or math.isnan(g_per_day):
         return "unknown"
     return "heavy" if g_per_day >= limit else "moderate"

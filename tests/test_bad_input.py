@@ -183,6 +183,19 @@ LIBRARY = [
     ("NaN severity threshold", lambda: mb.classify_severity(80.0, threshold=math.nan),
      "threshold: must be a finite number > 0, got nan"),
     ("fail-safe N with alpha of 0", lambda: mb.failsafe_n(Y, V, alpha=0), "alpha: must be in (0, 1), got 0"),
+    ("Orwin's fail-safe N with a NaN target", lambda: mb.failsafe_n(Y, V, type="Orwin", target=math.nan),
+     "target: must be finite, got nan"),
+    ("control that is not a Control", lambda: mb.pool(Y, V, control="exact"),
+     "control: must be a metabac.Control, got str"),
+    ("Q-profile bound limit that is not a number", lambda: mb.pool(Y, V).confint(tau2_max="x"),
+     "tau2_max: must be a number > 0, got 'x'"),
+    ("moderator that is text", lambda: mb.metareg(Y, V, [1, 2, "x"]), "mods: must be numbers, one row per study"),
+    ("fractional number of permutations", lambda: mb.metareg(Y5, V5, [1, 2, 3, 4, 5]).permutation_test(n=2.5),
+     "n: must be a whole number >= 1, got 2.5"),
+    ("groups that are not a sequence", lambda: mb.subgroups(Y, V, None), "groups: expected one label per study"),
+    ("cumulative order that is not a sequence", lambda: mb.cumulative(Y, V, order=5),
+     "order: expected one sort key per study"),
+    ("severity of a text intake", lambda: mb.classify_severity("lots"), "g_per_day: must be a number or None"),
 ]
 
 
