@@ -311,7 +311,7 @@ def pool(
         Normal-theory tests and intervals, or the Hartung-Knapp-Sidik-Jonkman adjustment: se² multiplied by
         Σw(y − μ̂)²/(k − 1) and a t distribution with k − 1 df (Knapp & Hartung 2003, eq. 10).
     level : float
-        Confidence level in percent.
+        Confidence level in percent; a value below 1 is a proportion (0.95 is 95%), as metafor reads it.
     measure : str, optional
         The effect measure of ``yi`` (e.g. "RR"), used for printing and back-transformation.
     labels : array-like, optional
