@@ -6,7 +6,11 @@ file), the field and the problem, on one line, e.g. ``study 3 ("Smith 2001"): vi
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -59,13 +63,16 @@ def as_float_array(values: ArrayLike, field: str, labels: Sequence[str] | None =
     """Convert to a 1-D float array, rejecting text, NaN and infinities with a message naming the study."""
     try:
         array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raw = np.atleast_1d(np.asarray(values, dtype=object))
         for i, value in enumerate(raw):
             try:
                 float(value)
             except (TypeError, ValueError):
                 raise InputError(f"{study_name(i, labels)}: {field}: not a number: {value!r}") from None
+            except OverflowError:
+                raise InputError(f"{study_name(i, labels)}: {field}: must be finite, got a number of "
+                                 f"{len(str(abs(value)))} digits (beyond 1e308)") from None
         raise InputError(f"{field}: not numeric") from None
     if array.ndim == 0:
         array = array.reshape(1)
@@ -111,14 +118,105 @@ def require_nonnegative_counts(array: NDArray, field: str, labels: Sequence[str]
 
 
 def require_level(level: float) -> float:
-    """Confidence level in percent, strictly between 0 and 100."""
+    """Confidence level in percent, strictly between 0 and 100; a level below 1 is a proportion (0.95 is 95%).
+
+    As metafor's ``level`` argument: every function taking ``level`` reads it through this one check.
+    """
     try:
         value = float(level)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"level: must be a number in (0, 100), got {level!r}") from None
     if not 0 < value < 100:
         raise InputError(f"level: must be in (0, 100) percent, got {level!r}")
-    return value
+    return 100 * value if value < 1 else value
+
+
+def require_fraction(value: float, field: str) -> float:
+    """A number strictly between 0 and 1 (e.g. a significance level ``alpha``)."""
+    number = _real(value, field, "a number in (0, 1)")
+    if not 0 < number < 1:
+        raise InputError(f"{field}: must be in (0, 1), got {value!r}")
+    return number
+
+
+def require_positive_number(value: float, field: str, allow_inf: bool = False) -> float:
+    """A number above 0 (e.g. a threshold in g/day), finite unless ``allow_inf``."""
+    what = "a number > 0" if allow_inf else "a finite number > 0"
+    number = _real(value, field, what)
+    if not (number > 0 and (allow_inf or math.isfinite(number))):
+        raise InputError(f"{field}: must be {what}, got {value!r}")
+    return number
+
+
+def require_whole_number(value: int, field: str, minimum: int = 1) -> int:
+    """A whole number >= ``minimum`` (an int, or a float or numpy integer without a fractional part)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) or (
+            isinstance(value, (float, np.floating)) and not float(value).is_integer()) or value < minimum:
+        raise InputError(f"{field}: must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _real(value: object, field: str, what: str) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{field}: must be {what}, got {value!r}")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{field}: must be {what}, got {value!r}") from None
+    if math.isnan(number):
+        raise InputError(f"{field}: must be {what}, got {value!r}")
+    return number
+
+
+def random_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """numpy's generator for ``seed`` (a whole number >= 0, a Generator, or None for fresh entropy)."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise InputError(f"seed: must be a whole number >= 0 or a numpy Generator, got {seed!r}") from None
+
+
+# R's lm drops a column whose norm after projecting out the earlier columns is below 1e-7 of its own (LINPACK
+# dqrdc2, tol = 1e-7); a design is refused here by the same relative rule.
+RANK_TOLERANCE = 1e-7
+
+
+def require_full_rank(X: NDArray[np.float64], weights: NDArray[np.float64], what: str) -> None:
+    """The weighted design W^½X (k x p) must have full column rank, to R's relative tolerance.
+
+    Each column of W^½X is scaled to unit length and decomposed by QR; a |R_jj| below :data:`RANK_TOLERANCE` means
+    column j is (nearly) a combination of the earlier ones, so its coefficient is not identified (metafor and R's
+    ``lm`` drop such a column, or stop: "model matrix not of full rank").
+    """
+    design = np.sqrt(weights)[:, None] * X
+    norms = np.linalg.norm(design, axis=0)
+    if X.shape[0] >= X.shape[1] and np.all(norms > 0) and np.all(np.isfinite(norms)):
+        diagonal = np.abs(np.diag(np.linalg.qr(design / norms, mode="r")))
+        if np.all(diagonal >= RANK_TOLERANCE):
+            return
+    raise InputError(f"{what}: rank-deficient design: a predictor is constant, zero or collinear with the others "
+                     f"(to a relative {RANK_TOLERANCE:g}), so its coefficient is not identified")
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, refusing anything but a regular file (a named pipe would block forever, a device such
+    as /dev/zero never ends). The file is opened without blocking and checked on the open descriptor, so nothing
+    can be swapped in between the check and the read."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a file") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = ("folder" if stat.S_ISDIR(mode) else "named pipe" if stat.S_ISFIFO(mode) else
+                "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "socket" if stat.S_ISSOCK(mode)
+                else "special file")
+        raise InputError(f"{path}: not a regular file (a {kind}); give the path of a file")
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read()
 
 
 def require_choice(value: str, choices: Sequence[str], field: str) -> str:
@@ -151,6 +249,11 @@ def study_inputs(
     names = label_list(labels)
     y, v = effects_and_variances(yi, vi, names)
     k = len(y)
+    require_label_count(names, k)
+    return y, v, names or [f"study {i + 1}" for i in range(k)]
+
+
+def require_label_count(names: Sequence[str] | None, k: int) -> None:
+    """Study labels, where given, are one per study."""
     if names is not None and len(names) != k:
         raise InputError(f"labels: {len(names)} labels for {k} studies")
-    return y, v, names or [f"study {i + 1}" for i in range(k)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metabac._checks import InputError, require_choice
+from metabac._checks import InputError, read_regular_file, require_choice
 from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, CONTINUOUS_MEASURES, MEASURES, effect_sizes
 
 
@@ -30,9 +30,7 @@ class StudyTable:
 def _read_csv(path: Path) -> pd.DataFrame:
     """Read a CSV with a comma, semicolon or tab delimiter and an optional byte-order mark."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
+        text = read_regular_file(path).decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     if not text.strip():
@@ -67,12 +65,19 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+# What a cell may hold to be read as a number: ASCII digits with an optional sign, point and exponent, or nan/inf
+# (refused next as not finite). Python's float() also reads "1_000" and other scripts' digits ("١٢" is 12).
+_PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+
+
 def _numeric(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     """The column as finite floats; the first cell that is not gives ``<file>: row <n>: <column>: <problem>``."""
     values = []
     for number, cell in zip(frame.index, frame[column]):
         text = cell.strip()
         try:
+            if not _PLAIN_NUMBER.fullmatch(text):
+                raise ValueError(text)
             value = float(text)
         except ValueError:
             hint = " (decimal comma? write 0.5, not 0,5)" if re.fullmatch(r"[-+]?\d*,\d+", text) else ""

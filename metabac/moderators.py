@@ -13,11 +13,12 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from metabac._checks import (InputError, as_float_array, effects_and_variances, require_choice, require_level,
-                             same_length)
+from metabac._checks import (InputError, as_float_array, effects_and_variances, require_choice, random_generator,
+                             require_full_rank, require_level, require_whole_number, same_length)
 from metabac._result import Result, fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import METHODS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2
+from metabac.tau2 import (METHODS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2, require_representable,
+                          variance_scale)
 
 Array = NDArray[np.float64]
 MISSING_LABEL = "(missing)"
@@ -135,21 +136,21 @@ class MetaRegResult:
         permutation, so p >= 1/n. The permutations are fitted as batches of problems, in chunks whose working
         arrays stay within :data:`metabac.tau2.CHUNK_BYTES` (64 MiB) whatever ``n`` and k.
         """
-        if n < 2:
+        if require_whole_number(n, "n") < 2:
             raise InputError(f"n: need at least 2 permutations, got {n}")
-        try:
-            rng = np.random.default_rng(seed)
-        except (TypeError, ValueError):
-            raise InputError(f"seed: must be a whole number >= 0 or a numpy Generator, got {seed!r}") from None
+        rng = random_generator(seed)
         chunk = chunk_rows(self.k, self.X.shape[1])
+        s = float(variance_scale(self.vi))  # the scale of the fit (see metareg); the statistics are scale-free
+        control = self.control.scaled(s**2)
         statistic, qm = [], []
         for start in range(0, n, chunk):
             rows = min(chunk, n - start)
             observed = [np.arange(self.k)] if start == 0 else []
             order = np.vstack(observed + [rng.permutation(self.k) for _ in range(rows - len(observed))])
-            problem = Problem(np.broadcast_to(self.yi, (rows, self.k)), np.broadcast_to(self.vi, (rows, self.k)),
-                              self.X[order], np.ones((rows, self.k), dtype=bool), intercept=False, complete=True)
-            fits = fit_mixed_model(problem, self.method, self.test, self.level, self.control, strict=False)
+            problem = Problem(np.broadcast_to(self.yi / s, (rows, self.k)),
+                              np.broadcast_to(self.vi / s**2, (rows, self.k)), self.X[order],
+                              np.ones((rows, self.k), dtype=bool), intercept=False, complete=True)
+            fits = fit_mixed_model(problem, self.method, self.test, self.level, control, strict=False)
             statistic.append(fits.statistic)
             qm.append(fits.qm)
         tol = np.sqrt(np.finfo(float).eps)
@@ -178,6 +179,7 @@ class MetaRegResult:
                                                      self.ci_low, self.ci_high)]
         stat = "t" if self.test == "knha" else "z"
         lines.append(table(["", "estimate", "se", stat, "p", "ci_low", "ci_high"], rows))
+        lines.append(f"({self.level:g}% confidence intervals)")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -186,25 +188,25 @@ class MetaRegResult:
 
 def _design(mods: ArrayLike | pd.DataFrame | pd.Series, k: int) -> tuple[Array, tuple[str, ...]]:
     """The design matrix [1, mods] and its coefficient names."""
-    if isinstance(mods, pd.DataFrame):
-        names = tuple(str(c) for c in mods.columns)
-        values = mods.to_numpy(dtype=float)
-    elif isinstance(mods, pd.Series):
-        names = (str(mods.name) if mods.name is not None else "mod1",)
-        values = mods.to_numpy(dtype=float)[:, None]
-    else:
-        values = np.asarray(mods, dtype=float)
-        values = values[:, None] if values.ndim == 1 else values
-        names = tuple(f"mod{j + 1}" for j in range(values.shape[1]))
+    try:
+        if isinstance(mods, pd.DataFrame):
+            names = tuple(str(c) for c in mods.columns)
+            values = mods.to_numpy(dtype=float)
+        elif isinstance(mods, pd.Series):
+            names = (str(mods.name) if mods.name is not None else "mod1",)
+            values = mods.to_numpy(dtype=float)[:, None]
+        else:
+            values = np.asarray(mods, dtype=float)
+            values = values[:, None] if values.ndim == 1 else values
+            names = tuple(f"mod{j + 1}" for j in range(values.shape[1])) if values.ndim == 2 else ()
+    except (TypeError, ValueError, OverflowError) as error:
+        raise InputError(f"mods: must be numbers, one row per study ({error})") from None
     if values.ndim != 2 or values.shape[0] != k:
         raise InputError(f"mods: expected {k} rows (one per study), got shape {values.shape}")
     if not np.all(np.isfinite(values)):
         i = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
         raise InputError(f"study {i + 1}: mods: must be finite")
-    X = np.column_stack([np.ones(k), values])
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError("mods: the moderators are collinear with each other or the intercept")
-    return X, ("intercept", *names)
+    return np.column_stack([np.ones(k), values]), ("intercept", *names)
 
 
 def metareg(
@@ -249,20 +251,28 @@ def metareg(
     X, names = _design(mods, k)
     if k <= X.shape[1]:
         raise InputError(f"mods: {X.shape[1]} coefficients need more than {k} studies")
-    problem = Problem(y[None], v[None], X[None], np.ones((1, k), dtype=bool))
-    fit = fit_mixed_model(problem, method, test, level, control)
+    require_full_rank(X, 1 / v, "mods")
+    # Fitted as y/s, v/s² (s a power of two, 1 unless the variances lie beyond 2^±100; see
+    # metabac.tau2.variance_scale): coefficients scale back with s, tau² with s², the tests are unchanged.
+    s = float(variance_scale(v))
+    problem = Problem(y[None] / s, v[None] / s**2, X[None], np.ones((1, k), dtype=bool))
+    control_s = control.scaled(s**2)
     fixed = problem.fixed_fit
     qe, qe_df = float(fixed.rss()[0]), k - X.shape[1]
-    tau2 = float(fit.tau2[0])
-    vt = qe_df / float(fixed.trace_p()[0])
+    require_representable(qe, v.min() / s**2, v.max() / s**2)
+    fit = fit_mixed_model(problem, method, test, level, control_s)
+    tau2 = float(fit.tau2[0]) * s**2
+    vt = qe_df / float(fixed.trace_p()[0]) * s**2
     if method in ("EE", "FE"):
         r2 = float("nan")
     else:
-        tau2_0 = float(estimate_tau2(Problem.intercept_only(y, v), method, control).tau2[0])
+        tau2_0 = float(estimate_tau2(Problem.intercept_only(y / s, v / s**2), method, control_s).tau2[0]) * s**2
         r2 = 0.0 if tau2_0 == 0 else max(0.0, 100 * (tau2_0 - tau2) / tau2_0)
     m = X.shape[1] - 1
     crit = float(fit.crit[0])
-    coef, se = fit.coef[0], fit.se[0]
+    coef, se = fit.coef[0] * s, fit.se[0] * s
+    if not (np.isfinite(tau2) and np.all(np.isfinite(coef))):
+        raise InputError("yi/vi: the meta-regression overflows double precision; express the effects in other units")
     return MetaRegResult(
         names=names, coef=coef, se=se, statistic=fit.statistic[0], pvalue=fit.pvalue[0], ci_low=coef - crit * se,
         ci_high=coef + crit * se, tau2=tau2, qm=float(fit.qm[0]), qm_df=(m, qe_df) if test == "knha" else (m,),
@@ -307,7 +317,8 @@ class SubgroupResult:
                  fmt(row.ci_high, d), fmt(row.tau2, d), f"{row.i2:.1f}%" + (" (1 study)" if row.single_study else "")]
                 for label, row in self.table.iterrows()]
         lines = [
-            f"Subgroup analysis ({self.method}, separate tau^2 per subgroup)",
+            f"Subgroup analysis ({self.method}, separate tau^2 per subgroup; {self.overall.level:g}% confidence "
+            "intervals)",
             table(["group", "k", "estimate", "se", "ci_low", "ci_high", "tau2", "I2"], rows),
             "",
             f"Test for subgroup differences (fixed-effect Q between subgroups): Q(df = {self.q_between_df}) = "
@@ -325,10 +336,12 @@ class SubgroupResult:
 
 
 def _labels(groups: ArrayLike, k: int) -> np.ndarray:
+    if np.ndim(np.asarray(groups, dtype=object)) != 1:
+        raise InputError(f"groups: expected one label per study, got {groups!r:.60}")
     values = list(groups) if not isinstance(groups, np.ndarray) else groups.tolist()
     if len(values) != k:
         raise InputError(f"groups: {len(values)} labels for {k} studies")
-    missing = [v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "" for v in values]
+    missing = [pd.api.types.is_scalar(v) and (pd.isna(v) or str(v).strip() == "") for v in values]
     return np.array([MISSING_LABEL if miss else str(v) for v, miss in zip(values, missing)], dtype=object)
 
 
@@ -338,11 +351,13 @@ def subgroups(
 ) -> SubgroupResult:
     """Pool each subgroup separately (its own tau², as RevMan and R's meta) and test for subgroup differences.
 
-    Studies with a missing label (None, NaN or empty) are reported in ``missing`` and left out of the subgroup
-    fits and tests, never silently: the overall fit uses every study. A subgroup of one study shows that study's
-    own Wald interval (``single_study`` in the table), as metafor does for k = 1 under ``test="knha"``.
+    Studies with a missing label (None, NaN, ``pd.NA``, ``pd.NaT`` or empty) are reported in ``missing`` and left
+    out of the subgroup fits and tests, never silently: the overall fit uses every study. A subgroup of one study
+    shows that study's own Wald interval (``single_study`` in the table), as metafor does for k = 1 under
+    ``test="knha"``.
     """
     method = require_choice(method, METHODS, "method")
+    level = require_level(level)
     y, v = as_float_array(yi, "yi"), as_float_array(vi, "vi")
     k = same_length({"yi": y, "vi": v}, "yi/vi")
     labels = _labels(groups, k)

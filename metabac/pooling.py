@@ -18,11 +18,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from metabac._checks import InputError, effects_and_variances, label_list, require_choice, require_level
+from metabac._checks import (InputError, effects_and_variances, label_list, require_choice, require_label_count,
+                             require_level, require_positive_number)
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.effects import canonical_measure
 from metabac.single import fit_one
-from metabac.tau2 import METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, solve_q_equation
+from metabac.tau2 import (METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, require_representable,
+                          solve_q_equation, unscale, variance_scale)
 
 Test = Literal["z", "knha"]
 Array = NDArray[np.float64]
@@ -123,6 +125,8 @@ class PoolResult(Result):
         """
         if np.ndim(self.estimate) != 0 or self.model != "inverse variance":
             raise InputError("confint: available for a single inverse-variance analysis")
+        if tau2_max is not None:
+            tau2_max = require_positive_number(tau2_max, "tau2_max", allow_inf=True)
         return q_profile(self, tau2_max)
 
     def to_frame(self) -> pd.DataFrame:
@@ -156,19 +160,44 @@ def _ndim(values: ArrayLike) -> int:
     return ndim if ndim is not None else np.asarray(values, dtype=object).ndim
 
 
-def _prepare_one(yi: ArrayLike, vi: ArrayLike, labels: list[str] | None) -> tuple[Array, Array]:
-    """Checked copies of one analysis' effect sizes and variances (the result owns its data)."""
+def _prepare_one(yi: ArrayLike, vi: ArrayLike, labels: list[str] | None, mask: ArrayLike | None
+                 ) -> tuple[Array, Array, list[str] | None]:
+    """Checked copies of one analysis' effect sizes and variances (the result owns its data) and labels, keeping
+    the studies where ``mask`` is true."""
     y, v = effects_and_variances(yi, vi, labels)
-    return y.copy(), v.copy()
+    require_label_count(labels, len(y))
+    if mask is None:
+        return y.copy(), v.copy(), labels
+    keep = _mask(mask, y.shape)
+    if not keep.any():
+        raise InputError("mask: excludes every study")
+    return y[keep], v[keep], None if labels is None else [name for name, kept in zip(labels, keep) if kept]
 
 
-def _prepare_batch(yi: ArrayLike, vi: ArrayLike, mask: ArrayLike | None) -> Problem:
-    y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+def _mask(mask: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    """``mask`` as booleans of ``shape``: only booleans or numbers equal to 0 or 1 are accepted (NaN, 0.5 or "no"
+    are not a choice between including and excluding a study)."""
+    values = np.asarray(mask)
+    if values.shape != shape:
+        raise InputError(f"mask: shape {values.shape} differs from yi {shape}")
+    if values.dtype != bool:
+        numeric = np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)
+        if not numeric or not np.isin(values, (0, 1)).all():
+            found = (next(x for x in values.ravel() if x not in (0, 1) or isinstance(x, str)) if numeric or
+                     values.dtype == object else values.ravel()[0])
+            raise InputError(f"mask: must be booleans (or 0 and 1), got {getattr(found, 'item', lambda: found)()!r}")
+    return values.astype(bool)
+
+
+def _prepare_batch(yi: ArrayLike, vi: ArrayLike, mask: ArrayLike | None, labels: list[str] | None) -> Problem:
+    try:
+        y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("yi/vi: batched input must be numbers in two arrays of one shape (batch, k)") from None
     if y.shape != v.shape or y.ndim != 2:
         raise InputError(f"yi/vi: batched input needs two arrays of one shape (batch, k), got {y.shape}, {v.shape}")
-    keep = np.ones(y.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    if keep.shape != y.shape:
-        raise InputError(f"mask: shape {keep.shape} differs from yi {y.shape}")
+    keep = np.ones(y.shape, dtype=bool) if mask is None else _mask(mask, y.shape)
+    require_label_count(labels, y.shape[1])
     if not np.all(np.isfinite(y[keep]) & np.isfinite(v[keep])):
         raise InputError("yi/vi: must be finite where mask is true")
     if np.any(v[keep] <= 0):
@@ -181,18 +210,46 @@ def _prepare_batch(yi: ArrayLike, vi: ArrayLike, mask: ArrayLike | None) -> Prob
 def fit_problem(problem: Problem, method: str, test: str, level: float, control: Control) -> dict:
     """Fit every problem of the batch: all PoolResult numbers as arrays of shape (batch,).
 
+    Problems whose sampling variances lie beyond 2^±100 are fitted to y/s, v/s² and scaled back
+    (:func:`metabac.tau2.variance_scale`), grouped by their s.
+    """
+    scale = variance_scale(problem.v, problem.mask)
+    if np.all(scale == 1):
+        return _fit_problem(problem, method, test, level, control)
+    parts = []
+    for s in np.unique(scale):
+        rows = np.flatnonzero(scale == s)
+        sub = problem.rows(rows).scaled(np.full(len(rows), s))
+        parts.append((rows, unscale(_fit_problem(sub, method, test, level, control.scaled(s * s)), s)))
+    if len(parts) == 1:
+        return parts[0][1]
+    numbers = {}
+    for key, value in parts[0][1].items():
+        if value is None:
+            numbers[key] = None
+            continue
+        numbers[key] = np.empty((len(scale), *np.shape(value)[1:]), dtype=np.result_type(value))
+        for rows, part in parts:
+            numbers[key][rows] = part[key]
+    return numbers
+
+
+def _fit_problem(problem: Problem, method: str, test: str, level: float, control: Control) -> dict:
+    """:func:`fit_problem` on data that need no scaling.
+
     Distribution functions come from :mod:`scipy.special` (the functions behind ``scipy.stats``, without its
     per-call argument handling): ``ndtr``/``ndtri`` for z, ``stdtr``/``stdtrit`` for t, ``chdtrc`` for χ².
     """
     k, p = problem.k, problem.p
+    fixed = problem.fixed_fit
+    q = np.maximum(fixed.rss(), 0.0)
+    require_representable(q, problem.scale(), np.max(np.where(problem.mask, problem.v, 0.0), axis=-1))
     tau = estimate_tau2(problem, method, control)
     tau2 = tau.tau2
     random = method not in ("EE", "FE")
-    fixed = problem.fixed_fit
     fit = WeightedFit.at(problem, tau2) if random else fixed
     estimate = fit.beta[:, 0]
     se = np.sqrt(fit.xwx_inv[:, 0, 0])
-    q = np.maximum(fixed.rss(), 0.0)
     q_df = k - p
     with np.errstate(divide="ignore", invalid="ignore"):
         q_pvalue = np.where(q_df > 0, special.chdtrc(np.maximum(q_df, 1), q), 1.0)
@@ -255,13 +312,14 @@ def pool(
         Normal-theory tests and intervals, or the Hartung-Knapp-Sidik-Jonkman adjustment: se² multiplied by
         Σw(y − μ̂)²/(k − 1) and a t distribution with k − 1 df (Knapp & Hartung 2003, eq. 10).
     level : float
-        Confidence level in percent.
+        Confidence level in percent; a value below 1 is a proportion (0.95 is 95%), as metafor reads it.
     measure : str, optional
         The effect measure of ``yi`` (e.g. "RR"), used for printing and back-transformation.
     labels : array-like, optional
         Study labels, used in error messages, ``to_frame`` and reports.
-    mask : array-like of bool, optional
-        For batched input: which studies each problem includes.
+    mask : array-like of bool (or of 0 and 1), optional
+        Which studies to include: of shape (k,) for one analysis (its labels are kept for the included studies),
+        of shape (batch, k) for a batch.
     control : Control, optional
         Convergence settings; by default the exact root (see :class:`metabac.tau2.Control`).
 
@@ -285,13 +343,15 @@ def pool(
     test = require_choice(test, ("z", "knha"), "test")  # type: ignore[assignment]
     level = require_level(level)
     names = label_list(labels)
-    control = control or Control()
+    control = Control() if control is None else control
+    if not isinstance(control, Control):
+        raise InputError(f"control: must be a metabac.Control, got {type(control).__name__}")
     if _ndim(yi) > 1 or _ndim(vi) > 1:
-        problem = _prepare_batch(yi, vi, mask)
+        problem = _prepare_batch(yi, vi, mask, names)
         numbers = fit_problem(problem, method, test, level, control)
         y, v = problem.y, problem.v
     else:
-        y, v = _prepare_one(yi, vi, names)
+        y, v, names = _prepare_one(yi, vi, names, mask)
         if test == "knha" and len(y) == 1:
             warnings.warn("Setting test='z' since k = 1 (as metafor does).", stacklevel=2)
             test = "z"
@@ -307,11 +367,14 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
     quantile (both bounds: the interval is empty, flagged ``empty``). The search stops at ``tau2_max`` (metafor's default max(100, 10·tau²)); a bound beyond it is reported
     as ``tau2_max`` and flagged as censored. I² and H² bounds follow from tau² through vt, as metafor.
     """
-    problem = Problem.intercept_only(result.yi, result.vi)
+    scale = variance_scale(result.vi)  # tau² in units of s², as in the fit (see metabac.tau2.variance_scale)
+    s2 = float(scale) ** 2
+    problem = Problem.intercept_only(result.yi, result.vi).scaled(np.atleast_1d(scale))
+    control = result.control.scaled(s2)
     df = result.k - problem.p
     if df < 1:
         raise InputError("confint: needs at least 2 studies")
-    limit = max(100.0, 10 * float(result.tau2)) if tau2_max is None else float(tau2_max)
+    limit = (max(100.0, 10 * float(result.tau2)) if tau2_max is None else float(tau2_max)) / s2
     alpha = 1 - result.level / 100
     targets = np.array([stats.chi2.ppf(1 - alpha / 2, df), stats.chi2.ppf(alpha / 2, df)])
     both = Problem(*(np.repeat(a, 2, axis=0) for a in (problem.y, problem.v, problem.X, problem.mask)))
@@ -320,14 +383,14 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
         bounds = np.full(2, limit)
         if not censored.all():
             solvable = both.rows(~censored)
-            bounds[~censored] = solve_q_equation(solvable, targets[~censored], result.control, "Q-profile",
+            bounds[~censored] = solve_q_equation(solvable, targets[~censored], control, "Q-profile",
                                                  upper=np.full(solvable.y.shape[0], limit))
     else:
         censored = np.zeros(2, dtype=bool)
-        bounds = solve_q_equation(both, targets, result.control, "Q-profile")
+        bounds = solve_q_equation(both, targets, control, "Q-profile")
     empty = bool(q_statistic(problem, np.zeros(1))[0] < targets[1])
     vt = float(result.vt)
-    tau2 = np.array([result.tau2, *bounds], dtype=float)
+    tau2 = np.array([result.tau2, *(bounds * s2)], dtype=float)
     i2 = 100 * tau2 / (vt + tau2)
     h2 = tau2 / vt + 1
     return HeterogeneityCI(
@@ -335,7 +398,7 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
         tau=Interval(*np.sqrt(tau2)),
         i2=Interval(float(result.i2), i2[1], i2[2]),
         h2=Interval(float(result.h2), h2[1], h2[2]),
-        tau2_max=limit,
+        tau2_max=limit * s2,
         lower_censored=bool(censored[0]),
         upper_censored=bool(censored[1]),
         empty=empty,
@@ -379,6 +442,7 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
         header += ["pi_low", "pi_high"]
         row += [fmt(result.pi_low, d), fmt(result.pi_high, d)]
     lines.append(table(header, [row]))
+    lines.append(f"({result.level:g}% confidence interval{' and prediction interval' if has_pi else ''})")
     if result.test == "knha":
         lines.append(f"(Hartung-Knapp adjustment: t distribution with {result.df} df)")
     if result.measure in RATIO_NAMES:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from metabac._checks import InputError, require_choice
+from metabac._checks import InputError, require_choice, require_fraction, require_whole_number
 from metabac.effects import MEASURES, RATIO_MEASURES, effect_sizes
 from metabac.moderators import metareg, subgroups
 
@@ -28,6 +28,9 @@ CONTINUOUS = {
     "dose_mg": "baclofen dose (mg/day)",
 }
 UNKNOWN = {"unknown", "", "nan", "None"}
+# statsmodels' multipletests methods (it raises a bare ValueError for any other name)
+ADJUSTMENTS = ("bonferroni", "sidak", "holm-sidak", "holm", "simes-hochberg", "hommel", "fdr_bh", "fdr_by",
+               "fdr_tsbh", "fdr_tsbky")
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,8 @@ class PredictorsResult:
                             "table": self.table.to_dict(orient="records")})
 
     def summary(self) -> str:
-        lines = [f"Predictors of the effect ({self.measure}, {self.method} tau², test {self.test}; p adjusted by "
-                 f"{self.adjustment} over the predictors tested)"]
+        lines = [f"Predictors of the effect ({self.measure}, {self.method} tau², test {self.test}; estimates with 95% "
+                 f"confidence intervals; p adjusted by {self.adjustment} over the predictors tested)"]
         for row in self.table.itertuples():
             lines.append(f"- {row.predictor}: {row.finding}")
         return "\n".join(lines)
@@ -148,6 +151,10 @@ def predictors(
         statistic, df, pvalue, p_adjusted, finding (a plain-language line).
     """
     measure = require_choice(measure, MEASURES, "measure")  # "rr" is RR: back-transformed like it
+    alpha = require_fraction(alpha, "alpha")
+    min_per_level = require_whole_number(min_per_level, "min_per_level")
+    min_studies = require_whole_number(min_studies, "min_studies", minimum=3)
+    adjustment = require_choice(adjustment, ADJUSTMENTS, "adjustment")
     labels = comparisons["study"] if "study" in comparisons.columns else None
     arm_columns = [c for c in ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i")
                    if c in comparisons.columns]

@@ -16,7 +16,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from metabac._checks import InputError, study_inputs
+from metabac._checks import (InputError, label_list, random_generator, require_whole_number, study_inputs,
+                             study_name)
 from metabac._result import to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import Control, chunk_rows
@@ -81,16 +82,34 @@ def cumulative(
     if order is None:
         sequence = np.arange(k)
     else:
-        keys = np.asarray(order)
-        if keys.shape != (k,):
-            raise InputError(f"order: {keys.size} sort keys for {k} studies")
-        sequence = np.argsort(keys, kind="stable")
+        sequence = _order(order, label_list(labels), k)
     y, v = y[sequence], v[sequence]
     mask = np.tri(k, dtype=bool)
     fits = subset_fits(y, v, mask, method, test, level, control)
     table = fit_table(fits, pd.Index([names[i] for i in sequence], name="added"))
     table.insert(0, "k", np.arange(1, k + 1))
     return table
+
+
+def _order(order: ArrayLike, labels: list[str] | None, k: int) -> NDArray[np.int64]:
+    """The indices that sort the studies by ``order`` (stable), after checking one key per study, none missing,
+    and all of one kind (numbers, or text: numpy would compare a mix as text)."""
+    if np.ndim(np.asarray(order, dtype=object)) != 1:
+        raise InputError(f"order: expected one sort key per study, got {order!r:.60}")
+    keys = order.tolist() if isinstance(order, np.ndarray) else list(order)  # type: ignore[union-attr]
+    if len(keys) != k:
+        raise InputError(f"order: {len(keys)} sort keys for {k} studies")
+    for i, key in enumerate(keys):
+        if not pd.api.types.is_scalar(key) or pd.isna(key):
+            raise InputError(f"{study_name(i, labels)}: order: missing or not a single sort key, got {key!r}")
+    kinds = {"text" if isinstance(key, str) else "number" if isinstance(key, (int, float, np.number))
+             else type(key).__name__ for key in keys}
+    if len(kinds) > 1:
+        raise InputError(f"order: sort keys of different kinds ({', '.join(sorted(kinds))}) cannot be compared")
+    try:
+        return np.argsort(np.asarray(keys), kind="stable")
+    except TypeError:
+        raise InputError(f"order: the sort keys cannot be compared with each other ({kinds.pop()})") from None
 
 
 def influence(
@@ -260,10 +279,9 @@ def gosh(
     """
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
-    if max_subsets < 1:
-        raise InputError(f"max_subsets: must be at least 1, got {max_subsets}")
+    max_subsets = require_whole_number(max_subsets, "max_subsets")
     exact = k < 63 and 2**k - 1 <= max_subsets
-    incl = all_subsets(k) if exact else random_subsets(k, max_subsets, np.random.default_rng(seed))
+    incl = all_subsets(k) if exact else random_subsets(k, max_subsets, random_generator(seed))
     rows = chunk_rows(k)
     chunks = [incl[start:start + rows] for start in range(0, len(incl), rows)]
     if client is None:

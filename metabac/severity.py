@@ -21,7 +21,10 @@ size at which the class would change: g/day is drinks x size, so the class flips
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from metabac._checks import InputError, require_positive_number
 
 WHO_HIGH_RISK_MEN = 60.0
 WHO_HIGH_RISK_WOMEN = 40.0
@@ -70,11 +73,15 @@ def grams_per_day(measure: str, mean: float, drink_size_g: float | None) -> floa
 
 def threshold_for(male_fraction: float | None, men: float = WHO_HIGH_RISK_MEN,
                   women: float = WHO_HIGH_RISK_WOMEN) -> float:
-    """The high-risk level for a sample: ``men`` when the sex mix is unknown, else men·m + women·(1 − m)."""
+    """The high-risk level for a sample: ``men`` when the sex mix is unknown, else men·m + women·(1 − m).
+
+    Both levels must be finite and positive (a NaN threshold would class every trial as moderate)."""
+    men = require_positive_number(men, "threshold")
+    women = require_positive_number(women, "threshold_women")
     if male_fraction is None:
         return men
     if not 0 <= male_fraction <= 1:
-        raise ValueError(f"male_fraction must lie in [0, 1], got {male_fraction}")
+        raise InputError(f"male_fraction: must lie in [0, 1], got {male_fraction}")
     return men * male_fraction + women * (1 - male_fraction)
 
 
@@ -85,15 +92,19 @@ def classify(g_per_day: float | None, male_fraction: float | None = None, thresh
     >>> classify(129.0), classify(45.0), classify(55.0, male_fraction=0.5), classify(None)
     ('heavy', 'moderate', 'heavy', None)
     """
-    if g_per_day is None:
+    limit = threshold_for(male_fraction, threshold, threshold_women)
+    if g_per_day is not None and not isinstance(g_per_day, (int, float)):
+        raise InputError(f"g_per_day: must be a number or None, got {g_per_day!r}")
+    if g_per_day is None or math.isnan(g_per_day):
         return None
-    return "heavy" if g_per_day >= threshold_for(male_fraction, threshold, threshold_women) else "moderate"
+    return "heavy" if g_per_day >= limit else "moderate"
 
 
 def classify_by_inclusion(min_men: float | None, min_women: float | None, any_women: bool,
                           threshold: float = WHO_HIGH_RISK_MEN,
                           threshold_women: float = WHO_HIGH_RISK_WOMEN) -> str | None:
     """``heavy`` when the entry minimum is at or above the high-risk level for every sex admitted, else None."""
+    threshold_for(None, threshold, threshold_women)  # checks both levels
     if min_men is None or min_men < threshold:
         return None
     if any_women and (min_women is None or min_women < threshold_women):

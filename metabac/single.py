@@ -28,8 +28,8 @@ from scipy import special
 
 from metabac._checks import ConvergenceError
 from metabac.tau2 import (SCORING_STEPS, Control, Problem, dl_estimate, estimate_tau2, hs_estimate,
-                          intercept_trace_p, intercept_trace_pp, log_likelihood, q_newton_step, study_dot, study_sum,
-                          zero_is_better)
+                          intercept_trace_p, intercept_trace_pp, log_likelihood, q_newton_step, require_representable,
+                          study_dot, study_sum, unscale, variance_scale, zero_is_better)
 
 Array = NDArray[np.float64]
 
@@ -196,18 +196,23 @@ def tau2_one(y: Array, v: Array, method: str, control: Control, fixed: OneFit) -
 
 def fit_one(y: Array, v: Array, method: str, test: str, level: float, control: Control) -> dict:
     """Every number of :func:`metabac.pooling.fit_problem` for one intercept-only problem (same formulas, see its
-    docstring and :func:`metabac.pool`), as scalars; ``weights`` in percent, one per study."""
+    docstring and :func:`metabac.pool`), as scalars; ``weights`` in percent, one per study. Variances beyond 2^±100
+    are fitted as y/s, v/s² and scaled back, as there (:func:`metabac.tau2.variance_scale`)."""
+    s = float(variance_scale(v))
     with np.errstate(all="ignore"):
-        return _fit_one(y, v, method, test, level, control)
+        if s == 1:
+            return _fit_one(y, v, method, test, level, control)
+        return unscale(_fit_one(y / s, v / (s * s), method, test, level, control.scaled(s * s)), s)
 
 
 def _fit_one(y: Array, v: Array, method: str, test: str, level: float, control: Control) -> dict:
     k = len(y)
     fixed = OneFit(y, v, 0.0)
+    q, q_df = max(fixed.rss(), 0.0), k - 1
+    require_representable(q, v.min(), v.max())
     tau2, iterations, fit = tau2_one(y, v, method, control, fixed)
     random = method not in ("EE", "FE")
     estimate, se = fit.beta, math.sqrt(1 / fit.sum_w)
-    q, q_df = max(fixed.rss(), 0.0), k - 1
     q_pvalue = special.chdtrc(q_df, q) if q_df > 0 else 1.0
     vt = q_df / fixed.trace_p()
     if k == 1:

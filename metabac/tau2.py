@@ -13,7 +13,7 @@ y'P y = Σ w r² with r the WLS residuals, and P y = W r.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal, NamedTuple, Protocol
 
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import brentq
 
-from metabac._checks import ConvergenceError
+from metabac._checks import ConvergenceError, InputError, require_positive_number, require_whole_number
 
 Method = Literal["EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 Array = NDArray[np.float64]
@@ -46,6 +46,21 @@ class Control:
     absolute: bool = False
     tau2_max: float | None = None
     accelerate: bool = True
+
+    def __post_init__(self) -> None:
+        require_whole_number(self.maxiter, "Control: maxiter")
+        require_positive_number(self.threshold, "Control: threshold")
+        require_positive_number(self.xtol, "Control: xtol")
+        if self.tau2_max is not None:
+            require_positive_number(self.tau2_max, "Control: tau2_max")
+
+    def scaled(self, s2: float) -> "Control":
+        """The settings for data divided by s (tau² by s², see :func:`variance_scale`): thresholds in units of tau²
+        (``absolute``, ``xtol``) and ``tau2_max`` are divided by s² too; relative thresholds need no change."""
+        if s2 == 1:
+            return self
+        return replace(self, threshold=self.threshold / s2 if self.absolute else self.threshold, xtol=self.xtol / s2,
+                       tau2_max=None if self.tau2_max is None else self.tau2_max / s2)
 
     @classmethod
     def metafor(cls) -> "Control":
@@ -118,10 +133,77 @@ class Problem:
         variance loosen the tolerance for all: with v from 1e-12 to 1e12, REML stopped 0.6% from its root.)"""
         return np.min(np.where(self.mask, self.v, np.inf), axis=-1)
 
+    def scaled(self, s: Array) -> "Problem":
+        """The problems with y divided by s and v by s² (s one value per problem; see :func:`variance_scale`)."""
+        v = self.v / (s * s)[:, None]
+        return Problem(self.y / s[:, None], v if self.complete else np.where(self.mask, v, 1.0), self.X, self.mask,
+                       intercept=self.intercept, complete=self.complete)
+
     def rows(self, keep: NDArray[np.bool_] | NDArray[np.int64]) -> "Problem":
         """The sub-batch of problems where ``keep`` is true (or whose indices ``keep`` lists)."""
         return Problem(self.y[keep], self.v[keep], self.X[keep], self.mask[keep], intercept=self.intercept,
                        complete=True if self.complete else None)
+
+
+# Sampling variances within [2^-SAFE_EXPONENT, 2^SAFE_EXPONENT] are fitted as given: the sums of the engine (Σw³
+# with w = 1/v among them) stay far from overflow and underflow. Beyond, see variance_scale.
+SAFE_EXPONENT = 100
+
+
+def variance_scale(v: Array, mask: NDArray[np.bool_] | None = None) -> Array:
+    """A power of two s per problem (of a 1-D ``v``: a scalar) by which to divide y (and v by s²) before fitting.
+
+    s = 1 when every sampling variance lies within [2^-100, 2^100]; otherwise s² is the power of two nearest
+    √(min v · max v) (an even power), which centres the variances on 1 (e.g. v around 1e-160, where w² = 1/v²
+    overflows and DL's tr P = Σw − Σw²/Σw became −inf). A fit is equivariant: with y/s and v/s², tau² is divided
+    by s², the estimate, its SE and bounds by s, and every test statistic, p-value, Q, I², H² and weight is
+    unchanged; a power of two makes the division and the multiplication back exact, so the numbers are those of
+    the exact computation wherever it is representable.
+    """
+    if mask is None:
+        low, high = v.min(axis=-1), v.max(axis=-1)
+        if v.ndim == 1 and 2.0**-SAFE_EXPONENT <= low and high <= 2.0**SAFE_EXPONENT:
+            return np.float64(1.0)  # one analysis in range (the common case): no further numpy calls
+    else:
+        low, high = np.min(np.where(mask, v, np.inf), axis=-1), np.max(np.where(mask, v, 0.0), axis=-1)
+    with np.errstate(divide="ignore"):
+        low, high = np.log2(low), np.log2(high)
+    safe = (low >= -SAFE_EXPONENT) & (high <= SAFE_EXPONENT)
+    exponent = np.where(safe, 0, np.round((low + high) / 4)).astype(np.int64)
+    return np.ldexp(1.0, exponent)
+
+
+def require_representable(q: Array | float, v_min: Array | float, v_max: Array | float) -> None:
+    """Refuse data that double precision cannot fit even after :func:`variance_scale` (arguments: Cochran's Q and
+    the smallest and largest sampling variance of the data as fitted, one per problem), rather than return NaN, a
+    tau² of 0 or an interval of zero width: variances more than 2^200 (about 1e60) apart, where Σw³ over- or
+    underflows, or a Q beyond 2^900, where y'PPy <= max w · Q may overflow."""
+    ratio = v_max / v_min
+    if np.ndim(ratio) == 0 and ratio <= 2.0 ** (2 * SAFE_EXPONENT) and q < 2.0**900:
+        return  # one analysis that fits (the common case), in scalar arithmetic
+    ratio = np.max(ratio)
+    if not ratio <= 2.0 ** (2 * SAFE_EXPONENT):
+        raise InputError(f"vi: the sampling variances span more than 1e60 (a ratio of {ratio:.3g}): beyond double "
+                         "precision")
+    if not np.all(np.asarray(q) < 2.0**900):
+        raise InputError("yi/vi: Cochran's Q overflows double precision (the effect sizes differ by more than about "
+                         "1e135 standard errors); express the effects in other units")
+
+
+# PoolResult numbers in the units of y (divided by s when y is) and of tau² (by s²); the others are scale-free.
+Y_UNITS = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high")
+TAU2_UNITS = ("tau2", "vt")
+
+
+def unscale(numbers: dict, s: Array | float) -> dict:
+    """The numbers of a fit to y/s, v/s² (see :func:`variance_scale`) in the units of y and v; refused when they do
+    not fit in double precision there (e.g. tau² of effects near 1e200, about 1e400)."""
+    scaled = numbers | {key: numbers[key] * s for key in Y_UNITS} | {key: numbers[key] * s * s for key in TAU2_UNITS}
+    for key in ("tau2", "estimate", "se"):
+        if not np.all(np.isfinite(scaled[key])):
+            raise InputError(f"yi/vi: {key} overflows double precision (about {np.max(numbers[key]):.3g} x "
+                             f"{s * s if key == 'tau2' else s:.3g}); express the effects in other units")
+    return scaled
 
 
 CHUNK_BYTES = 64 * 2**20

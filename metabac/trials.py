@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metabac._checks import InputError, require_choice
+from metabac._checks import InputError, read_regular_file, require_choice
 from metabac.rob import assessment_rows, rob_frame
 from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
                               flip_drink_size, grams_per_day, threshold_for)
@@ -51,16 +51,33 @@ class TrialSet:
 
 
 def read_record(path: Path) -> dict:
-    """Parse and validate one trial file; never writes to it."""
+    """Parse and validate one trial file (a regular file, UTF-8 with or without a byte-order mark); never writes
+    to it."""
     try:
-        with open(path, "rb") as handle:
-            record = tomllib.load(handle)
+        record = tomllib.loads(read_regular_file(path).decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"{path}: TOML syntax error: {error}") from None
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not UTF-8 text: {error}") from None
+    except RecursionError:
+        raise InputError(f"{path}: TOML syntax error: arrays or tables nested too deeply") from None
+    too_large = _too_large(record)
+    if too_large:
+        raise InputError(f"{path}: {too_large}: a number beyond 1e308 (not a finite float)")
     check_record(record, str(path), path.stem)
     return record
+
+
+def _too_large(value: object, where: str = "") -> str | None:
+    """The dotted key of the first integer too large for a float (it would overflow any check), or None."""
+    if isinstance(value, int) and abs(value) > 2**1023:
+        return where
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _too_large(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
 
 
 def _male_fraction(record: dict) -> float | None:

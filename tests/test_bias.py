@@ -133,3 +133,18 @@ def test_failsafe_n_formulas() -> None:
 def test_bias_bad_input(call, message: str) -> None:
     with pytest.raises(mb.InputError, match=message):
         call()
+
+
+def test_begg_uses_the_exact_p_value_only_where_it_is_computable() -> None:
+    """The exact null distribution of Kendall's S costs O(k³): at k = 4000 over a minute, at k = 1e6 terabytes.
+    Up to k = 500 the p-value is exact (metafor's default); beyond, the normal approximation."""
+    rng = np.random.default_rng(3)
+    for k, exact in ((500, True), (501, False), (4000, False)):
+        y, v = rng.normal(size=k), rng.uniform(0.01, 0.2, size=k)
+        result = mb.begg(y, v)
+        assert result.exact is exact and result.k == k
+        w = 1 / v
+        deviates = (y - np.sum(w * y) / w.sum()) / np.sqrt(v - 1 / w.sum())
+        expected = stats.kendalltau(deviates, v, method="exact" if exact else "asymptotic")
+        assert result.pvalue == pytest.approx(expected.pvalue, rel=1e-10)
+        assert result.tau == pytest.approx(expected.statistic, rel=1e-12)

@@ -84,6 +84,8 @@ CSV_CASES = [
     ("level outside (0, 100)", "yi,vi\n0.1,0.2\n", ["--level", "120"], "level: must be in (0, 100) percent, got 120"),
     ("escape code in a study name", BINARY + "A\x1b[2J,50,42,12,42\n", ["--measure", "RR"],
      'study 1 ("A\\x1b[2J"): ai: 50 events exceed'),
+    ("digit group separator", "yi,vi\n1_000,0.2\n", [], "data.csv: row 2: yi: not a number: '1_000'"),
+    ("digits of another script", "yi,vi\n0.1,\u0661\u0662\n", [], "data.csv: row 2: vi: not a number: '\u0661\u0662'"),
     ("file not found", None, [], "nope.csv: file not found"),
 ]
 
@@ -164,3 +166,25 @@ def test_the_script_entry_point_prints_and_exits_like_the_group(tmp_path: Path) 
     bad = subprocess.run([sys.executable, "-c", script, "pool", str(tmp_path / "missing.csv")],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and bad.stderr.startswith("Error: ") and "missing.csv" in bad.stderr and not bad.stdout
+
+
+@pytest.mark.parametrize("kind", ["named pipe", "device", "folder"])
+def test_a_pipe_device_or_folder_is_refused_before_reading(tmp_path: Path, kind: str) -> None:
+    """A named pipe would block the read forever and /dev/zero never ends: only regular files are read."""
+    import os
+
+    path = {"named pipe": tmp_path / "data.csv", "device": Path("/dev/zero"), "folder": tmp_path}[kind]
+    if kind == "named pipe":
+        os.mkfifo(path)
+    with pytest.raises(mb.InputError, match="not a regular file"):
+        from metabac.io import read_study_table
+        read_study_table(path)
+    result = CliRunner().invoke(cli, ["pool", str(path)])
+    if kind != "folder":  # click itself refuses a folder (dir_okay=False)
+        assert result.exit_code == 1 and result.output.startswith(f"Error: {path}: not a regular file (a {kind})")
+
+
+def test_level_below_one_is_a_proportion(tmp_path: Path) -> None:
+    """metafor reads level=0.95 as 95%; --level 0.95 gave a 0.95% interval."""
+    result, _ = run(tmp_path, ROWS, "--measure", "RR", "--method", "DL", "--level", "0.95")
+    assert "RR 1.42 [95% CI 0.41, 4.92]" in result.output and "(95% confidence interval" in result.output

@@ -82,3 +82,15 @@ def test_a_one_study_subgroup_under_knha_shows_its_own_interval_without_a_warnin
     single = mb.pool([0.9], [0.06])
     assert result.table.loc["b", "ci_low"] == pytest.approx(float(single.ci_low), rel=1e-12)
     assert bool(result.table.loc["b", "single_study"]) and result.fits["a"].test == "knha"
+
+
+def test_missing_group_values_of_every_kind_are_left_out_not_a_level() -> None:
+    """pd.NA became a subgroup named "<NA>"."""
+    import pandas as pd
+
+    y, v = [0.1, 0.3, 0.2, 0.5, 0.4, 0.6], [0.04, 0.05, 0.03, 0.06, 0.05, 0.04]
+    groups = pd.array(["a", "b", pd.NA, "a", "b", "a"], dtype="string")
+    for labels in (groups, ["a", "b", pd.NA, "a", "b", "a"], ["a", "b", pd.NaT, "a", "b", "a"],
+                   pd.Series(["a", "b", None, "a", "b", "a"], dtype="category")):
+        fit = mb.subgroups(y, v, labels)
+        assert list(fit.table.index) == ["a", "b"] and fit.missing == (2,)

@@ -171,3 +171,68 @@ def test_knha_with_one_study_falls_back_to_z_as_metafor() -> None:
         fit = mb.pool([0.3], [0.1], test="knha")
     assert fit.test == "z" and fit.se == pytest.approx(np.sqrt(0.1))
     assert "prediction interval nan" not in mb.pool([0.3], [0.1], measure="RR").summary()
+
+
+# --- issue 15: level as a proportion, rescaled fits, masks ----------------------------------------------------------
+
+Y5, V5 = np.array([0.1, 0.5, 0.9, -0.3, 0.7]), np.array([0.02, 0.03, 0.05, 0.01, 0.04])
+
+
+@pytest.mark.parametrize("call", [
+    lambda level: mb.pool(Y5, V5, level=level).ci_low,
+    lambda level: mb.pool(np.vstack([Y5, Y5]), np.vstack([V5, V5]), level=level).ci_low[0],
+    lambda level: mb.metareg(Y5, V5, [1, 2, 3, 4, 5], level=level).ci_low[1],
+    lambda level: mb.egger(Y5, V5, level=level).ci_low,
+    lambda level: mb.trimfill(Y5, V5, level=level).ci_low,
+    lambda level: mb.subgroups(Y5, V5, list("aabbb"), level=level).table["ci_low"].iloc[1],
+    lambda level: mb.leave_one_out(Y5, V5, level=level)["ci_low"].iloc[0],
+    lambda level: mb.mantel_haenszel("OR", ai=[3, 5], n1i=[10, 12], ci=[1, 2], n2i=[10, 12], level=level).ci_low,
+], ids=["pool", "batch", "metareg", "egger", "trimfill", "subgroups", "leave_one_out", "mantel_haenszel"])
+def test_a_level_below_one_is_a_proportion_everywhere(call) -> None:
+    """metafor reads level=0.95 as 95%; it gave a 0.95% interval. One check (require_level) serves every function."""
+    assert call(0.95) == pytest.approx(call(95), rel=1e-15)
+    assert call(0.9) == pytest.approx(call(90), rel=1e-15)
+
+
+def test_every_summary_with_an_interval_names_its_level() -> None:
+    assert "(90% confidence interval and prediction interval)" in mb.pool(Y5, V5, level=0.9).summary()
+    assert "(90% confidence interval)" in mb.pool(Y5, V5, method="EE", level=90).summary()
+    assert "(90% confidence intervals)" in mb.metareg(Y5, V5, [1, 2, 3, 4, 5], level=90).summary()
+    assert "limit estimate" in mb.egger(Y5, V5, level=90).summary()
+    assert "[90% CI " in mb.egger(Y5, V5, level=90).summary()
+    assert "[90% CI " in mb.trimfill(Y5, V5, level=90, side="left").summary()
+    assert "90% confidence intervals" in mb.subgroups(Y5, V5, list("aabbb"), level=90).summary()
+
+
+@pytest.mark.parametrize("method", mb.METHODS)
+@pytest.mark.parametrize("test", ["z", "knha"])
+@pytest.mark.parametrize("s", [2.0**-300, 2.0**-500, 2.0**300])
+def test_variances_far_from_one_are_fitted_as_the_same_data_rescaled(method: str, test: str, s: float) -> None:
+    """With vi near 1e-180 (w² overflows), DL and PM returned tau² = 0 and others NaN; the fit is equivariant, and
+    a power-of-two scale makes it exact: tau² scales with s², the estimate and its bounds with s."""
+    plain = mb.pool(Y5, V5, method=method, test=test)
+    for fit in (mb.pool(Y5 * s, V5 * s * s, method=method, test=test),
+                mb.pool(np.vstack([Y5 * s, Y5]), np.vstack([V5 * s * s, V5]), method=method, test=test)):
+        row = (lambda x: x) if np.ndim(fit.estimate) == 0 else (lambda x: x[0])
+        assert row(fit.tau2) / s**2 == pytest.approx(plain.tau2, rel=1e-12, abs=0)
+        for name in ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high"):
+            assert row(getattr(fit, name)) / s == pytest.approx(getattr(plain, name), rel=1e-12), name
+        for name in ("statistic", "pvalue", "q", "i2", "h2"):
+            assert row(getattr(fit, name)) == pytest.approx(getattr(plain, name), rel=1e-12), name
+
+
+def test_rescaled_fits_give_the_same_q_profile_and_meta_regression() -> None:
+    s = 2.0**-300
+    plain, scaled = mb.pool(Y5, V5).confint(), mb.pool(Y5 * s, V5 * s * s).confint()
+    assert np.allclose(np.array(scaled.tau2) / s**2, plain.tau2, rtol=1e-12, atol=0)
+    assert np.allclose(scaled.i2, plain.i2, rtol=1e-12)
+    reg, reg_s = mb.metareg(Y5, V5, [1, 2, 3, 4, 5]), mb.metareg(Y5 * s, V5 * s * s, [1, 2, 3, 4, 5])
+    assert np.allclose(reg_s.coef / s, reg.coef, rtol=1e-12) and reg_s.tau2 / s**2 == pytest.approx(reg.tau2, rel=1e-12)
+    assert reg_s.qm == pytest.approx(reg.qm, rel=1e-12) and reg_s.r2 == pytest.approx(reg.r2, rel=1e-12)
+
+
+def test_a_mask_selects_the_studies_of_one_analysis() -> None:
+    """mask= was ignored for 1-D input."""
+    fit = mb.pool(Y5, V5, mask=[True, False, True, True, 0], labels=list("abcde"))
+    assert fit.k == 3 and fit.labels == ("a", "c", "d")
+    assert fit.estimate == mb.pool(Y5[[0, 2, 3]], V5[[0, 2, 3]]).estimate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -268,6 +269,9 @@ BROKEN_CASES = [
     ("percent disagrees with count", "percent = 70.0", "percent = 75.0", "percent: 75.0 does not match events/n = 14/20"),
     ("n above randomised", "events = 6\nn = 20", "events = 6\nn = 25", "n: 25 is above the 20 randomised"),
     ("id differs from file name", 'id = "addolorato2002"', 'id = "addolorato2003"', "differs from the file name"),
+    ("integer beyond 1e308", "mean = 17.6", "mean = 1" + "0" * 400, "baseline[0].mean: a number beyond 1e308"),
+    ("arrays nested too deeply", 'country = "Italy"', 'country = "Italy"\nx = ' + "[" * 5000 + "]" * 5000,
+     "TOML syntax error: arrays or tables nested too deeply"),
 ]
 
 
@@ -300,6 +304,8 @@ FOLDER_CASES = [
     ("trials folder without records", lambda folder: (folder / "notes.txt").write_text("x"),
      "no trial records (*.toml)"),
     ("trial file not UTF-8", _not_utf8, "addolorato2002.toml: not UTF-8 text"),
+    ("named pipe named like a trial file", lambda folder: os.mkfifo(folder / "pipe.toml"),
+     "pipe.toml: not a regular file (a named pipe)"),
 ]
 
 
@@ -419,3 +425,23 @@ def test_a_percent_rounded_half_up_or_half_to_even_matches_its_count(events, n, 
     else:
         with pytest.raises(mb.InputError, match=f"percent: {percent} does not match events/n = {events}/{n}"):
             mb.load_trials(tmp_path)
+
+
+def test_a_trial_file_with_a_byte_order_mark_is_read(tmp_path):
+    """Windows editors save UTF-8 with a BOM; the CSV reader accepts it, and so does the trial loader."""
+    (tmp_path / "addolorato2002.toml").write_bytes(b"\xef\xbb\xbf" + EXAMPLE.read_bytes())
+    assert list(mb.load_trials(tmp_path).records) == ["addolorato2002"]
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), 0, -60, float("inf"), "sixty"])
+def test_severity_thresholds_must_be_finite_and_positive(threshold, tmp_path):
+    with pytest.raises(mb.InputError, match="threshold: must be a finite number > 0"):
+        classify(80.0, threshold=threshold)
+    with pytest.raises(mb.InputError, match="threshold_women: must be a finite number > 0"):
+        classify_by_inclusion(80.0, 50.0, True, threshold_women=threshold)
+    with pytest.raises(mb.InputError, match="threshold: must be a finite number > 0"):
+        mb.load_trials(TRIALS, threshold=threshold)
+
+
+def test_a_missing_baseline_intake_is_not_classified_not_moderate():
+    assert classify(float("nan")) is None

@@ -14,7 +14,7 @@ from metabac.tau2 import METHODS
 @click.option("--measure", default=None, help="OR, RR, RD, PETO, MD, SMD or ROM (not needed for yi/vi columns).")
 @click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
 @click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]), help="z or Hartung-Knapp.")
-@click.option("--level", default=95.0, show_default=True, help="Confidence level in percent.")
+@click.option("--level", default=95.0, show_default=True, help="Confidence level in percent (0.95 also means 95%).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of the summary.")
 def pool_command(csv_file: str, measure: str | None, method: str, test: str, level: float, as_json: bool) -> None:
     """Pool the studies of CSV_FILE and print the result.
