@@ -18,7 +18,7 @@ from metabac._result import Result, fmt, fmt_p, to_jsonable
 from metabac.effects import cells_from_arms, effect_sizes
 from metabac.moderators import metareg
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import METHODS, Control, Problem, WeightedFit
+from metabac.tau2 import METHODS, T_TESTS, Control, Problem, WeightedFit
 
 Array = NDArray[np.float64]
 Predictor = Literal["sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"]
@@ -146,7 +146,7 @@ def egger(
     fit = metareg(y, v, mods=x, method=method, test=test, level=level, control=control)
     return RegressionTestResult(
         test="Egger's test", model=f"rma ({method})", predictor=predictor, statistic=float(fit.statistic[1]),
-        df=fit.qe_df if test == "knha" else None, pvalue=float(fit.pvalue[1]), k=fit.k, level=fit.level,
+        df=fit.qe_df if test in T_TESTS else None, pvalue=float(fit.pvalue[1]), k=fit.k, level=fit.level,
         **_limit(predictor in LIMIT_PREDICTORS, fit.coef[0], fit.ci_low[0], fit.ci_high[0]),
     )
 

@@ -17,8 +17,8 @@ from metabac._checks import (InputError, as_float_array, effects_and_variances, 
                              require_full_rank, require_level, require_whole_number, same_length)
 from metabac._result import Result, fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import (METHODS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2, require_representable,
-                          variance_scale)
+from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2,
+                          knapp_hartung_factor, require_representable, variance_scale)
 
 Array = NDArray[np.float64]
 MISSING_LABEL = "(missing)"
@@ -54,17 +54,15 @@ def fit_mixed_model(problem: Problem, method: str, test: str, level: float, cont
     k, p = problem.k, problem.p
     df = k - p
     alpha = 1 - level / 100
-    if test == "knha":
-        rss = fit.rss()
-        s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / np.maximum(df, 1))
-        vb = vb * s2w[:, None, None]
+    if test in T_TESTS:
+        vb = vb * knapp_hartung_factor(fit.rss(), df, test)[:, None, None]
     se = np.sqrt(np.einsum("bii->bi", vb))
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = fit.beta / se
         slopes = fit.beta[:, 1:]
         m = p - 1
         qm = np.einsum("bi,bij,bj->b", slopes, np.linalg.inv(vb[:, 1:, 1:]), slopes) if m else np.zeros(len(k))
-        if test == "knha":
+        if test in T_TESTS:
             qm = qm / max(m, 1)
             pvalue = 2 * stats.t.sf(np.abs(statistic), df[:, None])
             qm_pvalue = stats.f.sf(qm, max(m, 1), df)
@@ -160,7 +158,7 @@ class MetaRegResult:
 
     def summary(self, digits: int = 4) -> str:
         d = digits
-        test = "F" if self.test == "knha" else "QM"
+        test = "F" if self.test in T_TESTS else "QM"
         lines = [
             f"Mixed-Effects Model (k = {self.k}; tau^2 estimator: {self.method})",
             "",
@@ -177,7 +175,7 @@ class MetaRegResult:
         rows = [[name, fmt(c, d), fmt(s, d), fmt(z, d), fmt_p(p, d), fmt(lo, d), fmt(hi, d)]
                 for name, c, s, z, p, lo, hi in zip(self.names, self.coef, self.se, self.statistic, self.pvalue,
                                                      self.ci_low, self.ci_high)]
-        stat = "t" if self.test == "knha" else "z"
+        stat = "t" if self.test in T_TESTS else "z"
         lines.append(table(["", "estimate", "se", stat, "p", "ci_low", "ci_high"], rows))
         lines.append(f"({self.level:g}% confidence intervals)")
         return "\n".join(lines)
@@ -243,7 +241,7 @@ def metareg(
     [0.015, 0.115]
     """
     method = require_choice(method, METHODS, "method")
-    test = require_choice(test, ("z", "knha"), "test")
+    test = require_choice(test, TESTS, "test")
     level = require_level(level)
     control = control or Control()
     y, v = effects_and_variances(yi, vi)
@@ -275,7 +273,7 @@ def metareg(
         raise InputError("yi/vi: the meta-regression overflows double precision; express the effects in other units")
     return MetaRegResult(
         names=names, coef=coef, se=se, statistic=fit.statistic[0], pvalue=fit.pvalue[0], ci_low=coef - crit * se,
-        ci_high=coef + crit * se, tau2=tau2, qm=float(fit.qm[0]), qm_df=(m, qe_df) if test == "knha" else (m,),
+        ci_high=coef + crit * se, tau2=tau2, qm=float(fit.qm[0]), qm_df=(m, qe_df) if test in T_TESTS else (m,),
         qm_pvalue=float(fit.qm_pvalue[0]), qe=qe, qe_df=qe_df, qe_pvalue=float(stats.chi2.sf(qe, qe_df)),
         i2=100 * tau2 / (vt + tau2), r2=r2, k=k, method=method, test=test, level=level, yi=y, vi=v, X=X,
         control=control,

@@ -23,10 +23,10 @@ from metabac._checks import (InputError, effects_and_variances, label_list, requ
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.effects import canonical_measure
 from metabac.single import fit_one
-from metabac.tau2 import (METHODS, Control, Problem, WeightedFit, estimate_tau2, q_statistic, require_representable,
-                          solve_q_equation, unscale, variance_scale)
+from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, estimate_tau2, knapp_hartung_factor,
+                          q_statistic, require_representable, solve_q_equation, unscale, variance_scale)
 
-Test = Literal["z", "knha"]
+Test = Literal["z", "knha", "adhoc"]
 Array = NDArray[np.float64]
 RATIO_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "Peto odds ratio", "ROM": "ratio of means"}
 MEASURE_NAMES = {
@@ -263,10 +263,8 @@ def _fit_problem(problem: Problem, method: str, test: str, level: float, control
     i2 = np.where(k > 1, i2, 0.0)
     h2 = np.where(k > 1, h2, 1.0)
     alpha = 1 - level / 100
-    if test == "knha":
-        rss = fit.rss()
-        s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / np.maximum(q_df, 1))
-        se = se * np.sqrt(s2w)
+    if test in T_TESTS:
+        se = se * np.sqrt(knapp_hartung_factor(fit.rss(), q_df, test))
         df = q_df
         with np.errstate(divide="ignore", invalid="ignore"):
             crit = np.where(df > 0, special.stdtrit(np.maximum(df, 1), 1 - alpha / 2), np.nan)
@@ -308,9 +306,11 @@ def pool(
         Effect sizes and sampling variances: shape (k,) for one analysis, or (batch, k) for many at once.
     method : {"EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"}
         tau² estimator (EE/FE: equal-effects model, tau² = 0). See :mod:`metabac.tau2`.
-    test : {"z", "knha"}
+    test : {"z", "knha", "adhoc"}
         Normal-theory tests and intervals, or the Hartung-Knapp-Sidik-Jonkman adjustment: se² multiplied by
-        Σw(y − μ̂)²/(k − 1) and a t distribution with k − 1 df (Knapp & Hartung 2003, eq. 10).
+        s² = Σw(y − μ̂)²/(k − 1) and a t distribution with k − 1 df (Knapp & Hartung 2003, eq. 10); "adhoc" is the
+        modified Hartung-Knapp, se² multiplied by max(1, s²) (Röver, Knapp & Friede 2015), as metafor's
+        ``test="adhoc"``. The prediction interval uses the same standard error and critical value.
     level : float
         Confidence level in percent; a value below 1 is a proportion (0.95 is 95%), as metafor reads it.
     measure : str, optional
@@ -340,7 +340,7 @@ def pool(
     (0.3226, 0.029)
     """
     method = require_choice(method, METHODS, "method")
-    test = require_choice(test, ("z", "knha"), "test")  # type: ignore[assignment]
+    test = require_choice(test, TESTS, "test")  # type: ignore[assignment]
     level = require_level(level)
     names = label_list(labels)
     control = Control() if control is None else control
@@ -352,7 +352,7 @@ def pool(
         y, v = problem.y, problem.v
     else:
         y, v, names = _prepare_one(yi, vi, names, mask)
-        if test == "knha" and len(y) == 1:
+        if test in T_TESTS and len(y) == 1:
             warnings.warn("Setting test='z' since k = 1 (as metafor does).", stacklevel=2)
             test = "z"
         numbers = fit_one(y, v, method, test, level, control)
@@ -433,7 +433,7 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
     ]
     scale = MEASURE_NAMES.get(result.measure or "", "")
     lines.append(f"Model Results{f' ({scale})' if scale else ''}:")
-    stat_name = "t" if result.test == "knha" else "z"
+    stat_name = "t" if result.test in T_TESTS else "z"
     header = ["estimate", "se", stat_name, "p", "ci_low", "ci_high"]
     row = [fmt(result.estimate, d), fmt(result.se, d), fmt(result.statistic, d), fmt_p(result.pvalue, d),
            fmt(result.ci_low, d), fmt(result.ci_high, d)]
@@ -443,8 +443,9 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
         row += [fmt(result.pi_low, d), fmt(result.pi_high, d)]
     lines.append(table(header, [row]))
     lines.append(f"({result.level:g}% confidence interval{' and prediction interval' if has_pi else ''})")
-    if result.test == "knha":
-        lines.append(f"(Hartung-Knapp adjustment: t distribution with {result.df} df)")
+    if result.test in T_TESTS:
+        modified = "modified (max(1, s²)) " if result.test == "adhoc" else ""
+        lines.append(f"({modified}Hartung-Knapp adjustment: t distribution with {result.df} df)")
     if result.measure in RATIO_NAMES:
         level = f"{result.level:g}%"
         text = (f"{result.measure} {np.exp(result.estimate):.2f} [{level} CI {np.exp(result.ci_low):.2f}, "

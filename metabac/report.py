@@ -32,8 +32,8 @@ from metabac.predictors import predictors
 from metabac.reproduce import reproduce
 from metabac.sensitivity import baujat, cumulative, influence, leave_one_out
 from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
-from metabac.tau2 import METHODS
-from metabac.trial_schema import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS
+from metabac.tau2 import METHODS, TESTS
+from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS
 from metabac.certainty import Override, grade_outcome
 from metabac.interaction import pool_interactions, within_trial_interactions
 from metabac.review import Review, published_moderator_findings, read_review
@@ -59,8 +59,8 @@ class ReportOptions:
 
     outcomes: tuple[str, ...] = ()
     measures: tuple[str, ...] = ()  # at most one binary and one continuous; default RR and MD
-    method: str = "REML"
-    test: str = "knha"  # Cochrane's current methods (Handbook chapter 10; RevMan since 2025): REML + HKSJ
+    method: str = DEFAULT_METHOD
+    test: str = DEFAULT_TEST
     by: str | None = "severity"
     trials_dir: Path = Path("trials")
     level: float = 95.0
@@ -517,7 +517,7 @@ def check_options(options: ReportOptions) -> ReportOptions:
     if not Path(options.trials_dir).is_dir():
         raise InputError(f"{options.trials_dir}: trials folder not found")
     return replace(options, measures=measures, method=require_choice(options.method, METHODS, "method"),
-                   test=require_choice(options.test, ("z", "knha"), "test"))
+                   test=require_choice(options.test, TESTS, "test"))
 
 
 def build_report(options: ReportOptions = ReportOptions(), progress: Progress | None = None) -> Report:

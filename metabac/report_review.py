@@ -22,7 +22,7 @@ SYMBOLS = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯
 VERBS = {"high": ("increases", "reduces", "results in little to no difference in"),
          "moderate": ("probably increases", "probably reduces", "probably results in little to no difference in"),
          "low": ("may increase", "may reduce", "may result in little to no difference in")}
-TESTS = {"knha": "Hartung-Knapp-Sidik-Jonkman", "z": "Wald-type (z)"}
+TESTS = {"knha": "Hartung-Knapp-Sidik-Jonkman", "adhoc": "modified Hartung-Knapp", "z": "Wald-type (z)"}
 
 
 def outcome_name(outcome: str) -> str:

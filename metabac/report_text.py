@@ -39,6 +39,9 @@ def _measures(report: Report) -> str:
 
 
 def _ci_method(test: str) -> str:
+    if test == "adhoc":
+        return ("modified Hartung-Knapp (Röver et al. 2015): standard error rescaled by max(1, s²) and t distribution "
+                "with k − 1 df")
     return ("Hartung-Knapp-Sidik-Jonkman: standard error rescaled and t distribution with k − 1 df"
             if test == "knha" else "Wald-type, normal distribution (z)")
 
@@ -46,7 +49,7 @@ def _ci_method(test: str) -> str:
 def convention(report: Report) -> str:
     """One sentence naming every convention the numbers follow, printed at the top of the report."""
     o = report.options
-    crit = "t(k − 1)" if o.test == "knha" else "z"
+    crit = "z" if o.test == "z" else "t(k − 1)"
     return (f"Convention: measure {_measures(report)}; random-effects τ² estimator {o.method}; "
             f"{o.level:g}% confidence intervals {_ci_method(o.test)}; {o.level:g}% prediction interval "
             f"estimate ± {crit}·√(se² + τ²), shown when k ≥ 3; I² = 100·τ²/(τ² + typical within-study variance) "
@@ -68,9 +71,10 @@ def methods_paragraph(report: Report) -> str:
     text = (f"Effects were expressed as {_measures(report)}. Fixed-effect estimates pooled "
             f"{' and '.join(fixed) or 'no outcome'}; random-effects estimates used inverse-variance weights with τ² "
             f"estimated by {ESTIMATORS.get(o.method, o.method)}"
-            + (" and the Hartung-Knapp-Sidik-Jonkman adjustment" if o.test == "knha" else "")
+            + ({"knha": " and the Hartung-Knapp-Sidik-Jonkman adjustment",
+                "adhoc": " and the modified Hartung-Knapp adjustment"}.get(o.test, ""))
             + f". Confidence intervals are {o.level:g}% ({_ci_method(o.test)}); the prediction interval is "
-            f"estimate ± {'t(k − 1)' if o.test == 'knha' else 'z'}·√(se² + τ²) (Higgins, Thompson & Spiegelhalter "
+            f"estimate ± {'z' if o.test == 'z' else 't(k − 1)'}·√(se² + τ²) (Higgins, Thompson & Spiegelhalter "
             "2009), the Wald-type interval is shown beside it as a sensitivity analysis. Heterogeneity is reported as "
             "Cochran's Q, τ² with its Q-profile confidence interval (Viechtbauer 2007) and I² computed from τ², "
             "with the interval that follows from τ²'s (Cochrane Handbook chapter 10). For study-level effect sizes "
@@ -110,7 +114,7 @@ def sof_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[tuple[str, ...
     rows = []
     for a in report.analyses:
         s = a.sof
-        model = (f"random effects, {a.random.method}" + (", HK" if a.random.test == "knha" else "")
+        model = (f"random effects, {a.random.method}" + {"knha": ", HK", "adhoc": ", mHK"}.get(a.random.test, "")
                  if a.random.is_random else "fixed effect")
         relative = f"{s.measure} {_n(s.relative)} ({_n(s.relative_low)} to {_n(s.relative_high)})"
         people = f"{s.participants} ({s.k})"

@@ -20,7 +20,7 @@ from metabac._checks import (InputError, label_list, random_generator, require_w
                              study_name)
 from metabac._result import to_jsonable
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import Control, chunk_rows
+from metabac.tau2 import T_TESTS, Control, chunk_rows
 
 Array = NDArray[np.float64]
 FIT_COLUMNS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "q", "q_pvalue", "tau2", "i2", "h2")
@@ -134,7 +134,8 @@ def influence(
         - ``influential``: metafor's flag, |dffits| > 3√(1/(k − 1)), or P(χ²₁ ≤ cook_d) > 0.5, or h_i > 3/k, or
           |dfbetas| > 1.
 
-        s² is 1 under ``test="z"`` and the Knapp-Hartung factor of the model without study i under "knha".
+        s² is 1 under ``test="z"`` and the Knapp-Hartung factor of the model without study i under "knha" (its
+        max(1, ·) under "adhoc").
 
     References
     ----------
@@ -154,7 +155,7 @@ def influence(
     weights_at_deleted_tau2 = 1 / (v[None, :] + tau2_del[:, None])
     sum_all = weights_at_deleted_tau2.sum(axis=1)
     sum_kept = sum_all - np.diag(weights_at_deleted_tau2)
-    s2w = vb_del * sum_kept if test == "knha" else np.ones(k)
+    s2w = vb_del * sum_kept if test in T_TESTS else np.ones(k)   # the deleted fit's factor (knha or adhoc)
     change = full.estimate - beta_del
     residual = y - beta_del
     residual[np.abs(residual) < 100 * np.finfo(float).eps] = 0.0

@@ -32,7 +32,7 @@ from metabac._checks import InputError, as_float_array, require_choice, require_
 from metabac._result import to_jsonable
 from metabac.pooling import pool
 from metabac.sensitivity import Executor
-from metabac.tau2 import METHODS, chunk_rows
+from metabac.tau2 import METHODS, TESTS, chunk_rows
 
 Array = NDArray[np.float64]
 # Per (method, test), summed over replicates: CI holds μ, CI width, μ̂ − μ, (μ̂ − μ)², tau², tau² = 0, PI holds θ_new.
@@ -158,7 +158,7 @@ def simulate(
         raise InputError(f"n: must be a whole number of replicates, at least 1, got {n!r}")
     level = require_level(level)
     combinations = list(product([require_choice(m, METHODS, "methods") for m in methods],
-                                [require_choice(t, ("z", "knha"), "tests") for t in tests]))
+                                [require_choice(t, TESTS, "tests") for t in tests]))
     if not combinations:
         raise InputError("methods/tests: nothing to simulate (both must name at least one)")
     step = chunk_rows(len(v))

@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from scipy import special
 
 from metabac._checks import ConvergenceError
-from metabac.tau2 import (SCORING_STEPS, Control, Problem, dl_estimate, estimate_tau2, hs_estimate,
-                          intercept_trace_p, intercept_trace_pp, log_likelihood, q_newton_step, require_representable,
+from metabac.tau2 import (SCORING_STEPS, T_TESTS, Control, Problem, dl_estimate, estimate_tau2, hs_estimate,
+                          intercept_trace_p, knapp_hartung_factor, intercept_trace_pp, log_likelihood, q_newton_step, require_representable,
                           study_dot, study_sum, unscale, variance_scale, zero_is_better)
 
 Array = NDArray[np.float64]
@@ -222,9 +222,8 @@ def _fit_one(y: Array, v: Array, method: str, test: str, level: float, control: 
     else:
         i2, h2 = (max(0.0, 100 * (q - q_df) / q) if q > 0 else 0.0), q / q_df
     df = None
-    if test == "knha":
-        rss = fit.rss()
-        se = se * math.sqrt(0.0 if rss <= np.finfo(float).eps else rss / max(q_df, 1))
+    if test in T_TESTS:
+        se = se * math.sqrt(knapp_hartung_factor(fit.rss(), q_df, test))
         df = q_df
     statistic = estimate / np.float64(se)
     upper = 1 - (1 - level / 100) / 2

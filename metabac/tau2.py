@@ -26,6 +26,20 @@ from metabac._checks import ConvergenceError, InputError, require_positive_numbe
 Method = Literal["EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 Array = NDArray[np.float64]
 METHODS: tuple[str, ...] = ("EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+# Tests of the pooled effect: Wald (z), Hartung-Knapp-Sidik-Jonkman (knha) and its modified form (adhoc, metafor's
+# name); the last two use the t distribution with the variance factor of :func:`knapp_hartung_factor`.
+TESTS: tuple[str, ...] = ("z", "knha", "adhoc")
+T_TESTS = frozenset({"knha", "adhoc"})
+
+
+def knapp_hartung_factor(rss: NDArray[np.float64] | float, df: NDArray[np.float64] | int, test: str
+                         ) -> NDArray[np.float64]:
+    """The variance factor s² = Σw(y − Xβ̂)²/(k − p) of the Knapp-Hartung (Sidik-Jonkman) test (Knapp & Hartung
+    2003, eq. 10), 0 where the weighted residual sum of squares is within rounding of 0 (as metafor); under
+    ``test="adhoc"`` max(1, s²), so the interval is never narrower than the Wald interval's on the t scale: the
+    modified Hartung-Knapp of Röver, Knapp & Friede (BMC Med Res Methodol 2015;15:99)."""
+    s2 = np.where(np.asarray(rss) <= np.finfo(float).eps, 0.0, np.asarray(rss) / np.maximum(df, 1))
+    return np.maximum(1.0, s2) if test == "adhoc" else s2
 
 
 @dataclass(frozen=True)

@@ -80,10 +80,6 @@ SOURCE_KINDS = ("primary", "abstract", "registry", "secondary")
 POPULATIONS = ("general", "liver disease", "cirrhosis", "hepatitis C", "smokers")
 ANALYSIS_SETS = ("ITT", "modified ITT", "completers", "not stated")
 TIMEPOINT_CLASSES = ("end of treatment", "follow-up")
-# The defaults the report and every command share (one place): a placebo arm shared by several baclofen arms is
-# compared with the arms combined (Cochrane Handbook 23.3.4), and an analysis pools end-of-treatment results.
-DEFAULT_SHARED_CONTROL = "combine"
-DEFAULT_TIMEPOINT_CLASS = "end of treatment"
 REVIEW_FILE = "review.toml"  # the review's question beside the records (metabac.review), never a trial record
 BINARY_OUTCOMES = ("abstinence", "relapse", "heavy_relapse", "abstinence_or_low_risk", "dropout",
                    "adverse_events", "dropout_adverse_events", "serious_adverse_events")

@@ -28,8 +28,8 @@ from metabac._checks import InputError, read_regular_file, require_choice
 from metabac.rob import assessment_rows, rob_frame
 from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
                               flip_drink_size, grams_per_day, threshold_for)
-from metabac.trial_schema import (BINARY_OUTCOMES, DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS, OUTCOMES,
-                                   REVIEW_FILE, TIMEPOINT_CLASSES, check_record)
+from metabac.defaults import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS
+from metabac.trial_schema import BINARY_OUTCOMES, OUTCOMES, REVIEW_FILE, TIMEPOINT_CLASSES, check_record
 
 SHARED_CONTROL = ("combine", "split", "repeat")
 LOW_DOSE_MAX_MG = 60.0  # Pierce et al. 2018: low <= 60 mg/day, high > 60 mg/day

@@ -54,3 +54,27 @@ def test_the_bundled_report_uses_cochrane_s_methods_and_keeps_the_wald_line():
     wald = mb.pool(case["input"]["yi"], case["input"]["vi"], method="REML")
     assert float(a.appraisal.wald.ci_low) == pytest.approx(float(wald.ci_low), rel=1e-12)
     assert a.appraisal.wald.test == "z" and np.isfinite(a.appraisal.wald.ci_low)
+
+
+ADHOC = [c for c in CASES if c["test"] == "adhoc"]
+
+
+@pytest.mark.parametrize("case", ADHOC, ids=[c["name"] for c in ADHOC])
+def test_modified_hartung_knapp_equals_metafor_adhoc(case):
+    """max(1, s²): on homogeneous data (s² < 1) wider than plain HKSJ, elsewhere the same (Röver et al. 2015)."""
+    y, v = case["input"]["yi"], case["input"]["vi"]
+    fit = mb.pool(y, v, method="REML", test="adhoc")
+    batch = mb.pool(np.array([y, y]), np.array([v, v]), method="REML", test="adhoc")
+    for key in ("estimate", "se", "ci_low", "ci_high", "pvalue", "pi_low", "pi_high"):
+        assert float(getattr(fit, key)) == pytest.approx(case["expected"][key], rel=1e-6, abs=1e-10), key
+        assert getattr(batch, key) == pytest.approx([case["expected"][key]] * 2, rel=1e-6, abs=1e-10), key
+    plain = mb.pool(y, v, method="REML", test="knha")
+    assert fit.ci_high - fit.ci_low >= plain.ci_high - plain.ci_low - 1e-12
+    assert "modified (max(1, s²)) Hartung-Knapp adjustment" in fit.summary()
+
+
+def test_meta_regression_takes_the_modified_test_too():
+    y, v = [0.10, 0.12, 0.09, 0.11, 0.13], [0.04, 0.05, 0.03, 0.06, 0.05]
+    x = [1.0, 2.0, 3.0, 4.0, 5.0]
+    knha, adhoc = (mb.metareg(y, v, mods=x, test=t) for t in ("knha", "adhoc"))
+    assert adhoc.se[1] > knha.se[1] and adhoc.test == "adhoc" and adhoc.qm_df == knha.qm_df   # s² < 1 here

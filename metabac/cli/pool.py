@@ -6,14 +6,15 @@ import json
 
 import click
 
-from metabac.tau2 import METHODS
+from metabac.tau2 import METHODS, TESTS
 
 
 @click.command("pool")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--measure", default=None, help="OR, RR, RD, PETO, MD, SMD or ROM (not needed for yi/vi columns).")
 @click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
-@click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]), help="z or Hartung-Knapp.")
+@click.option("--test", default="z", show_default=True, type=click.Choice(TESTS),
+              help="z, knha (Hartung-Knapp-Sidik-Jonkman) or adhoc (modified Hartung-Knapp, max(1, s²)).")
 @click.option("--level", default=95.0, show_default=True, help="Confidence level in percent (0.95 also means 95%).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of the summary.")
 def pool_command(csv_file: str, measure: str | None, method: str, test: str, level: float, as_json: bool) -> None:

@@ -6,15 +6,16 @@ import json
 
 import click
 
-from metabac.tau2 import METHODS
-from metabac.trial_schema import DEFAULT_SHARED_CONTROL
+from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST
+from metabac.tau2 import METHODS, TESTS
 
 
 @click.command("predictors")
 @click.option("--outcome", default="abstinence", show_default=True, help="Outcome name in the trial records.")
 @click.option("--measure", default="RR", show_default=True, help="Effect measure (OR, RR, RD, MD, SMD, ...).")
-@click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
-@click.option("--test", default="z", show_default=True, type=click.Choice(["z", "knha"]), help="z or Hartung-Knapp.")
+@click.option("--method", default=DEFAULT_METHOD, show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
+@click.option("--test", default=DEFAULT_TEST, show_default=True, type=click.Choice(TESTS),
+              help="z, knha (Hartung-Knapp-Sidik-Jonkman) or adhoc (modified Hartung-Knapp); as the report.")
 @click.option("--trials", "trials_dir", default="trials", show_default=True, help="Folder of trial records.")
 @click.option("--shared-control", default=DEFAULT_SHARED_CONTROL, show_default=True,
               type=click.Choice(["combine", "split", "repeat"]),

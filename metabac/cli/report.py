@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from metabac._checks import printable
-from metabac.tau2 import METHODS
+from metabac.defaults import DEFAULT_METHOD, DEFAULT_TEST
+from metabac.tau2 import METHODS, TESTS
 
 
 class _Bar:
@@ -39,10 +40,11 @@ class _Bar:
 @click.option("--measure", "measures", multiple=True, help="Effect measure, case-insensitive (repeatable: at most one "
               "for binary outcomes, OR, RR, RD or PETO, and one for continuous ones, MD, SMD or ROM); default RR and "
               "MD. A measure that does not fit an analysed outcome is an error.")
-@click.option("--method", default="REML", show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
-@click.option("--test", default="knha", show_default=True, type=click.Choice(["z", "knha"]),
+@click.option("--method", default=DEFAULT_METHOD, show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
+@click.option("--test", default=DEFAULT_TEST, show_default=True, type=click.Choice(TESTS),
               help="knha: Hartung-Knapp-Sidik-Jonkman interval and t(k-1) prediction interval, Cochrane's current "
-                   "method (the Wald result is shown beside it); z: Wald-type interval.")
+                   "method (the Wald result is shown beside it); adhoc: modified Hartung-Knapp (max(1, s²)); z: "
+                   "Wald-type interval.")
 @click.option("--by", default="severity", show_default=True,
               help="Column to stratify by (subgroup diamonds); 'none' for no subgroups.")
 @click.option("--trials", "trials_dir", default="trials", show_default=True, type=click.Path(path_type=Path),

@@ -20,6 +20,7 @@ from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.moderators import SubgroupResult
 from metabac.plots.style import BLACK, BLUE, GREY, INK, LITERAL, RATIO_TICKS, fit_label
 from metabac.pooling import PoolResult
+from metabac.tau2 import T_TESTS
 
 
 WIDTH = 14.0  # inches
@@ -60,7 +61,7 @@ def heterogeneity_line(fit: PoolResult) -> str:
 
 
 def overall_effect_line(fit: PoolResult) -> str:
-    name = "t" if fit.test == "knha" else "Z"
+    name = "t" if fit.test in T_TESTS else "Z"
     return f"Test for overall effect: {name} = {abs(fit.statistic):.2f} ({_p(fit.pvalue)})"
 
 
@@ -92,7 +93,7 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
           measure: str, binary: bool, arm_labels: tuple[str, str]) -> list[_Row]:
     crit = stats.norm.ppf(0.5 + random.level / 200)
     blanks = ("",) * (4 if binary else 6)
-    model = f"Random, {random.method}" + (", HK" if random.test == "knha" else "")
+    model = f"Random, {random.method}" + {"knha": ", HK", "adhoc": ", mHK"}.get(random.test, "")
     fixed_name = "Fixed, " + ("M-H" if fixed is not None and fixed.model == "Mantel-Haenszel" else "IV")
     rows: list[_Row] = []
     max_weight = float(np.max(studies["weight"])) if len(studies) else 1.0
