@@ -24,7 +24,7 @@ from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
 from metabac.report import ASYMMETRY_MIN_TRIALS, OutcomeAnalysis, Report
 from metabac.report_review import (
-    TESTS, answer_rows, appraisal_lines, certainty_text, grade_rows, p_value, pooled_interaction_lines,
+    TESTS, answer_rows, appraisal_lines, certainty_text, grade_rows, moderator_rows, p_value, pooled_interaction_lines,
     published_rows, severity_answer, severity_rows, sof_rows, within_rows,
 )
 from metabac.rob import LABELS
@@ -156,6 +156,16 @@ def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, s
                          "subgroup test (missing data is not a level).")
     blocks += [Block("p", line) for line in lines]
     blocks += _judgement_blocks(a, images)
+    for m in a.moderators:
+        stem = f"bubble-{slug(a.outcome)}-{slug(m.column)}"
+        blocks.append(Block("h3", f"Meta-regression on {m.column} ({a.outcome})", stem))
+        blocks.append(Block("p", f"Across-study association (observational), {m.fit.method} τ², "
+                                 f"{TESTS.get(m.fit.test, m.fit.test)} test; permutation p from 1,000 permutations "
+                                 "(seed 1). Coefficients on the analysis scale"
+                                 + (" (log ratio)." if a.measure in RATIO else ".")))
+        if stem in images:
+            blocks.append(Block("img", f"Bubble plot: {a.outcome} on {m.column}", image=stem))
+        blocks.append(_text_table("meta-regression", *moderator_rows(m, a.measure)))
     if a.predictors is not None:
         header, rows = predictor_rows(a.predictors)
         blocks.append(Block("h3", f"Across-trial comparisons, observational ({a.outcome})"))
@@ -281,18 +291,24 @@ def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
     if review is not None:
         body.append(Block("p", f"Population: {review.population}. Setting: {review.setting}. Intervention: "
                                f"{review.intervention}. Comparison: {review.comparison}."))
-    body += [_text_table("summary of findings", header, rows),
-             Block("p", "Certainty (GRADE): ⊕⊕⊕⊕ high, ⊕⊕⊕◯ moderate, ⊕⊕◯◯ low, ⊕◯◯◯ very low; the evidence from "
-                        "randomised trials starts high and is rated down for each concern below."),
-             Block("list", "summary-of-findings notes", rows=tuple((Cell(n),) for n in notes))]
+    body.append(_text_table("summary of findings", header, rows))
+    if notes or any(a.appraisal and a.appraisal.certainty for a in report.analyses):
+        body += [Block("p", "Certainty (GRADE): ⊕⊕⊕⊕ high, ⊕⊕⊕◯ moderate, ⊕⊕◯◯ low, ⊕◯◯◯ very low; the evidence "
+                            "from randomised trials starts high and is rated down for each concern below."),
+                 Block("list", "summary-of-findings notes", rows=tuple((Cell(n),) for n in notes))]
+    else:
+        body.append(Block("p", "Certainty not rated: a GRADE rating needs the trials' risk of bias, which only trial "
+                               "records carry (metabac init writes a review folder for them)."))
     ids = note_ids(report)
-    body += [Block("h2", "Data coverage", "coverage"), _coverage_block(report, ids)]
+    if report.coverage is not None:
+        body += [Block("h2", "Data coverage", "coverage"), _coverage_block(report, ids)]
     for outcome, reason in report.skipped:
         body.append(Block("p", f"Not pooled: {outcome}: {reason}."))
     for analysis, notes_of in zip(report.analyses, ids):
         body += _outcome_blocks(analysis, notes_of, images)
     body += _who_responds_blocks(report) if report.who_responds is not None else []
-    body += _reproduction_blocks(report)
+    if report.reproduction is not None or report.reproduction_note is not None:
+        body += _reproduction_blocks(report)
     body += [Block("h2", "Methods", "methods"), Block("p", convention(report)), Block("p", methods_paragraph(report)),
              Block("h2", "Sources of the numbers", "sources"), Block("notes")]
     contents = [Cell(b.text, link=b.anchor) for b in [*answer, *body] if b.kind == "h2" and b.anchor]

@@ -26,7 +26,7 @@ from metabac.bias import BeggResult, FailSafeResult, RegressionTestResult, TrimF
 from metabac.bias import peters, trimfill
 from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
-from metabac.moderators import SubgroupResult, subgroups
+from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
 from metabac.pooling import PoolResult, pool
 from metabac.predictors import predictors
 from metabac.reproduce import reproduce
@@ -36,13 +36,14 @@ from metabac.tau2 import METHODS, TESTS
 from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS
 from metabac.certainty import Override, grade_outcome
 from metabac.interaction import pool_interactions, within_trial_interactions
-from metabac.review import Review, published_moderator_findings, read_review
+from metabac.review import Review, published_moderator_findings
 from metabac.rob import fit_comparisons, rob_table, without_high_risk
-from metabac.trials import TrialSet, comparisons, load_trials
-from metabac.trials import coverage as trial_coverage
+from metabac.report_sources import Source, measure_for, records_source, table_source
+from metabac.trials import TrialSet
 
 Progress = Callable[[int, int, str], None]
 BINARY_ARMS = ("ai", "n1i", "ci", "n2i")
+FIXED_POOLING = ("EE", "FE", "MH", "PETO")  # --method values that make the fixed-effect model the main one
 CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
 # Below this many trials, tests for funnel-plot asymmetry have too little power to tell asymmetry from chance
 # (Cochrane Handbook 5.1, §10.4.3.1; Sterne et al. 2011, BMJ 343:d4002); shown with that caveat.
@@ -61,8 +62,16 @@ class ReportOptions:
     measures: tuple[str, ...] = ()  # at most one binary and one continuous; default RR and MD
     method: str = DEFAULT_METHOD
     test: str = DEFAULT_TEST
-    by: str | None = "severity"
+    by: str | None = None  # a column to stratify by; None: the source's own ("severity" for trial records); "none"
     trials_dir: Path = Path("trials")
+    data: Path | None = None  # a spreadsheet of studies instead of trial records
+    mods: tuple[str, ...] = ()  # columns to meta-regress on, one model each
+    label: str | None = None  # the spreadsheet's study-label column (default "study")
+
+    @property
+    def tau2_method(self) -> str:
+        """The tau² estimator of the inverse-variance fits: EE when the main model is a fixed-effect one."""
+        return "EE" if self.method in FIXED_POOLING else self.method
     level: float = 95.0
     add: float = 0.5
     shared_control: str = DEFAULT_SHARED_CONTROL
@@ -91,6 +100,7 @@ class OutcomeAnalysis:
     sensitivity: "Sensitivity | None" = None
     excluded: tuple[tuple[str, str], ...] = ()  # (trial, reason) of the trials with this outcome left out
     appraisal: "Appraisal | None" = None
+    moderators: "tuple[Moderator, ...]" = ()
 
     @property
     def timepoint(self) -> dict:
@@ -211,7 +221,7 @@ SEVERITY_TABLE = ["study", "severity", "g_per_day", "severity_basis", "severity_
 def who_responds(trials: TrialSet, options: ReportOptions) -> WhoResponds:
     """Within-trial interactions (and their pooling), the severity classes and published moderator findings."""
     within = within_trial_interactions(trials)
-    pooled = pool_interactions(within, method=options.method, level=options.level) if len(within) else \
+    pooled = pool_interactions(within, method=options.tau2_method, level=options.level) if len(within) else \
         pd.DataFrame()
     return WhoResponds(within, pooled, trials.trials[SEVERITY_TABLE].reset_index(drop=True),
                        published_moderator_findings(options.trials_dir))
@@ -237,7 +247,7 @@ class Report:
     """Everything a rendering shows; no display strings are formatted here."""
 
     options: ReportOptions
-    coverage: pd.DataFrame
+    coverage: pd.DataFrame | None  # trial x outcome table of the records; None for a spreadsheet
     analyses: tuple[OutcomeAnalysis, ...]
     skipped: tuple[tuple[str, str], ...]
     reproduction: pd.DataFrame | None
@@ -249,8 +259,9 @@ class Report:
     def to_dict(self) -> dict:
         """JSON-ready: DataFrames become lists of records, NaN becomes None."""
         return to_jsonable({
-            "options": {**self.options.__dict__, "trials_dir": str(self.options.trials_dir)},
-            "coverage": _records(self.coverage.reset_index()),
+            "options": {**self.options.__dict__, "trials_dir": str(self.options.trials_dir),
+                        "data": None if self.options.data is None else str(self.options.data)},
+            "coverage": None if self.coverage is None else _records(self.coverage.reset_index()),
             "analyses": [_analysis_dict(a) for a in self.analyses],
             "skipped": [{"outcome": o, "reason": r} for o, r in self.skipped],
             "reproduction": _records(self.reproduction),
@@ -276,28 +287,18 @@ def _analysis_dict(a: OutcomeAnalysis) -> dict:
         "sensitivity": a.sensitivity.to_dict() if a.sensitivity is not None else None,
         "timepoint": a.timepoint, "excluded": [{"trial": t, "reason": r} for t, r in a.excluded],
         "appraisal": a.appraisal.to_dict() if a.appraisal is not None else None,
+        "moderators": [m.to_dict() for m in a.moderators],
     }
 
 
-def measure_for(kind: str, outcome: str, measures: tuple[str, ...]) -> str:
-    """The measure of an outcome of ``kind`` ("binary" or "continuous"): the one of ``measures`` that fits that
-    kind, RR or MD when ``measures`` is empty. A choice of measures none of which fits is an InputError naming the
-    outcome, never replaced by a default."""
-    valid = BINARY_MEASURES if kind == "binary" else CONTINUOUS_MEASURES
-    fitting = [m for m in measures if m in valid]
-    if fitting:
-        return fitting[0]
-    if measures:
-        raise InputError(f"{outcome}: --measure {', '.join(measures)} does not fit its {kind} data (give one of "
-                         f"{', '.join(valid)} too, or leave the outcome out with --outcome)")
-    return "RR" if kind == "binary" else "MD"
-
-
 def _kind(arms: pd.DataFrame) -> str | None:
+    """binary or continuous arm data, or ready-made effect sizes ("effects": ``yi, vi`` without arm data)."""
     if all(c in arms for c in BINARY_ARMS) and arms[list(BINARY_ARMS)].notna().all(axis=None):
         return "binary"
     if all(c in arms for c in CONTINUOUS_ARMS) and arms[list(CONTINUOUS_ARMS)].notna().all(axis=None):
         return "continuous"
+    if {"yi", "vi"} <= set(arms) and arms[["yi", "vi"]].notna().all(axis=None):
+        return "effects"
     return None
 
 
@@ -313,17 +314,25 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
     kind = _kind(arms)
     if kind is None:
         raise InputError(f"{outcome}: the comparisons carry neither complete binary nor continuous arm data")
-    measure = measure_for(kind, outcome, options.measures)
     labels = arms["study"].astype(str).to_numpy()
-    columns = BINARY_ARMS if kind == "binary" else CONTINUOUS_ARMS
-    data = {c: arms[c].to_numpy(dtype=float) for c in columns}
-    es = effect_sizes(measure, add=options.add, labels=labels, **data)
-    random = pool(es.yi, es.vi, method=options.method, test=options.test, level=options.level, measure=measure,
-                  labels=labels)
-    if kind == "binary" and measure == "PETO":
+    if kind == "effects":  # yi, vi as given; the measure only names their scale
+        measure = arms.attrs.get("measure") or (options.measures[0] if options.measures else "effect")
+        data: dict[str, np.ndarray] = {}
+        es = pd.DataFrame({"yi": arms["yi"].to_numpy(dtype=float), "vi": arms["vi"].to_numpy(dtype=float)})
+    else:
+        measure = measure_for(kind, outcome, options.measures)
+        columns = BINARY_ARMS if kind == "binary" else CONTINUOUS_ARMS
+        data = {c: arms[c].to_numpy(dtype=float) for c in columns}
+        es = effect_sizes(measure, add=options.add, labels=labels, **data)
+    fixed_only = options.method in FIXED_POOLING
+    random = pool(es.yi, es.vi, method=options.tau2_method, test=options.test,
+                  level=options.level, measure=measure, labels=labels)
+    if kind == "binary" and (measure == "PETO" or options.method == "PETO"):
         fixed = peto(level=options.level, add=options.add, labels=labels, **data)
     elif kind == "binary":
         fixed = mantel_haenszel(measure, level=options.level, add=options.add, labels=labels, **data)
+    elif options.method in ("MH", "PETO"):
+        raise InputError(f"{outcome}: --method {options.method} needs binary arm data (ai, n1i, ci, n2i)")
     else:
         fixed = pool(es.yi, es.vi, method="EE", level=options.level, measure=measure, labels=labels)
     studies = arms.reset_index(drop=True).copy()
@@ -333,10 +342,10 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
     groups = None
     if options.by and options.by in studies:
         studies["group"] = studies[options.by].where(studies[options.by].notna(), None)
-        groups = subgroups(es.yi, es.vi, studies["group"].to_numpy(dtype=object), method=options.method,
+        groups = subgroups(es.yi, es.vi, studies["group"].to_numpy(dtype=object), method=options.tau2_method,
                            test=options.test, level=options.level)
-    participants = int(np.sum(data["n1i"]) + np.sum(data["n2i"]))
-    main = random if random.is_random else fixed
+    participants = int(np.sum(data["n1i"]) + np.sum(data["n2i"])) if data else 0
+    main = random if random.is_random and not fixed_only else fixed
     sof = summary_of_findings(
         measure, float(main.estimate), float(main.ci_low), float(main.ci_high), participants=participants,
         k=int(random.k), control_events=data.get("ci"), control_n=data["n2i"] if kind == "binary" else None,
@@ -362,7 +371,7 @@ def sensitivity_of(a: OutcomeAnalysis, options: ReportOptions) -> Sensitivity:
     the report gives only the reason, never a number a reader could quote.
     """
     yi, vi = a.studies["yi"].to_numpy(), a.studies["vi"].to_numpy()
-    model = dict(method=options.method, test=options.test, level=options.level)
+    model = dict(method=options.tau2_method, test=options.test, level=options.level)
     labels = a.studies["study"].astype(str).to_numpy()
     failures: list[tuple[str, str]] = []
     binary = {c: a.studies[c].to_numpy(dtype=float) for c in BINARY_ARMS} if a.kind == "binary" else None
@@ -391,12 +400,47 @@ def sensitivity_of(a: OutcomeAnalysis, options: ReportOptions) -> Sensitivity:
     )
 
 
-def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOptions) -> OutcomeAnalysis:
-    """The predictors table of the outcome (severity, dose, detoxification, population, baseline g/day, dose)
-    and its sensitivity analyses."""
-    analysis = replace(analysis, sensitivity=sensitivity_of(analysis, options))
+@dataclass(frozen=True)
+class Moderator:
+    """A meta-regression of the outcome on one column (``--mods``), with its permutation test (1,000
+    permutations, seed 1; Higgins & Thompson 2004)."""
+
+    column: str
+    fit: MetaRegResult
+    permutation: PermutationResult | None
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "fit": self.fit.to_dict(),
+                "permutation": None if self.permutation is None else self.permutation.to_dict()}
+
+
+def moderators_of(a: OutcomeAnalysis, columns: tuple[str, ...], options: ReportOptions) -> tuple[Moderator, ...]:
+    """One meta-regression per moderator column: numbers as they are, text as dummy columns (first level the
+    reference); studies without a value are an error naming the column, never dropped silently."""
+    found = []
+    for column in columns:
+        values = a.studies[column]
+        if values.isna().any():
+            raise InputError(f"--mods {column}: {int(values.isna().sum())} studies have no value")
+        numeric = pd.api.types.is_numeric_dtype(values)
+        mods = values.to_frame(column).astype(float) if numeric else \
+            pd.get_dummies(values.astype(str), prefix=column, drop_first=True, dtype=float)
+        fit = metareg(a.studies["yi"], a.studies["vi"], mods=mods, method=options.tau2_method, test=options.test,
+                      level=options.level)
+        found.append(Moderator(column, fit, fit.permutation_test(n=1000, seed=1)))
+    return tuple(found)
+
+
+def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOptions,
+            records: bool = True) -> OutcomeAnalysis:
+    """Sensitivity analyses, the meta-regressions of ``options.mods`` and, for trial records, the predictors table
+    (severity, dose, detoxification, population, baseline g/day, dose)."""
+    analysis = replace(analysis, sensitivity=sensitivity_of(analysis, options),
+                       moderators=moderators_of(analysis, options.mods, options))
+    if not records:
+        return analysis
     try:
-        table = predictors(arms, measure=analysis.measure, method=options.method, test=options.test,
+        table = predictors(arms, measure=analysis.measure, method=options.tau2_method, test=options.test,
                            outcome=analysis.outcome)
     except InputError:
         return analysis  # the comparisons carry no predictor column for this outcome
@@ -417,16 +461,21 @@ def evidence_of(a: OutcomeAnalysis, trials: TrialSet) -> Evidence:
 
 
 def _pooled(arms: pd.DataFrame, a: OutcomeAnalysis, options: ReportOptions, test: str) -> PoolResult:
-    return fit_comparisons(arms, measure=a.measure, method=options.method, test=test, level=options.level)
+    return fit_comparisons(arms, measure=a.measure, method=options.tau2_method, test=test, level=options.level)
 
 
-def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet, options: ReportOptions,
+def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet | None, options: ReportOptions,
              overrides: Mapping[str, Override] | None = None) -> Appraisal:
     """Heterogeneity intervals, the Wald and ITT-only sensitivity lines, RoB 2, the re-run without trials at high
-    risk of bias, GRADE certainty (rated on the report's main fit) and the evidence used, for one outcome."""
+    risk of bias, GRADE certainty (rated on the report's main fit) and the evidence used, for one outcome.
+    Without trial records (a spreadsheet) only the first two: nothing to judge risk of bias or certainty from."""
     fit = a.random
     heterogeneity = fit.confint() if fit.is_random and fit.k > 1 else None
-    wald = _pooled(arms, a, options, "z") if options.test != "z" else None
+    wald = pool(a.studies["yi"], a.studies["vi"], method=options.tau2_method, level=options.level,
+                measure=a.measure, labels=a.studies["study"].astype(str).to_numpy()) \
+        if options.test != "z" and fit.is_random else None
+    if trials is None:
+        return Appraisal(heterogeneity, wald, None, (), None, None, None, None)
     itt = arms[arms["analysis_set"] == "ITT"] if "analysis_set" in arms else arms
     itt_only = _pooled(itt, a, options, options.test) if 0 < len(itt) < len(arms) else None
     not_itt = tuple(arms.loc[~arms.index.isin(itt.index), "study"].astype(str))
@@ -435,7 +484,7 @@ def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet, options: 
         rob = table[table.index.isin(a.studies["study"])]
     except InputError:
         rob = None
-    model = dict(measure=a.measure, method=options.method, test=options.test, level=options.level)
+    model = dict(measure=a.measure, method=options.tau2_method, test=options.test, level=options.level)
     return Appraisal(
         heterogeneity=heterogeneity, wald=wald, itt_only=itt_only, not_itt=not_itt if itt_only else (), rob=rob,
         without_high_risk=without_high_risk(trials, arms, **model) if rob is not None else None,
@@ -458,11 +507,14 @@ def reproduction_of(options: ReportOptions) -> tuple[pd.DataFrame | None, str | 
     return reproduce(trials_dir=options.trials_dir), None
 
 
-def _trials_hash(directory: Path) -> str:
+def _inputs_hash(inputs: tuple[Path, ...]) -> str:
+    """SHA-256 over the inputs: a spreadsheet's bytes, or a folder's ``*.toml`` files with their relative names."""
     digest = hashlib.sha256()
-    for path in sorted(directory.rglob("*.toml")):
-        digest.update(str(path.relative_to(directory)).encode())
-        digest.update(path.read_bytes())
+    for given in inputs:
+        files = [given] if given.is_file() else sorted(given.rglob("*.toml")) if given.is_dir() else []
+        for path in files:
+            digest.update(str(path.relative_to(given) if path != given else path.name).encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -495,12 +547,12 @@ def git_revision(package: Path = Path(__file__).parent) -> str | None:
     return described + ("-dirty" if changed else "")
 
 
-def run_stamp(options: ReportOptions) -> RunStamp:
+def run_stamp(options: ReportOptions, inputs: tuple[Path, ...] | None = None) -> RunStamp:
     import matplotlib
     import scipy
     import statsmodels
 
-    return RunStamp(__version__, git_revision(), _trials_hash(Path(options.trials_dir)), np.__version__,
+    return RunStamp(__version__, git_revision(), _inputs_hash(inputs or (Path(options.trials_dir),)), np.__version__,
                     scipy.__version__, statsmodels.__version__, matplotlib.__version__, options.command,
                     os.environ.get("SOURCE_DATE_EPOCH"))
 
@@ -514,35 +566,37 @@ def check_options(options: ReportOptions) -> ReportOptions:
         if len(same_kind) > 1:
             raise InputError(f"--measure: {' and '.join(same_kind)} are both {kind} measures; give at most one "
                              "binary and one continuous measure")
-    if not Path(options.trials_dir).is_dir():
+    if options.data is None and not Path(options.trials_dir).is_dir():
         raise InputError(f"{options.trials_dir}: trials folder not found")
-    return replace(options, measures=measures, method=require_choice(options.method, METHODS, "method"),
+    return replace(options, measures=measures, method=require_choice(options.method, (*METHODS, "MH", "PETO"), "method"),
                    test=require_choice(options.test, TESTS, "test"))
 
 
 def build_report(options: ReportOptions = ReportOptions(), progress: Progress | None = None) -> Report:
     """Run every analysis of the review and return its numbers.
 
+    One engine for both ways in: the trial records of ``options.trials_dir``, or the spreadsheet
+    ``options.data`` (:mod:`metabac.report_sources`). Sections whose inputs a source lacks are left empty.
+
     Parameters
     ----------
     options : ReportOptions
-        Outcomes, measure, tau² estimator, test, subgroup column and trials folder.
+        Outcomes, measures, tau² estimator, test, subgroup column, moderators and the input.
     progress : callable, optional
         Called as ``progress(done, total, label)`` after each step (the CLI draws a progress bar with it).
     """
     options = check_options(options)
-    trials = load_trials(options.trials_dir)
-    review = read_review(options.trials_dir)
-    coverage = trial_coverage(trials)
-    available = [str(o) for o in coverage.columns]
-    wanted = list(options.outcomes) or available
-    unknown = [o for o in wanted if o not in available]
+    source = source_of(options)
+    options = replace(options, by=source.default_by if options.by is None else
+                      None if options.by.lower() == "none" else options.by)
+    wanted = list(options.outcomes) if options.data is None and options.outcomes else list(source.outcomes)
+    unknown = [o for o in wanted if o not in source.outcomes]
     if unknown:
-        raise InputError(f"--outcome: no trial reports {', '.join(unknown)} (available: {', '.join(available)})")
+        raise InputError(f"--outcome: no trial reports {', '.join(unknown)} (available: "
+                         f"{', '.join(source.outcomes)})")
     analyses, skipped = [], []
     for done, outcome in enumerate(wanted, start=1):
-        arms = comparisons(trials, outcome=outcome, shared_control=options.shared_control,
-                           timepoint_class=options.timepoint_class)
+        arms = source.comparisons(outcome)
         if len(arms) < options.min_trials:
             left_out = "".join(f"; {trial}: {reason.removeprefix(outcome + ': ')}"
                                for trial, reason in arms.attrs.get("excluded", ()))
@@ -550,19 +604,32 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
                                      f"data, fewer than {options.min_trials}{left_out}"))
         else:
             kind = _kind(arms)
-            if kind is not None:
+            if kind in ("binary", "continuous"):
                 measure_for(kind, outcome, options.measures)  # a measure that does not fit is an error, not a skip
             try:
-                analysis = _extras(analyse_outcome(arms, outcome, options), arms, options)
-                appraisal = appraise(analysis, arms, trials, options, review.overrides.get(outcome))
-                analyses.append(replace(analysis, appraisal=appraisal))
+                analysis = _extras(analyse_outcome(arms, outcome, options), arms, options, source.trials is not None)
+                overrides = source.review.overrides.get(outcome) if source.review else None
+                analyses.append(replace(analysis, appraisal=appraise(analysis, arms, source.trials, options,
+                                                                     overrides)))
             except InputError as error:
+                if source.trials is None:
+                    raise  # one outcome, the user's own: an error, not a skipped section
                 skipped.append((outcome, str(error)))
         if progress:
             progress(done, len(wanted), outcome)
     if not analyses:
         raise InputError("no outcome could be pooled: " + "; ".join(f"{o}: {r}" for o, r in skipped))
     check_grouping(options.by, analyses)
-    reproduction, note = reproduction_of(options)
-    return Report(options, coverage, tuple(analyses), tuple(skipped), reproduction, note, run_stamp(options),
-                  review, who_responds(trials, options))
+    reproduction, note = reproduction_of(options) if source.trials is not None else (None, None)
+    return Report(options, source.coverage, tuple(analyses), tuple(skipped), reproduction, note,
+                  run_stamp(options, source.inputs), source.review,
+                  who_responds(source.trials, options) if source.trials is not None else None)
+
+
+def source_of(options: ReportOptions) -> Source:
+    """The trial records of ``options.trials_dir``, or the spreadsheet ``options.data``."""
+    if options.data is None:
+        return records_source(Path(options.trials_dir), options.shared_control, options.timepoint_class)
+    by = () if options.by is None or options.by.lower() == "none" else (options.by,)
+    return table_source(Path(options.data), options.outcomes[0] if options.outcomes else None, options.measures,
+                        options.label, (*by, *options.mods))

@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from metabac._checks import InputError
+from metabac.plots.bubble import bubble
 from metabac.plots.diagnostics import baujat_plot, cumulative_forest
 from metabac.plots.forest import forest
 from metabac.plots.funnel import funnel
@@ -72,6 +73,10 @@ def drawings(report: Report) -> dict[str, Drawing]:
             made[f"cumulative-{stem}"] = partial(cumulative_forest, a.sensitivity.cumulative, a.measure,
                                                  title=f"{a.outcome}: cumulative meta-analysis by year")
             made[f"baujat-{stem}"] = partial(baujat_plot, a.sensitivity.baujat, title=f"{a.outcome}: Baujat plot")
+        for m in a.moderators:
+            if m.fit.X.shape[1] == 2:  # a numeric moderator: one slope to draw
+                made[f"bubble-{stem}-{slug(m.column)}"] = partial(bubble, m.fit, m.column, a.measure,
+                                                                  title=f"{a.outcome}: meta-regression on {m.column}")
         rob = a.appraisal.rob if a.appraisal is not None else None
         if rob is not None and len(rob):
             weights = pd.Series(a.random.weights, index=a.studies["study"].astype(str).to_numpy())

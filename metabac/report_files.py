@@ -37,7 +37,7 @@ def _numbers(report: Report) -> dict[str, str]:
         safe = frame.map(csv_cell).rename(index=csv_cell, columns=csv_cell)
         return safe.to_csv(index=index)
 
-    files = {"coverage.csv": csv(report.coverage, index=True)}
+    files = {} if report.coverage is None else {"coverage.csv": csv(report.coverage, index=True)}
     sof = pd.DataFrame([{"outcome": a.outcome, **a.sof.to_dict()} for a in report.analyses])
     files["summary_of_findings.csv"] = csv(sof, index=False)
     for a in report.analyses:
@@ -66,7 +66,8 @@ def write_report(
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise InputError(f"--format: unknown {', '.join(bad)} (choose from {', '.join(FORMATS)})")
-    out = check_output(out, report.options.trials_dir)
+    o = report.options
+    out = check_output(out, o.data if o.data is not None else o.trials_dir)
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)

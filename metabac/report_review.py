@@ -58,7 +58,11 @@ def statement(a: OutcomeAnalysis) -> str:
     """GRADE's informative statement for the outcome, from its certainty and the main fit's interval."""
     certainty = a.appraisal.certainty.certainty if a.appraisal and a.appraisal.certainty else None
     name = outcome_name(a.outcome)
-    if certainty is None or certainty == "very low":
+    if certainty is None:  # no trial records to rate (a spreadsheet): state the interval, claim no certainty
+        fit = a.random if a.random.is_random else a.fixed
+        includes = "includes" if fit.ci_low <= 0 <= fit.ci_high else "excludes"
+        return f"The {fit.level:g}% confidence interval {includes} no effect; certainty not rated (no trial records)."
+    if certainty == "very low":
         return f"The evidence is very uncertain about the effect of baclofen on {name}."
     up, down, none = VERBS[certainty]
     fit, null = a.random, 0.0
@@ -233,6 +237,21 @@ def grade_rows(a: OutcomeAnalysis) -> tuple[tuple[str, ...], list[tuple[str, ...
     certainty = a.appraisal.certainty if a.appraisal else None
     rows = [(d.domain, f"−{d.levels}" if d.levels else "0", d.basis, d.reason)
             for d in (certainty.domains if certainty else ())]
+    return header, rows
+
+
+def moderator_rows(m: Any, measure: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """One meta-regression: each coefficient with its interval and p, then the omnibus and permutation tests."""
+    fit, perm = m.fit, m.permutation
+    header = ("Coefficient", "Estimate (95% CI)", "p", "Permutation p")
+    rows = [(name, f"{number(b, 4)} ({number(lo, 4)} to {number(hi, 4)})", p_value(p),
+             p_value(perm.pvalue[i]) if perm is not None else "—")
+            for i, (name, b, lo, hi, p) in enumerate(zip(fit.names, fit.coef, fit.ci_low, fit.ci_high, fit.pvalue))]
+    test = "F" if fit.test != "z" else "QM"
+    rows.append((f"omnibus ({test}, df {', '.join(map(str, fit.qm_df))})", number(fit.qm, 3), p_value(fit.qm_pvalue),
+                 p_value(perm.qm_pvalue) if perm is not None else "—"))
+    rows.append(("residual heterogeneity", f"τ² = {number(fit.tau2, 4)}, I² = {fit.i2:.0f}%, R² = {fit.r2:.0f}%",
+                 "", ""))
     return header, rows
 
 

@@ -99,6 +99,7 @@ def summary_of_findings(
         Participants and trials behind the estimate.
     control_events, control_n : array-like, optional
         Control-arm events and sizes of the pooled trials (binary measures); their median risk is the ACR.
+        Without both (effect sizes given as such) only the relative effect is filled in.
     control_means : array-like, optional
         Control-arm means (continuous measures), whose median is reported as the assumed control mean.
 
@@ -122,7 +123,8 @@ def summary_of_findings(
     natural = np.exp if measure in RATIO else (lambda x: x)
     relative = (float(natural(estimate)), float(natural(ci_low)), float(natural(ci_high)))
     nan = float("nan")
-    if measure not in BINARY:
+    if measure not in BINARY or (control_events is None and control_n is None):
+        # continuous measures, or a binary one pooled from effect sizes alone: no control risk to apply it to
         mean = nan if control_means is None or len(np.atleast_1d(control_means)) == 0 \
             else float(np.median(np.asarray(control_means, dtype=float)))
         return SummaryOfFindings(measure, *relative, int(participants), int(k), nan, nan, nan, nan,

@@ -48,7 +48,7 @@ def crafted_report(tmp_path: Path, label: str = "Hauser 2017") -> Report:
         "study": ["Addolorato 2007", "Garbutt 2010", label], "m1i": [62.8, 50.0, 40.0], "sd1i": [35.0, 25.0, 22.0],
         "n1i": [42, 40, 88], "m2i": [30.8, 45.0, 41.0], "sd2i": [35.6, 24.0, 20.0], "n2i": [42, 40, 92],
         "severity": ["heavy", "moderate", "moderate"], "quote": ["mean 62.8 [SE 5.4] vs 30.8 [5.5]", "q", "q"]})
-    options = ReportOptions(trials_dir=tmp_path / "no-trials")
+    options = ReportOptions(trials_dir=tmp_path / "no-trials", by="severity")
     analyses = tuple(replace(a, sensitivity=sensitivity_of(a, options)) for a in (
         analyse_outcome(binary, "abstinence", options), analyse_outcome(continuous, "cad_days", options)))
     coverage = pd.DataFrame({"abstinence": [True, True, True, True], "cad_days": [True, True, False, True]},

@@ -1,0 +1,115 @@
+"""Where a review's comparisons come from: the trial records of a review folder, or a user's spreadsheet.
+
+Both give the report engine (:func:`metabac.report.build_report`) the same thing, a :class:`Source`: the outcomes,
+one comparison table per outcome (one row per study, escalc-named arm columns or ``yi, vi``, and any other column
+to stratify or regress on), and what else is known. Everything downstream is the same for both; the sections
+whose inputs a spreadsheet lacks (coverage, provenance, severity, risk of bias, certainty, reproduction, who
+responds) are left out because those inputs are None, never special-cased (DESIGN.md section 12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from metabac._checks import InputError
+from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES
+from metabac.io import _read_csv, read_study_table  # _read_csv: the header, before the measure is chosen
+from metabac.review import Review, read_review
+from metabac.trials import TrialSet, comparisons, load_trials
+from metabac.trials import coverage as trial_coverage
+
+
+@dataclass(frozen=True)
+class Source:
+    """The comparisons a report analyses. ``comparisons(outcome)`` gives one outcome's table (left-out trials in
+    its ``attrs["excluded"]``); ``inputs`` are the files and folders read (hashed into the run stamp, never
+    written); ``trials``, ``coverage`` and ``review`` are None for a spreadsheet."""
+
+    outcomes: tuple[str, ...]
+    comparisons: Callable[[str], pd.DataFrame]
+    inputs: tuple[Path, ...]
+    trials: TrialSet | None = None
+    coverage: pd.DataFrame | None = None
+    review: Review | None = None
+    default_by: str | None = None
+
+
+def records_source(trials_dir: Path, shared_control: str, timepoint_class: str) -> Source:
+    """The trial records of ``trials_dir``: every outcome a record reports, compared placebo vs baclofen."""
+    trials = load_trials(trials_dir)
+    table = trial_coverage(trials)
+
+    def outcome_comparisons(outcome: str) -> pd.DataFrame:
+        return comparisons(trials, outcome=outcome, shared_control=shared_control, timepoint_class=timepoint_class)
+
+    return Source(tuple(str(o) for o in table.columns), outcome_comparisons, (Path(trials_dir),), trials, table,
+                  read_review(trials_dir), default_by="severity")
+
+
+def table_source(path: Path, outcome: str | None, measures: tuple[str, ...], label: str | None,
+                 columns: tuple[str, ...]) -> Source:
+    """A spreadsheet with one row per study (:func:`metabac.io.read_study_table`): one outcome, named ``outcome`` or
+    after the file. ``label`` names the study-label column (default ``study``); ``columns`` are the columns the
+    options use (``--by``, ``--mods``), each required: an unknown column is an error, never ignored."""
+    header = set(_read_csv(Path(path)).columns)
+    table = read_study_table(path, None if {"yi", "vi"} <= header else _arm_measure(header, measures))
+    frame = table.arms
+    missing = [c for c in (*columns, *([label] if label else [])) if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: no column {missing[0]!r} (the header has {', '.join(frame.columns)})")
+    studies = pd.DataFrame({"study": _labels(frame, label, len(table.yi))})
+    arm_columns = [c for c in ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i")
+                   if c in frame.columns and table.measure is not None]
+    for column in arm_columns:
+        studies[column] = pd.to_numeric(frame[column].to_numpy())
+    if {"ai", "bi"} <= set(studies) and "n1i" not in studies:
+        studies["n1i"], studies["n2i"] = studies["ai"] + studies["bi"], studies["ci"] + studies["di"]
+    studies["yi"], studies["vi"] = table.yi, table.vi
+    for column in dict.fromkeys((*columns, "year")):
+        if column in frame.columns:
+            studies[column] = _typed(frame[column].to_numpy())
+    studies.attrs["excluded"] = []
+    studies.attrs["measure"] = table.measure or (measures[0] if measures else None)
+    name = outcome or Path(path).stem
+    return Source((name,), lambda _: studies, (Path(path),))
+
+
+def measure_for(kind: str, outcome: str, measures: tuple[str, ...]) -> str:
+    """The measure of an outcome of ``kind`` ("binary" or "continuous"): the one of ``measures`` that fits that
+    kind, RR or MD when ``measures`` is empty. A choice of measures none of which fits is an InputError naming the
+    outcome, never replaced by a default."""
+    valid = BINARY_MEASURES if kind == "binary" else CONTINUOUS_MEASURES
+    fitting = [m for m in measures if m in valid]
+    if fitting:
+        return fitting[0]
+    if measures:
+        raise InputError(f"{outcome}: --measure {', '.join(measures)} does not fit its {kind} data (give one of "
+                         f"{', '.join(valid)} too, or leave the outcome out with --outcome)")
+    return "RR" if kind == "binary" else "MD"
+
+
+def _arm_measure(header: set[str], measures: tuple[str, ...]) -> str:
+    """The measure for arm-level columns: the one given that fits them, else the report's default (RR for
+    binary, MD for continuous arms); one that does not fit is an error."""
+    kind = "continuous" if {"m1i", "sd1i", "m2i", "sd2i"} <= header else "binary"
+    return measure_for(kind, "the spreadsheet", measures)
+
+
+def _labels(frame: pd.DataFrame, label: str | None, k: int) -> list[str]:
+    column = label or ("study" if "study" in frame.columns else None)
+    if column is None:
+        return [f"study {i + 1}" for i in range(k)]
+    return [str(value).strip() for value in frame[column]]
+
+
+def _typed(values: np.ndarray) -> np.ndarray:
+    """A spreadsheet column as numbers where every cell is one (blank cells missing), else as text."""
+    text = pd.Series(values, dtype=object).map(lambda v: v.strip() if isinstance(v, str) else v)
+    text = text.where(text.astype(str) != "", None)
+    numbers = pd.to_numeric(text, errors="coerce")
+    return numbers.to_numpy() if numbers.notna().sum() == text.notna().sum() else text.to_numpy(dtype=object)
