@@ -110,8 +110,10 @@ def _study_rows(a: OutcomeAnalysis, notes: list[str]) -> tuple[tuple[Cell, ...],
         se = math.sqrt(r.vi)
         if a.kind == "binary":
             arms = [f"{r.ai:g}/{r.n1i:g}", f"{r.ci:g}/{r.n2i:g}"]
-        else:
+        elif a.kind == "continuous":
             arms = [f"{r.m1i:.3g} ({r.sd1i:.3g}), {r.n1i:g}", f"{r.m2i:.3g} ({r.sd2i:.3g}), {r.n2i:g}"]
+        else:  # effect sizes as given: no arm data
+            arms = []
         group = "" if "group" not in r else "not classified" if r.group is None or (
             isinstance(r.group, float) and np.isnan(r.group)) else str(r.group)
         analysis_set = str(r.analysis_set) if "analysis_set" in r and isinstance(r.analysis_set, str) else "—"
@@ -122,10 +124,11 @@ def _study_rows(a: OutcomeAnalysis, notes: list[str]) -> tuple[tuple[Cell, ...],
     return tuple(rows)
 
 
-def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, str]) -> list[Block]:
+def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, str],
+                    arms: tuple[str, str]) -> list[Block]:
     anchor = f"outcome-{slug(a.outcome)}"
-    arm_head = ("Baclofen events/N", "Control events/N") if a.kind == "binary" else \
-        ("Baclofen mean (SD), N", "Control mean (SD), N")
+    arm_head = tuple(f"{name} events/N" for name in arms) if a.kind == "binary" else \
+        tuple(f"{name} mean (SD), N" for name in arms) if a.kind == "continuous" else ()
     blocks = [Block("h2", f"Outcome: {a.outcome}", anchor)]
     if f"forest-{slug(a.outcome)}" in images:
         blocks.append(Block("img", f"Forest plot: {a.outcome} ({a.measure})", image=f"forest-{slug(a.outcome)}"))
@@ -305,7 +308,7 @@ def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
     for outcome, reason in report.skipped:
         body.append(Block("p", f"Not pooled: {outcome}: {reason}."))
     for analysis, notes_of in zip(report.analyses, ids):
-        body += _outcome_blocks(analysis, notes_of, images)
+        body += _outcome_blocks(analysis, notes_of, images, report.arm_names)
     body += _who_responds_blocks(report) if report.who_responds is not None else []
     if report.reproduction is not None or report.reproduction_note is not None:
         body += _reproduction_blocks(report)

@@ -256,6 +256,11 @@ class Report:
     review: Review | None = None
     who_responds: WhoResponds | None = None
 
+    @property
+    def arm_names(self) -> tuple[str, str]:
+        """The experimental and control arms' short names (the review's, else generic), for tables and plots."""
+        return (self.review.experimental, self.review.control) if self.review else ("Experimental", "Control")
+
     def to_dict(self) -> dict:
         """JSON-ready: DataFrames become lists of records, NaN becomes None."""
         return to_jsonable({

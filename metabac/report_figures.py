@@ -66,6 +66,7 @@ def drawings(report: Report) -> dict[str, Drawing]:
     for a in report.analyses:
         stem = slug(a.outcome)
         made[f"forest-{stem}"] = partial(forest, a.studies, a.random, a.fixed, a.groups, measure=a.measure,
+                                         arm_labels=report.arm_names,
                                          title=f"{a.outcome} ({a.measure})")
         if a.sensitivity is not None:
             made[f"funnel-{stem}"] = partial(funnel, a.random, a.sensitivity.trimfill,

@@ -54,7 +54,7 @@ def certainty_text(level: str | None) -> str:
     return "not rated" if level is None else f"{SYMBOLS[level]} {level}"
 
 
-def statement(a: OutcomeAnalysis) -> str:
+def statement(a: OutcomeAnalysis, intervention: str = "the intervention") -> str:
     """GRADE's informative statement for the outcome, from its certainty and the main fit's interval."""
     certainty = a.appraisal.certainty.certainty if a.appraisal and a.appraisal.certainty else None
     name = outcome_name(a.outcome)
@@ -63,17 +63,18 @@ def statement(a: OutcomeAnalysis) -> str:
         includes = "includes" if fit.ci_low <= 0 <= fit.ci_high else "excludes"
         return f"The {fit.level:g}% confidence interval {includes} no effect; certainty not rated (no trial records)."
     if certainty == "very low":
-        return f"The evidence is very uncertain about the effect of baclofen on {name}."
+        return f"The evidence is very uncertain about the effect of {intervention.lower()} on {name}."
     up, down, none = VERBS[certainty]
     fit, null = a.random, 0.0
     if fit.ci_low > null:
-        return f"Baclofen {up} {name}."
+        return f"{intervention} {up} {name}."
     if fit.ci_high < null:
-        return f"Baclofen {down} {name}."
+        return f"{intervention} {down} {name}."
     low, high = natural(a.measure, fit.ci_low), natural(a.measure, fit.ci_high)
     if a.measure in RATIO_MEASURES and APPRECIABLE_RR[0] <= low and high <= APPRECIABLE_RR[1]:
-        return f"Baclofen {none} {name}."
-    return (f"The interval includes both benefit and harm: baclofen {up.split()[0]} increase or reduce {name}"
+        return f"{intervention} {none} {name}."
+    return (f"The interval includes both benefit and harm: {intervention.lower()} {up.split()[0]} increase or reduce "
+            f"{name}"
             if certainty != "high" else f"The interval includes both benefit and harm for {name}") + "."
 
 
@@ -135,7 +136,8 @@ def answer_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[tuple[str, 
     rows = []
     for a in report.analyses:
         certainty = a.appraisal.certainty.certainty if a.appraisal and a.appraisal.certainty else None
-        rows.append(((f"{outcome_name(a.outcome)} ({timepoint_text(a)})", statement(a), effect_line(a),
+        rows.append(((f"{outcome_name(a.outcome)} ({timepoint_text(a)})", statement(a, report.arm_names[0]),
+                      effect_line(a),
                       certainty_text(certainty), missing_text(a),
                       "; ".join(published_beside(report, a.outcome)) or "none in the registry"),
                      f"outcome-{a.outcome.replace('_', '-')}"))
@@ -167,8 +169,9 @@ def severity_answer(report: Report) -> str:
 def sof_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]], list[str]]:
     """The summary of findings in GRADE layout (Cochrane Handbook 14.1.6): rows, and footnotes giving the reason
     for every level the certainty was rated down. Outcomes not pooled (harms included) are listed with why."""
-    header = ("Outcome (timepoint)", "Risk with placebo", "Risk with baclofen (95% CI)", "Relative effect (95% CI)",
-              "Participants analysed (studies)", "Certainty", "Comments")
+    experimental, control = (name.lower() for name in report.arm_names)
+    header = ("Outcome (timepoint)", f"Risk with {control}", f"Risk with {experimental} (95% CI)",
+              "Relative effect (95% CI)", "Participants analysed (studies)", "Certainty", "Comments")
     rows, notes = [], []
     for a in report.analyses:
         s = a.sof
@@ -180,20 +183,31 @@ def sof_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]], li
                              f"{d.basis}): {d.reason}")
                 marks.append(str(len(notes)))
         if np.isfinite(s.assumed_control_risk):
-            placebo = f"{1000 * s.assumed_control_risk:.0f} per 1000"
-            baclofen = (f"{s.corresponding_risk:.0f} per 1000 ({s.corresponding_low:.0f} to "
-                        f"{s.corresponding_high:.0f})")
+            with_control = f"{1000 * s.assumed_control_risk:.0f} per 1000"
+            with_experimental = (f"{s.corresponding_risk:.0f} per 1000 ({s.corresponding_low:.0f} to "
+                                 f"{s.corresponding_high:.0f}): {signed(s.absolute)} per 1000 ({signed(s.absolute_low)} "
+                                 f"to {signed(s.absolute_high)})")
         else:
-            placebo = f"mean {number(s.assumed_control_mean)}" if np.isfinite(s.assumed_control_mean) else "—"
-            baclofen = f"{s.measure} {number(s.absolute)} ({number(s.absolute_low)} to {number(s.absolute_high)})"
+            with_control = f"mean {number(s.assumed_control_mean)}" if np.isfinite(s.assumed_control_mean) else "—"
+            with_experimental = (f"{s.measure} {number(s.absolute)} ({number(s.absolute_low)} to "
+                                 f"{number(s.absolute_high)})")
         level = certainty.certainty if certainty else None
-        rows.append((f"{outcome_name(a.outcome)} ({timepoint_text(a)})", placebo, baclofen,
+        rows.append((f"{outcome_name(a.outcome)} ({timepoint_text(a)})", with_control, with_experimental,
                      f"{s.measure} {number(s.relative)} ({number(s.relative_low)} to {number(s.relative_high)})",
                      f"{s.participants} ({s.k} RCTs)",
-                     certainty_text(level) + (f" (notes {', '.join(marks)})" if marks else ""), statement(a)))
+                     certainty_text(level) + (f" (notes {', '.join(marks)})" if marks else ""),
+                     statement(a, report.arm_names[0])))
     for outcome, reason in report.skipped:
         rows.append((outcome_name(outcome), "—", "—", "—", "—", "not rated", f"Not pooled: {reason}"))
     return header, rows, notes
+
+
+def signed(value: float) -> str:
+    """An absolute difference per 1000 as GRADE prints it: "264 more", "40 fewer"."""
+    if not np.isfinite(value):
+        return "NA"
+    rounded = round(value)
+    return f"{abs(rounded):.0f} more" if rounded > 0 else f"{abs(rounded):.0f} fewer" if rounded < 0 else "0 more"
 
 
 def appraisal_lines(a: OutcomeAnalysis) -> list[str]:

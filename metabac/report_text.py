@@ -107,39 +107,6 @@ def _n(value: float, digits: int = 2) -> str:
     return "NA" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def sof_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[tuple[str, ...], str]]]:
-    """Header and rows (with the outcome anchor each links to) of the GRADE-ready summary of findings."""
-    header = ("Outcome", "Relative effect (95% CI)", "Participants (trials)", "Assumed risk with control",
-              "Corresponding risk with baclofen (95% CI)", "Absolute effect (95% CI)", "Model")
-    rows = []
-    for a in report.analyses:
-        s = a.sof
-        model = (f"random effects, {a.random.method}" + {"knha": ", HK", "adhoc": ", mHK"}.get(a.random.test, "")
-                 if a.random.is_random else "fixed effect")
-        relative = f"{s.measure} {_n(s.relative)} ({_n(s.relative_low)} to {_n(s.relative_high)})"
-        people = f"{s.participants} ({s.k})"
-        if np.isfinite(s.assumed_control_risk):
-            assumed = f"{1000 * s.assumed_control_risk:.0f} per 1000 (median control-arm risk)"
-            corresponding = (f"{s.corresponding_risk:.0f} per 1000 ({s.corresponding_low:.0f} to "
-                             f"{s.corresponding_high:.0f})" + (" (capped at 1000)" if s.capped else ""))
-            absolute = f"{_signed(s.absolute)} per 1000 ({_signed(s.absolute_low)} to {_signed(s.absolute_high)})"
-        else:
-            assumed = f"median control mean {_n(s.assumed_control_mean)}" if np.isfinite(s.assumed_control_mean) \
-                else "not stated"
-            corresponding = "—"
-            absolute = f"{s.measure} {_n(s.absolute)} ({_n(s.absolute_low)} to {_n(s.absolute_high)})"
-        rows.append(((a.outcome, relative, people, assumed, corresponding, absolute, model),
-                     f"outcome-{slug(a.outcome)}"))
-    return header, rows
-
-
-def _signed(value: float) -> str:
-    if not np.isfinite(value):
-        return "NA"
-    rounded = round(value)
-    return f"{abs(rounded):.0f} more" if rounded > 0 else f"{abs(rounded):.0f} fewer" if rounded < 0 else "0 more"
-
-
 def predictor_rows(result: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     table: pd.DataFrame = result.table
     header = ("Predictor", "Analysis", "Trials", "Per level", "p", "Holm-adjusted p", "Finding")

@@ -22,6 +22,7 @@ from metabac.trial_schema import REVIEW_FILE
 
 MODERATOR_FOLDER = Path("published") / "moderators"
 _QUESTION_FIELDS = ("title", "question", "population", "setting", "intervention", "comparison")
+_ARM_FIELDS = ("experimental", "control")  # short names of the arms, for tables and plots
 _FINDING_FIELDS = {"citation": True, "url": True, "quote": True, "modifier": True, "finding": True,
                    "kind": True, "estimate": False, "k": False, "note": False}
 
@@ -37,9 +38,11 @@ class Review:
     intervention: str
     comparison: str
     overrides: dict[str, dict[str, Override]] = field(default_factory=dict)
+    experimental: str = "Experimental"
+    control: str = "Control"
 
     def to_dict(self) -> dict:
-        return {**{name: getattr(self, name) for name in _QUESTION_FIELDS},
+        return {**{name: getattr(self, name) for name in (*_QUESTION_FIELDS, *_ARM_FIELDS)},
                 "overrides": {outcome: {domain: {"levels": o.levels, "reason": o.reason} for domain, o in d.items()}
                               for outcome, d in self.overrides.items()}}
 
@@ -73,11 +76,13 @@ def read_review(trials_dir: str | Path) -> Review:
                       intervention="the experimental arms of the records",
                       comparison="the control arms of the records")
     data = _read_toml(path)
-    unknown = sorted(set(data) - {*_QUESTION_FIELDS, "overrides"})
+    unknown = sorted(set(data) - {*_QUESTION_FIELDS, *_ARM_FIELDS, "overrides"})
     if unknown:
-        raise InputError(f"{path}: {unknown[0]}: unknown field (known: {', '.join(_QUESTION_FIELDS)}, overrides)")
+        raise InputError(f"{path}: {unknown[0]}: unknown field (known: {', '.join((*_QUESTION_FIELDS, *_ARM_FIELDS))}, "
+                         "overrides)")
     texts = {key: _text(data, key, str(path)) for key in _QUESTION_FIELDS}
-    return Review(**texts, overrides=_overrides(data.get("overrides", {}), path))  # type: ignore[arg-type]
+    arms = {key: _text(data, key, str(path)) for key in _ARM_FIELDS if key in data}
+    return Review(**texts, **arms, overrides=_overrides(data.get("overrides", {}), path))  # type: ignore[arg-type]
 
 
 def _overrides(data: Any, path: Path) -> dict[str, dict[str, Override]]:

@@ -74,7 +74,7 @@ def radial(fit: PoolResult, title: str = "") -> Figure:
 
 
 def labbe(events_treated, n_treated, events_control, n_control, fit: PoolResult | None = None, *,
-          labels=None, arm_labels: tuple[str, str] = ("Baclofen", "Control"), title: str = "") -> Figure:
+          labels=None, arm_labels: tuple[str, str] = ("Experimental", "Control"), title: str = "") -> Figure:
     """L'Abbé plot: event risk in the treated arm (y) against the control arm (x), circles sized by the trial's
     size, the line of no effect and, with ``fit``, the pooled effect as a curve (risk ratio y = RR·x, odds ratio
     on the odds scale, risk difference y = x + RD) (L'Abbé et al. 1987)."""

@@ -165,7 +165,7 @@ def forest(
     *,
     measure: str = "RR",
     title: str = "",
-    arm_labels: tuple[str, str] = ("Baclofen", "Control"),
+    arm_labels: tuple[str, str] = ("Experimental", "Control"),
 ) -> Figure:
     """Draw a RevMan-style forest plot.
 
