@@ -78,11 +78,17 @@ def _text(value: Any, where: str) -> None:
         raise InputError(f"{where}: must be non-empty text, got {value!r}")
 
 
-def _texts(value: Any, where: str) -> None:
-    if not isinstance(value, list):
-        raise InputError(f"{where}: must be a list of text, got {value!r}")
-    for i, item in enumerate(value):
-        _text(item, f"{where}[{i}]")
+def _list_of(item_check: Check, what: str) -> Check:
+    """A TOML array whose every item passes ``item_check`` (errors name the item: ``field[2]``)."""
+    def check(value: Any, where: str) -> None:
+        if not isinstance(value, list):
+            raise InputError(f"{where}: must be a list of {what}, got {value!r}")
+        for i, item in enumerate(value):
+            item_check(item, f"{where}[{i}]")
+    return check
+
+
+_texts = _list_of(_text, "text")
 
 
 def _one_of(*choices: str) -> Check:
@@ -95,6 +101,9 @@ def _one_of(*choices: str) -> Check:
 def _number(value: Any, where: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InputError(f"{where}: must be a finite number, got {value!r}")
+
+
+_numbers = _list_of(_number, "numbers")
 
 
 def _level(value: Any, where: str) -> None:
@@ -157,13 +166,6 @@ def _arm_data(value: Any, where: str) -> None:
     for key in columns:
         if len(value[key]) != len(value["study"]):
             raise InputError(f"{where}.{key}: {len(value[key])} values for {len(value['study'])} studies")
-
-
-def _numbers(value: Any, where: str) -> None:
-    if not isinstance(value, list):
-        raise InputError(f"{where}: must be a list of numbers, got {value!r}")
-    for i, item in enumerate(value):
-        _number(item, f"{where}[{i}]")
 
 
 _ANALYSIS: dict[str, Check] = {
