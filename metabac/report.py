@@ -24,21 +24,21 @@ from metabac._checks import InputError, require_choice
 from metabac._result import to_jsonable
 from metabac.bias import BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n
 from metabac.bias import peters, trimfill
+from metabac.certainty import Override, grade_outcome
+from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS
 from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, effect_sizes
+from metabac.interaction import pool_interactions, within_trial_interactions
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
 from metabac.pooling import PoolResult, pool
 from metabac.predictors import predictors
+from metabac.report_sources import Source, measure_for, records_source, table_source
 from metabac.reproduce import reproduce
+from metabac.review import Review, published_moderator_findings
+from metabac.rob import fit_comparisons, rob_table, without_high_risk
 from metabac.sensitivity import baujat, cumulative, influence, leave_one_out
 from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
 from metabac.tau2 import METHODS, TESTS
-from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS
-from metabac.certainty import Override, grade_outcome
-from metabac.interaction import pool_interactions, within_trial_interactions
-from metabac.review import Review, published_moderator_findings
-from metabac.rob import fit_comparisons, rob_table, without_high_risk
-from metabac.report_sources import Source, measure_for, records_source, table_source
 from metabac.trials import TrialSet
 
 Progress = Callable[[int, int, str], None]
@@ -46,7 +46,7 @@ BINARY_ARMS = ("ai", "n1i", "ci", "n2i")
 FIXED_POOLING = ("EE", "FE", "MH", "PETO")  # --method values that make the fixed-effect model the main one
 CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
 # Below this many trials, tests for funnel-plot asymmetry have too little power to tell asymmetry from chance
-# (Cochrane Handbook 5.1, §10.4.3.1; Sterne et al. 2011, BMJ 343:d4002); shown with that caveat.
+# (Cochrane Handbook 13.3.5.4; Sterne et al. 2011, BMJ 343:d4002): not run, the reason given instead.
 ASYMMETRY_MIN_TRIALS = 10
 # Columns of metabac.comparisons that make sense as subgroups (listed when --by names none of the columns).
 GROUPING_COLUMNS = frozenset({"severity", "severity_basis", "dose_group", "detox", "population", "control",
@@ -101,6 +101,12 @@ class OutcomeAnalysis:
     excluded: tuple[tuple[str, str], ...] = ()  # (trial, reason) of the trials with this outcome left out
     appraisal: "Appraisal | None" = None
     moderators: "tuple[Moderator, ...]" = ()
+
+    @property
+    def main(self) -> PoolResult:
+        """The fit the answer and the summary of findings report: random effects, or the fixed-effect model when
+        the analysis has no random effects (``--method EE``, ``MH`` or ``PETO``)."""
+        return self.random if self.random.is_random else self.fixed
 
     @property
     def timepoint(self) -> dict:
@@ -329,7 +335,6 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
         columns = BINARY_ARMS if kind == "binary" else CONTINUOUS_ARMS
         data = {c: arms[c].to_numpy(dtype=float) for c in columns}
         es = effect_sizes(measure, add=options.add, labels=labels, **data)
-    fixed_only = options.method in FIXED_POOLING
     random = pool(es.yi, es.vi, method=options.tau2_method, test=options.test,
                   level=options.level, measure=measure, labels=labels)
     if kind == "binary" and (measure == "PETO" or options.method == "PETO"):
@@ -350,7 +355,7 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
         groups = subgroups(es.yi, es.vi, studies["group"].to_numpy(dtype=object), method=options.tau2_method,
                            test=options.test, level=options.level)
     participants = int(np.sum(data["n1i"]) + np.sum(data["n2i"])) if data else 0
-    main = random if random.is_random and not fixed_only else fixed
+    main = random if random.is_random else fixed
     sof = summary_of_findings(
         measure, float(main.estimate), float(main.ci_low), float(main.ci_high), participants=participants,
         k=int(random.k), control_events=data.get("ci"), control_n=data["n2i"] if kind == "binary" else None,

@@ -59,13 +59,13 @@ def statement(a: OutcomeAnalysis, intervention: str = "the intervention") -> str
     certainty = a.appraisal.certainty.certainty if a.appraisal and a.appraisal.certainty else None
     name = outcome_name(a.outcome)
     if certainty is None:  # no trial records to rate (a spreadsheet): state the interval, claim no certainty
-        fit = a.random if a.random.is_random else a.fixed
+        fit = a.main
         includes = "includes" if fit.ci_low <= 0 <= fit.ci_high else "excludes"
         return f"The {fit.level:g}% confidence interval {includes} no effect; certainty not rated (no trial records)."
     if certainty == "very low":
         return f"The evidence is very uncertain about the effect of {intervention.lower()} on {name}."
     up, down, none = VERBS[certainty]
-    fit, null = a.random, 0.0
+    fit, null = a.main, 0.0
     if fit.ci_low > null:
         return f"{intervention} {up} {name}."
     if fit.ci_high < null:
@@ -90,10 +90,11 @@ def timepoint_text(a: OutcomeAnalysis) -> str:
 
 
 def effect_line(a: OutcomeAnalysis) -> str:
-    fit = a.random
-    pi = "" if not fit.is_random or fit.k < 3 else (
-        f"; 95% prediction interval {number(natural(a.measure, fit.pi_low))} to "
-        f"{number(natural(a.measure, fit.pi_high))}")
+    fit = a.main
+    if not fit.is_random:
+        return f"{interval(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}, fixed effect ({fit.model})"
+    pi = "" if fit.k < 3 else (f"; 95% prediction interval {number(natural(a.measure, fit.pi_low))} to "
+                               f"{number(natural(a.measure, fit.pi_high))}")
     return (f"{interval(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}, random effects ({fit.method}, "
             f"{TESTS.get(fit.test, fit.test)}){pi}")
 
