@@ -15,6 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "metabac"
 NUMBERS = {"_checks", "_result", "effects", "tau2", "single", "pooling", "mantel_haenszel", "moderators", "sensitivity", "simulation", "bias",
+           "bayes", "bayes_priors", "bayes_posterior",
            "profiles", "summary_of_findings", "severity"}
 DOMAIN = {"trial_schema", "trials", "predictors", "reproduce", "io"}
 PRESENTATION_PACKAGES = ("matplotlib", "click", "metabac.plots", "metabac.cli", "metabac.report", "metabac.render")
