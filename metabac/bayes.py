@@ -352,19 +352,22 @@ def _squeeze(value: object, single: bool) -> object:
 def _fit(model: Model, level: float) -> dict:
     """Every number of :class:`BayesResult` for a batch, as arrays."""
     post = TauPosterior(model)
-    theta_mean, theta_var = model.theta(post.tau, post.mu_hat, post.var_hat)
-    mean = np.concatenate([post.mu_hat[:, None], post.mu_hat[:, None], theta_mean.transpose(0, 2, 1)], axis=1)
-    var = np.concatenate([post.var_hat[:, None], (post.var_hat + post.tau**2)[:, None],
-                          theta_var.transpose(0, 2, 1)], axis=1)
-    mixture = NormalMixture(post.weight, mean, np.sqrt(var))
-    pair = _select(mixture, [0, 1])
+    # nodes of negligible weight in every problem (the far tails of the quadrature) leave the mixtures
+    used = (post.weight > 1e-17).any(axis=0)
+    tau, mu_hat, var_hat, weight = post.tau[:, used], post.mu_hat[:, used], post.var_hat[:, used], post.weight[:, used]
+    theta_mean, theta_var = model.theta(tau, mu_hat, var_hat)
+    mean = np.concatenate([mu_hat[:, None], mu_hat[:, None], theta_mean.transpose(0, 2, 1)], axis=1)
+    var = np.concatenate([var_hat[:, None], (var_hat + tau**2)[:, None], theta_var.transpose(0, 2, 1)], axis=1)
+    mixture = NormalMixture(weight / weight.sum(axis=1, keepdims=True), mean, np.sqrt(var))
+    pair, studies = _select(mixture, [0, 1]), _select(mixture, list(range(2, mean.shape[1])))
     tails = np.array([0.5, (1 - level) / 2, (1 + level) / 2, 0.005, 0.995])
     q_tau = post.quantile(np.tile(tails, (len(mean), 1)))
-    q_mix = mixture.quantile(np.tile(tails, (*mean.shape[:2], 1)))
+    q_pair = pair.quantile(np.tile(tails, (len(mean), 2, 1)))
+    q_theta = studies.quantile(np.tile(tails[:3], (len(mean), mean.shape[1] - 2, 1)))
     mode_tau = mode(post, np.zeros(len(mean)), q_tau[:, 4], True)
-    mode_pair = mode(pair, q_mix[:, :2, 3], q_mix[:, :2, 4], False)
+    mode_pair = mode(pair, q_pair[..., 3], q_pair[..., 4], False)
     short_tau = shortest_interval(post, level, (q_tau[:, 1], q_tau[:, 2]), mode_tau, True)
-    short_pair = shortest_interval(pair, level, (q_mix[:, :2, 1], q_mix[:, :2, 2]), mode_pair, False)
+    short_pair = shortest_interval(pair, level, (q_pair[..., 1], q_pair[..., 2]), mode_pair, False)
 
     decay = model.decay
     finite = [np.array([model.prior.moment_is_finite(r, d) for d in decay]) for r in (1, 2)]
@@ -378,12 +381,12 @@ def _fit(model: Model, level: float) -> dict:
         tau_sd = np.where(np.isfinite(tau_sq), np.sqrt(np.maximum(tau_sq - tau_mean**2, 0)), np.inf)
 
     def summary(j: int) -> Summary:
-        return Summary(mix_mean[:, j], mix_sd[:, j], q_mix[:, j, 0], mode_pair[:, j], q_mix[:, j, 1],
-                       q_mix[:, j, 2], short_pair[0][:, j], short_pair[1][:, j])
+        return Summary(mix_mean[:, j], mix_sd[:, j], q_pair[:, j, 0], mode_pair[:, j], q_pair[:, j, 1],
+                       q_pair[:, j, 2], short_pair[0][:, j], short_pair[1][:, j])
 
     absent = ~model.mask
     theta = StudySummary(*(np.where(absent, np.nan, a) for a in (
-        mix_mean[:, 2:], mix_sd[:, 2:], q_mix[:, 2:, 0], q_mix[:, 2:, 1], q_mix[:, 2:, 2])))
+        mix_mean[:, 2:], mix_sd[:, 2:], q_theta[..., 0], q_theta[..., 1], q_theta[..., 2])))
     log_l0 = post.log_lik[:, 0]
     bf_mu0 = np.full(len(mean), np.nan)
     if not model.flat:

@@ -229,16 +229,17 @@ class TauPosterior:
         prior = self.model.prior
         lo_mass, hi_mass = self.mass_lo[:, None], self.mass_hi[:, None]
         a, big_t = self.tau_a[:, None], self.tau_t[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             in_lo = prior.ppf(np.clip(p / lo_mass * prior.cdf(a), 0, 1))
             in_hi = prior.ppf(np.clip(1 - (1 - p) / hi_mass * prior.sf(big_t), 0, 1))
+            in_hi = np.where(hi_mass > 0, in_hi, np.inf)
         panel = np.clip((self.cum[:, None, :] <= p[..., None]).sum(axis=-1) - 1, 0, PANELS - 1)
         lo = np.exp(np.take_along_axis(self.bounds, panel, 1))
         hi = np.exp(np.take_along_axis(self.bounds, panel + 1, 1))
         c0, c1 = np.take_along_axis(self.cum, panel, 1), np.take_along_axis(self.cum, panel + 1, 1)
         with np.errstate(invalid="ignore", divide="ignore"):
             start = lo + np.clip((p - c0) / (c1 - c0), 0, 1) * (hi - lo)
-        inside = solve_cdf(self.cdf, self.pdf, p, lo, hi, start)
+        inside = solve_cdf(lambda x: (self.cdf(x), self.pdf(x)), p, lo, hi, start)
         return np.where(p <= 0, 0.0, np.where(p <= lo_mass, in_lo, np.where(p >= 1 - hi_mass, in_hi, inside)))
 
     def moment(self, r: int) -> Array:
@@ -258,11 +259,17 @@ class NormalMixture:
         self._w = weight[:, None, :]
 
     def cdf(self, x: Array) -> Array:
-        return (self.weight * special.ndtr((x[..., None] - self.mean) / self.sd)).sum(axis=-1)
+        return self.cdf_pdf(x)[0]
 
     def pdf(self, x: Array) -> Array:
         z = (x[..., None] - self.mean) / self.sd
         return (self.weight * np.exp(-0.5 * z**2) / self.sd).sum(axis=-1) / math.sqrt(2 * math.pi)
+
+    def cdf_pdf(self, x: Array) -> tuple[Array, Array]:
+        """CDF and density at x, sharing the standardised values."""
+        z = (x[..., None] - self.mean) / self.sd
+        cdf = (self.weight * special.ndtr(z)).sum(axis=-1)
+        return cdf, (self.weight * np.exp(-0.5 * z**2) / self.sd).sum(axis=-1) / math.sqrt(2 * math.pi)
 
     def dlogpdf(self, x: Array) -> Array:
         """d/dx log f(x)."""
@@ -285,11 +292,11 @@ class NormalMixture:
         lo = np.where(heavy, component, np.inf).min(axis=-1)
         hi = np.where(heavy, component, -np.inf).max(axis=-1)
         start = (self.weight * component).sum(axis=-1) / self.weight.sum(axis=-1)
-        return solve_cdf(self.cdf, self.pdf, p, lo, hi, np.clip(start, lo, hi))
+        return solve_cdf(self.cdf_pdf, p, lo, hi, np.clip(start, lo, hi))
 
 
-def solve_cdf(cdf: Callable[[Array], Array], pdf: Callable[[Array], Array], p: Array, lo: Array, hi: Array,
-              x: Array, iterations: int = 100) -> Array:
+def solve_cdf(cdf_pdf: Callable[[Array], tuple[Array, Array]], p: Array, lo: Array, hi: Array, x: Array,
+              iterations: int = 100) -> Array:
     """Solve cdf(x) = p for every element: Newton steps kept inside the bracket [lo, hi] that holds the root, a
     bisection where a step would leave it; stops when a step falls below 10^-13 relative, or the CDF is within
     10^-14·min(p, 1 − p) of p (the rounding of a sum of a few hundred terms)."""
@@ -298,10 +305,11 @@ def solve_cdf(cdf: Callable[[Array], Array], pdf: Callable[[Array], Array], p: A
     close = 1e-14 * np.minimum(p, 1 - p)
     for _ in range(iterations):
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            f = cdf(x) - p
+            cdf, pdf = cdf_pdf(x)
+            f = cdf - p
             below = f < 0
             lo, hi = np.where(below, x, lo), np.where(below, hi, x)
-            step = x - f / pdf(x)
+            step = x - f / pdf
             inside = np.isfinite(step) & (step >= lo) & (step <= hi)
             new = np.where(inside, step, (lo + hi) / 2)
         done = (np.abs(new - x) <= RTOL * np.abs(x)) | (np.abs(f) <= close)
