@@ -197,8 +197,8 @@ class BayesResult:
         rows = {name: getattr(self, name)._asdict() for name in ("tau", "mu", "prediction")}
         if self.batched:
             frames = {name: pd.DataFrame(values) for name, values in rows.items()}
-            frame = pd.concat(frames, names=["parameter", "problem"]).swaplevel().sort_index(level=0, sort_remaining=False)
-            return frame
+            frame = pd.concat(frames, names=["parameter", "problem"]).swaplevel()
+            return frame.sort_index(level=0, sort_remaining=False)
         frame = pd.DataFrame.from_dict(rows, orient="index")
         labels = self.labels or tuple(f"study {i + 1}" for i in range(len(self.yi)))
         studies = pd.DataFrame(self.theta._asdict(), index=[f"theta: {label}" for label in labels])
