@@ -4,7 +4,7 @@
 prior for tau (:func:`metabac.bayes_priors.tau_prior`) and a flat or normal prior for mu, and reports the marginal
 posteriors of mu and tau, the predictive distribution of a new trial's effect, the shrinkage estimates of each
 trial's theta_i, posterior probabilities, the marginal likelihood and Bayes factors. The numbers come from
-:mod:`metabac.bayes_posterior`; they agree with a brute-force two-dimensional integration over (mu, tau) to 10^-8
+:mod:`metabac.bayes_posterior`; they agree with a brute-force two-dimensional integration over (mu, tau) to 10^-7
 (``tests/test_bayes.py``), as R's bayesmeta does for tau. bayesmeta approximates the posterior of mu and the
 predictive distribution by a finite normal mixture (its ``delta``/``epsilon`` accuracy settings); its numbers for
 them differ from the exact ones in the third or fourth decimal (see the tests).
