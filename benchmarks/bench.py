@@ -192,7 +192,19 @@ def engine_rows(repeat: int) -> list[Row]:
     v4 = v20[:4]
     rows.append(measure("coverage study: 10,000 simulated meta-analyses, k = 4, DL and REML, z and knha",
                         lambda: mb.simulate(v4, tau2=0.05, n=10_000, seed=1), None, repeat))
+    rows += bayes_rows(rng, y20, v20, repeat)
     return rows
+
+
+def bayes_rows(rng: np.random.Generator, y20: np.ndarray, v20: np.ndarray, repeat: int) -> list[Row]:
+    """Issue 20's targets for mb.bayes (half-normal(0.5) prior for tau, flat prior for mu)."""
+    y10, v10 = y20[:10], v20[:10]
+    one = measure("Bayesian random effects (exact quadrature), k = 10, one call",
+                  lambda: mb.bayes(y10, v10), 0.01, repeat)
+    y4, v4 = simulated(1000, 4, 0.05, rng)
+    batch = measure("Bayesian random effects, 1000 analyses, k = 4, one batched call",
+                    lambda: mb.bayes(y4, v4), 1.0, max(1, repeat // 2))
+    return [one, batch]
 
 
 def metabac_command() -> list[str]:

@@ -11,6 +11,8 @@ __citation__ = "metabac {version}: meta-analysis of clinical trials, validated a
 )
 
 from metabac._checks import ConvergenceError, InputError
+from metabac.bayes import BayesResult, bayes
+from metabac.bayes_priors import TauPrior, tau_prior
 from metabac.bias import (
     BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n, harbord, peters,
     trimfill,
@@ -44,6 +46,10 @@ __all__ = [
     "metareg",
     "subgroups",
     "PoolResult",
+    "bayes",
+    "BayesResult",
+    "tau_prior",
+    "TauPrior",
     "effect_sizes",
     "mantel_haenszel",
     "peto",

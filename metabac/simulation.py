@@ -5,7 +5,10 @@ Wald-type interval of DerSimonian-Laird is known to be too narrow there, the Har
 to hold its level (IntHout, Ioannidis & Borm 2014). :func:`simulate` measures this for the trials at hand: each
 replicate draws true effects θ_i ~ N(μ, τ²) and estimates y_i ~ N(θ_i, v_i) with the trials' own sampling
 variances v_i, pools them with every requested estimator and test, and counts how often the confidence interval
-holds μ and the prediction interval holds the effect θ_new ~ N(μ, τ²) of a new trial.
+holds μ and the prediction interval holds the effect θ_new ~ N(μ, τ²) of a new trial. Method ``"BAYES"`` adds the
+exact Bayesian analysis (:func:`metabac.bayes`, flat prior for μ, ``tau_prior`` for τ): its row ("BAYES",
+"posterior") scores the equal-tailed credible interval of μ, the posterior median as estimate, the squared
+posterior median of τ as τ̂², and the predictive interval of θ_new.
 
 Replicates are fitted as batches of the engine (:func:`metabac.pool` with 2-D input), in chunks whose working arrays
 stay within 64 MiB (:func:`metabac.tau2.chunk_rows`); each chunk draws from its own random stream spawned from
@@ -30,6 +33,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive
 from metabac._result import to_jsonable
+from metabac.bayes import bayes
+from metabac.bayes_priors import TauPrior, tau_prior as make_tau_prior
 from metabac.pooling import pool
 from metabac.sensitivity import Executor
 from metabac.tau2 import METHODS, TESTS, chunk_rows
@@ -37,6 +42,8 @@ from metabac.tau2 import METHODS, TESTS, chunk_rows
 Array = NDArray[np.float64]
 # Per (method, test), summed over replicates: CI holds μ, CI width, μ̂ − μ, (μ̂ − μ)², tau², tau² = 0, PI holds θ_new.
 _SUMS = ("covered", "width", "error", "squared_error", "tau2", "tau2_zero", "pi_covered")
+BAYES = "BAYES"
+BAYES_ROWS = 1000  # Bayesian fits per call: their quadrature holds about 400 nodes per problem and study
 
 
 @dataclass(frozen=True)
@@ -70,8 +77,17 @@ class SimulationResult:
         return self.summary()
 
 
+def _bayes_intervals(y: Array, v: Array, level: float, prior: TauPrior) -> dict[str, Array]:
+    """The Bayesian row's estimate, intervals and tau² of each replicate, fitted BAYES_ROWS at a time."""
+    parts = [bayes(y[i:i + BAYES_ROWS], v[i:i + BAYES_ROWS], prior, level=level) for i in range(0, len(y), BAYES_ROWS)]
+    pick = {"estimate": lambda f: f.mu.median, "ci_low": lambda f: f.mu.low, "ci_high": lambda f: f.mu.high,
+            "tau2": lambda f: f.tau.median ** 2, "pi_low": lambda f: f.prediction.low,
+            "pi_high": lambda f: f.prediction.high}
+    return {key: np.concatenate([get(f) for f in parts]) for key, get in pick.items()}
+
+
 def simulate_chunk(v: Array, tau2: float, mu: float, rows: int, seed: np.random.SeedSequence,
-                   combinations: Sequence[tuple[str, str]], level: float) -> Array:
+                   combinations: Sequence[tuple[str, str]], level: float, prior: TauPrior | None = None) -> Array:
     """``rows`` replicates from the stream ``seed``: the sums of :data:`_SUMS` per (method, test), shape
     (len(combinations), 7)."""
     rng = np.random.default_rng(seed)
@@ -82,16 +98,20 @@ def simulate_chunk(v: Array, tau2: float, mu: float, rows: int, seed: np.random.
     vv = np.broadcast_to(v, y.shape)
     sums = np.empty((len(combinations), len(_SUMS)))
     for i, (method, test) in enumerate(combinations):
-        fit = pool(y, vv, method=method, test=test, level=level)
-        error = fit.estimate - mu
+        if method == BAYES:
+            assert prior is not None
+            fit = _bayes_intervals(y, vv, level, prior)
+        else:
+            fit = vars(pool(y, vv, method=method, test=test, level=level))
+        error = fit["estimate"] - mu
         sums[i] = [
-            np.sum((fit.ci_low <= mu) & (mu <= fit.ci_high)),
-            np.sum(fit.ci_high - fit.ci_low),
+            np.sum((fit["ci_low"] <= mu) & (mu <= fit["ci_high"])),
+            np.sum(fit["ci_high"] - fit["ci_low"]),
             np.sum(error),
             np.sum(error**2),
-            np.sum(fit.tau2),
-            np.sum(fit.tau2 == 0),
-            np.sum((fit.pi_low <= theta_new) & (theta_new <= fit.pi_high)),
+            np.sum(fit["tau2"]),
+            np.sum(fit["tau2"] == 0),
+            np.sum((fit["pi_low"] <= theta_new) & (theta_new <= fit["pi_high"])),
         ]
     return sums
 
@@ -107,6 +127,7 @@ def simulate(
     level: float = 95,
     seed: int | None = None,
     client: Executor | None = None,
+    tau_prior: TauPrior | None = None,
 ) -> SimulationResult:
     """Coverage, bias and interval width of pooled estimates in ``n`` meta-analyses simulated from the
     random-effects model with the sampling variances ``vi`` (one per trial) and between-trial variance ``tau2``.
@@ -123,12 +144,15 @@ def simulate(
         Number of simulated meta-analyses; the Monte Carlo standard error of a coverage p is √(p(1 − p)/n).
     methods, tests : sequences of str
         tau² estimators (see :data:`metabac.METHODS`) and tests ("z", "knha"); every combination is fitted.
+        ``"BAYES"`` among the methods adds one row ("BAYES", "posterior"), the Bayesian analysis.
     level : float
         Confidence level in percent (of the confidence and prediction intervals).
     seed : int, optional
         Seed of the random streams; the same seed gives the same result, with or without ``client``.
     client : optional
         An object with dask's ``map`` and ``gather`` (e.g. ``dask.distributed.Client``) to run the chunks on.
+    tau_prior : TauPrior, optional
+        Prior for tau of the "BAYES" method (default half-normal with scale 0.5, see :func:`metabac.tau_prior`).
 
     Raises
     ------
@@ -157,15 +181,17 @@ def simulate(
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"n: must be a whole number of replicates, at least 1, got {n!r}")
     level = require_level(level)
-    combinations = list(product([require_choice(m, METHODS, "methods") for m in methods],
-                                [require_choice(t, TESTS, "tests") for t in tests]))
+    chosen = [require_choice(m, (*METHODS, BAYES), "methods") for m in methods]
+    combinations = list(product([m for m in chosen if m != BAYES], [require_choice(t, TESTS, "tests")
+                                                                     for t in tests]))
+    combinations += [(BAYES, "posterior")] * (BAYES in chosen)
     if not combinations:
         raise InputError("methods/tests: nothing to simulate (both must name at least one)")
     step = chunk_rows(len(v))
     sizes = [min(step, n - start) for start in range(0, n, step)]
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
     args = [[v] * len(sizes), [float(tau2)] * len(sizes), [float(mu)] * len(sizes), sizes, seeds,
-            [combinations] * len(sizes), [level] * len(sizes)]
+            [combinations] * len(sizes), [level] * len(sizes), [tau_prior or make_tau_prior()] * len(sizes)]
     if client is None:
         parts = [simulate_chunk(*chunk) for chunk in zip(*args)]
     else:
