@@ -11,6 +11,7 @@ __citation__ = "metabac {version}: meta-analysis of clinical trials, validated a
 )
 
 from metabac._checks import ConvergenceError, InputError
+from metabac.defaults import bundled_trials
 from metabac.bias import (
     BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n, harbord, peters,
     trimfill,
@@ -32,6 +33,7 @@ from metabac.trials import TrialSet, comparisons, coverage, load_trials
 __all__ = [
     "__version__",
     "InputError",
+    "bundled_trials",
     "ConvergenceError",
     "Control",
     "HeterogeneityCI",

@@ -33,7 +33,8 @@ from metabac.reproduce import reproduce
 from metabac.sensitivity import baujat, cumulative, influence, leave_one_out
 from metabac.summary_of_findings import SummaryOfFindings, summary_of_findings
 from metabac.tau2 import METHODS, TESTS
-from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS
+from metabac.defaults import (DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS,
+                              bundled_trials)
 from metabac.certainty import Override, grade_outcome
 from metabac.interaction import pool_interactions, within_trial_interactions
 from metabac.review import Review, published_moderator_findings, read_review
@@ -62,7 +63,7 @@ class ReportOptions:
     method: str = DEFAULT_METHOD
     test: str = DEFAULT_TEST
     by: str | None = "severity"
-    trials_dir: Path = Path("trials")
+    trials_dir: Path = bundled_trials()
     level: float = 95.0
     add: float = 0.5
     shared_control: str = DEFAULT_SHARED_CONTROL
