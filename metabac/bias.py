@@ -12,7 +12,7 @@ from scipy import stats
 
 from metabac._checks import (
     InputError, as_float_array, require_choice, require_fraction, require_full_rank, require_level, require_positive, require_whole_number,
-    same_length, study_inputs,
+    same_length, study_inputs, unpack_effect_sizes,
 )
 from metabac._result import Result, fmt, fmt_p, to_jsonable
 from metabac.effects import cells_from_arms, effect_sizes
@@ -108,7 +108,7 @@ def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: 
 
 
 def egger(
-    yi: ArrayLike, vi: ArrayLike, model: Literal["lm", "rma"] = "lm", predictor: Predictor = "sei", *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, model: Literal["lm", "rma"] = "lm", predictor: Predictor = "sei", *,
     ni: ArrayLike | None = None, method: str = "REML", test: str = "z", level: float = 95,
     control: Control | None = None,
 ) -> RegressionTestResult:
@@ -135,6 +135,7 @@ def egger(
     model = require_choice(model, ("lm", "rma"), "model")  # type: ignore[assignment]
     predictor = require_choice(predictor, PREDICTORS, "predictor")  # type: ignore[assignment]
     level = require_level(level)
+    yi, vi, _, _ = unpack_effect_sizes(yi, vi)
     y, v, _ = study_inputs(yi, vi, None)
     sizes = None if ni is None else as_float_array(ni, "ni")
     if sizes is not None:
@@ -218,7 +219,7 @@ class BeggResult(Result):
         return f"Rank correlation test (k = {self.k}): Kendall's tau = {fmt(self.tau)}, p = {fmt_p(self.pvalue)} ({kind})"
 
 
-def begg(yi: ArrayLike, vi: ArrayLike, exact: bool = True) -> BeggResult:
+def begg(yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, exact: bool = True) -> BeggResult:
     """Begg and Mazumdar's rank correlation test for funnel-plot asymmetry (metafor's ``ranktest``).
 
     Kendall's tau between the standardised deviates (y_i − μ̂)/√(v_i − Var μ̂), μ̂ the equal-effects estimate, and
@@ -233,6 +234,7 @@ def begg(yi: ArrayLike, vi: ArrayLike, exact: bool = True) -> BeggResult:
     Begg CB, Mazumdar M (1994). Operating characteristics of a rank correlation test for publication bias.
     Biometrics 50:1088-1101.
     """
+    yi, vi, _, _ = unpack_effect_sizes(yi, vi)
     y, v, _ = study_inputs(yi, vi, None)
     if len(y) < 3:
         raise InputError(f"begg: needs at least 3 studies, got {len(y)}")
@@ -298,7 +300,7 @@ def _missing_studies(centred: Array, estimator: str) -> tuple[int, float]:
 
 
 def trimfill(
-    yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z", level: float = 95, *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z", level: float = 95, *,
     side: Literal["left", "right"] | None = None, estimator: Literal["L0", "R0", "Q0"] = "L0", maxiter: int = 100,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> TrimFillResult:
@@ -320,6 +322,7 @@ def trimfill(
     level = require_level(level)
     maxiter = require_whole_number(maxiter, "maxiter")
     estimator = require_choice(estimator, ("L0", "R0", "Q0"), "estimator")  # type: ignore[assignment]
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if k < 2:
@@ -386,7 +389,8 @@ def _round_up(n: float) -> float:
 
 
 def failsafe_n(
-    yi: ArrayLike, vi: ArrayLike | None = None, type: Literal["Rosenthal", "Orwin", "Rosenberg"] = "Rosenthal",
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None,
+    type: Literal["Rosenthal", "Orwin", "Rosenberg"] = "Rosenthal",
     alpha: float = 0.05, target: float | None = None,
 ) -> FailSafeResult:
     """Fail-safe N, as metafor's ``fsn``.
@@ -402,6 +406,7 @@ def failsafe_n(
     """
     type = require_choice(type, ("Rosenthal", "Orwin", "Rosenberg"), "type")  # type: ignore[assignment]
     alpha = require_fraction(alpha, "alpha")
+    yi, vi, _, _ = unpack_effect_sizes(yi, vi, required=False)
     if vi is None:
         if type != "Orwin":
             raise InputError(f"vi: {type}'s fail-safe N needs the sampling variances")

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from metabac._checks import (InputError, effects_and_variances, label_list, require_choice, require_label_count,
-                             require_level, require_positive_number)
+                             require_level, require_positive_number, unpack_effect_sizes)
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.effects import canonical_measure
 from metabac.single import fit_one
@@ -287,8 +287,8 @@ def _fit_problem(problem: Problem, method: str, test: str, level: float, control
 
 
 def pool(
-    yi: ArrayLike,
-    vi: ArrayLike,
+    yi: ArrayLike | pd.DataFrame,
+    vi: ArrayLike | None = None,
     method: str = "REML",
     test: Test = "z",
     level: float = 95,
@@ -303,7 +303,8 @@ def pool(
     Parameters
     ----------
     yi, vi : array-like
-        Effect sizes and sampling variances: shape (k,) for one analysis, or (batch, k) for many at once.
+        Effect sizes and sampling variances: shape (k,) for one analysis, or (batch, k) for many at once. Or the
+        DataFrame of :func:`metabac.effect_sizes` alone (``pool(es)``): its yi, vi, study labels and measure.
     method : {"EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"}
         tau² estimator (EE/FE: equal-effects model, tau² = 0). See :mod:`metabac.tau2`.
     test : {"z", "knha", "adhoc"}
@@ -339,6 +340,7 @@ def pool(
     >>> round(float(fit.estimate), 4), round(float(fit.tau2), 4)
     (0.3226, 0.029)
     """
+    yi, vi, labels, measure = unpack_effect_sizes(yi, vi, labels, measure)
     method = require_choice(method, METHODS, "method")
     test = require_choice(test, TESTS, "test")  # type: ignore[assignment]
     level = require_level(level)

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from metabac._checks import (InputError, label_list, random_generator, require_whole_number, study_inputs,
-                             study_name)
+                             study_name, unpack_effect_sizes)
 from metabac._result import to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import T_TESTS, Control, chunk_rows
@@ -39,7 +39,8 @@ def fit_table(fits: PoolResult, index: pd.Index) -> pd.DataFrame:
 
 
 def leave_one_out(
-    yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z", level: float = 95, *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z",
+    level: float = 95, *,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> pd.DataFrame:
     """Refit the model k times, each time without one study (metafor's ``leave1out``).
@@ -56,6 +57,7 @@ def leave_one_out(
     >>> round(float(table.loc["study 4", "estimate"]), 4)
     0.2323
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     if len(y) < 2:
         raise InputError("leave_one_out: needs at least 2 studies")
@@ -64,8 +66,8 @@ def leave_one_out(
 
 
 def cumulative(
-    yi: ArrayLike, vi: ArrayLike, order: ArrayLike | None = None, method: str = "REML", test: str = "z",
-    level: float = 95, *, labels: ArrayLike | None = None, control: Control | None = None,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, order: ArrayLike | None = None,
+    method: str = "REML", test: str = "z", level: float = 95, *, labels: ArrayLike | None = None, control: Control | None = None,
 ) -> pd.DataFrame:
     """Cumulative meta-analysis: add the studies one at a time in ascending ``order`` (metafor's ``cumul``).
 
@@ -77,6 +79,7 @@ def cumulative(
     pandas.DataFrame
         Indexed by the study added at each step, with the columns of :func:`leave_one_out` and ``k``.
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if order is None:
@@ -113,7 +116,8 @@ def _order(order: ArrayLike, labels: list[str] | None, k: int) -> NDArray[np.int
 
 
 def influence(
-    yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z", level: float = 95, *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z",
+    level: float = 95, *,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> pd.DataFrame:
     """Case-deletion diagnostics of a random- or fixed-effects model (Viechtbauer & Cheung 2010; metafor's
@@ -142,6 +146,7 @@ def influence(
     Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-analysis. Res Synth Methods
     1:112-125, eq. 8-15.
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if k < 2:
@@ -175,7 +180,8 @@ def influence(
 
 
 def baujat(
-    yi: ArrayLike, vi: ArrayLike, method: str = "EE", test: str = "z", *, labels: ArrayLike | None = None,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "EE", test: str = "z", *,
+    labels: ArrayLike | None = None,
     control: Control | None = None,
 ) -> pd.DataFrame:
     """Data of the Baujat plot: each study's contribution to heterogeneity against its influence on the result.
@@ -188,6 +194,7 @@ def baujat(
     Baujat B, Mahé C, Pignon J-P, Hill C (2002). A graphical method for exploring heterogeneity in meta-analyses.
     Stat Med 21:2641-2652.
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if k < 2:
@@ -261,7 +268,8 @@ def gosh_chunk(y: Array, v: Array, incl: NDArray[np.bool_], method: str, control
 
 
 def gosh(
-    yi: ArrayLike, vi: ArrayLike, method: str = "EE", *, max_subsets: int = 1_000_000,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "EE", *,
+    max_subsets: int = 1_000_000,
     seed: int | np.random.Generator | None = None, labels: ArrayLike | None = None, control: Control | None = None,
     client: Executor | None = None,
 ) -> GoshResult:
@@ -278,6 +286,7 @@ def gosh(
     Olkin I, Dahabreh IJ, Trikalinos TA (2012). GOSH - a graphical display of study heterogeneity. Res Synth
     Methods 3:214-223.
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     max_subsets = require_whole_number(max_subsets, "max_subsets")
