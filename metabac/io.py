@@ -143,7 +143,8 @@ def _excel_rows(path: Path, data: bytes) -> tuple[list[str], list[tuple[int, lis
             values = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
             formulas = openpyxl.load_workbook(io.BytesIO(data), data_only=False)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        raise InputError(f"{path}: not an Excel .xlsx workbook ({error})") from None
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        raise InputError(f"{path}: not an Excel .xlsx workbook ({reason})") from None
     sheet, formula_sheet = values.worksheets[0], formulas.worksheets[0]
     others = [ws.title for ws in values.worksheets[1:]
               if any(v is not None for row in ws.iter_rows(values_only=True) for v in row)]
