@@ -17,6 +17,7 @@ from metabac.bias import (
     trimfill,
 )
 from metabac.effects import MEASURES, effect_sizes
+from metabac.io import StudyTable, read_study_table, read_table
 from metabac.interaction import pool_interactions, subgroup_effects, within_trial_interactions
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
@@ -47,6 +48,9 @@ __all__ = [
     "subgroups",
     "PoolResult",
     "effect_sizes",
+    "read_table",
+    "read_study_table",
+    "StudyTable",
     "mantel_haenszel",
     "peto",
     "pool",

@@ -27,7 +27,7 @@ PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 LIMIT_PREDICTORS = frozenset({"sei", "vi", "ninv", "sqrtninv"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RegressionTestResult(Result):
     """A regression test for funnel-plot asymmetry: the test of the predictor's coefficient.
 
@@ -205,7 +205,7 @@ def harbord(*, level: float = 95, **arms: ArrayLike) -> RegressionTestResult:
 BEGG_EXACT_MAX_K = 500
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BeggResult(Result):
     """Begg and Mazumdar's rank correlation test: Kendall's tau and its two-sided p-value."""
 
@@ -246,8 +246,8 @@ def begg(yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, exact: bool 
     return BeggResult(tau=float(result.statistic), pvalue=float(result.pvalue), exact=exact, k=len(y))
 
 
-@dataclass(frozen=True)
-class TrimFillResult:
+@dataclass(frozen=True, repr=False)
+class TrimFillResult(Result):
     """Trim-and-fill: the number of imputed studies, the side they were imputed on and the model refitted to the
     observed plus filled studies (``fit``; the original model when ``k0`` = 0). ``filled`` holds the imputed
     studies' yi and vi."""
@@ -361,7 +361,7 @@ def trimfill(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FailSafeResult(Result):
     """Fail-safe N: how many unpublished null studies would overturn the result.
 
@@ -378,7 +378,10 @@ class FailSafeResult(Result):
     k: int
 
     def summary(self) -> str:
-        return f"Fail-safe N ({self.type}): {self.n:g}"
+        text = f"Fail-safe N ({self.type}): {self.n:g} (k = {self.k}"
+        if self.type == "Orwin":
+            return text + f"; average effect {fmt(self.estimate)}, target {fmt(self.target)})"
+        return text + f"; observed p = {fmt_p(self.pvalue)}, alpha = {self.alpha:g})"
 
 
 def _round_up(n: float) -> float:

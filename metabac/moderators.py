@@ -75,7 +75,7 @@ def fit_mixed_model(problem: Problem, method: str, test: str, level: float, cont
     return Coefficients(fit.beta, se, statistic, pvalue, qm, qm_pvalue, tau2, crit)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PermutationResult(Result):
     """Permutation p-values for each coefficient and the omnibus test (Higgins & Thompson 2004)."""
 
@@ -85,10 +85,14 @@ class PermutationResult(Result):
     n: int
     seed: int | None
 
+    def summary(self) -> str:
+        coefficients = ", ".join(f"{name} p = {fmt_p(p)}" for name, p in zip(self.names, self.pvalue))
+        return f"Permutation test ({self.n} permutations): omnibus p = {fmt_p(self.qm_pvalue)}; {coefficients}"
 
 
-@dataclass(frozen=True)
-class MetaRegResult:
+
+@dataclass(frozen=True, repr=False)
+class MetaRegResult(Result):
     """A fitted meta-regression: coefficients (intercept first), tests, residual heterogeneity and R²."""
 
     names: tuple[str, ...]
@@ -181,8 +185,11 @@ class MetaRegResult:
         lines.append(f"({self.level:g}% confidence intervals)")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
+    def brief(self) -> str:
+        """k, the coefficients and the test of moderators."""
+        coefficients = ", ".join(f"{name} {fmt(c)}" for name, c in zip(self.names, self.coef))
+        return (f"{self.method}, k = {self.k}: {coefficients}; QM p = {fmt_p(self.qm_pvalue)}, "
+                f"tau^2 = {fmt(self.tau2)}")
 
 
 def _design(mods: ArrayLike | pd.DataFrame | pd.Series, k: int) -> tuple[Array, tuple[str, ...]]:
@@ -283,8 +290,8 @@ def metareg(
     )
 
 
-@dataclass(frozen=True)
-class SubgroupResult:
+@dataclass(frozen=True, repr=False)
+class SubgroupResult(Result):
     """Subgroup analysis: each group pooled on its own, the test for subgroup differences and the common-tau² test.
 
     ``table`` is indexed by group label (str, sorted) with columns k, estimate, se, ci_low, ci_high, pvalue, tau2,
@@ -334,8 +341,10 @@ class SubgroupResult:
             lines.append(f"Studies without a group label, left out of the subgroups: {len(self.missing)}")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
+    def brief(self) -> str:
+        """Each subgroup's estimate and the test for subgroup differences."""
+        groups = ", ".join(f"{name} {fmt(row.estimate)} (k = {int(row.k)})" for name, row in self.table.iterrows())
+        return f"{self.method}: {groups}; test for subgroup differences p = {fmt_p(self.q_between_pvalue)}"
 
 
 def _labels(groups: ArrayLike, k: int) -> np.ndarray:

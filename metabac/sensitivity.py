@@ -18,7 +18,7 @@ from scipy import stats
 
 from metabac._checks import (InputError, label_list, random_generator, require_whole_number, study_inputs,
                              study_name, unpack_effect_sizes)
-from metabac._result import to_jsonable
+from metabac._result import Result, fmt, to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import T_TESTS, Control, chunk_rows
 
@@ -216,8 +216,8 @@ class Executor(Protocol):
     def gather(self, futures: Any) -> Any: ...
 
 
-@dataclass(frozen=True)
-class GoshResult:
+@dataclass(frozen=True, repr=False)
+class GoshResult(Result):
     """Every fitted subset of a GOSH analysis.
 
     ``table`` has one row per subset with columns k, estimate, q, i2, h2, tau2; ``incl`` (subsets x studies,
@@ -233,6 +233,14 @@ class GoshResult:
     def to_dict(self) -> dict:
         return to_jsonable({"method": self.method, "exact": self.exact, "labels": self.labels,
                             "table": self.table.to_dict(orient="list"), "incl": self.incl})
+
+    def summary(self) -> str:
+        """How many subsets were fitted, and the range of their estimates and I²."""
+        kind = "all" if self.exact else "random"
+        estimate, i2 = self.table["estimate"], self.table["i2"]
+        return (f"GOSH ({self.method}): {len(self.table)} {kind} subsets of k = {len(self.labels)} studies; "
+                f"estimate {fmt(estimate.min())} to {fmt(estimate.max())}, I^2 {fmt(i2.min(), 1)}% to "
+                f"{fmt(i2.max(), 1)}%")
 
 
 def all_subsets(k: int) -> NDArray[np.bool_]:

@@ -29,7 +29,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive
-from metabac._result import to_jsonable
+from metabac._result import Result, to_jsonable
 from metabac.pooling import pool
 from metabac.sensitivity import Executor
 from metabac.tau2 import METHODS, TESTS, chunk_rows
@@ -39,8 +39,8 @@ Array = NDArray[np.float64]
 _SUMS = ("covered", "width", "error", "squared_error", "tau2", "tau2_zero", "pi_covered")
 
 
-@dataclass(frozen=True)
-class SimulationResult:
+@dataclass(frozen=True, repr=False)
+class SimulationResult(Result):
     """Operating characteristics of each (method, test) over ``n`` simulated meta-analyses.
 
     ``table`` has one row per method and test with columns ``coverage`` (share of confidence intervals holding μ)
@@ -65,9 +65,6 @@ class SimulationResult:
         header = (f"{self.n} simulated meta-analyses of k = {len(self.vi)} trials, tau^2 = {self.tau2:g}, "
                   f"mu = {self.mu:g}; nominal level {self.level:g}%")
         return f"{header}\n{self.table.to_string(float_format=lambda x: f'{x:.4f}')}"
-
-    def __str__(self) -> str:
-        return self.summary()
 
 
 def simulate_chunk(v: Array, tau2: float, mu: float, rows: int, seed: np.random.SeedSequence,

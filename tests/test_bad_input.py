@@ -35,6 +35,12 @@ def _trials():
     return mb.load_trials(TRIALS)
 
 
+def _forest(result):
+    from metabac.plots.forest import forest
+
+    return forest(result)
+
+
 # (kind, call, fragment of the message)
 LIBRARY = [
     ("empty input", lambda: mb.pool([], []), "yi/vi: no studies (empty input)"),
@@ -203,6 +209,12 @@ LIBRARY = [
     ("cumulative order that is not a sequence", lambda: mb.cumulative(Y, V, order=5),
      "order: expected one sort key per study"),
     ("severity of a text intake", lambda: mb.classify_severity("lots"), "g_per_day: must be a number or None"),
+    ("vi left out, yi not an effect-size frame", lambda: mb.pool(Y), "vi: missing; pass yi and vi, or the DataFrame"),
+    ("plot of a result it cannot draw", lambda: _forest(mb.metareg(Y5, V5, mods=[1, 2, 3, 4, 5])),
+     "forest: cannot draw a MetaRegResult; pass a pooled result"),
+    ("forest plot of a Mantel-Haenszel fit without its studies",
+     lambda: _forest(mb.mantel_haenszel("RR", **DOUBLE_ZERO)),
+     "forest: the Mantel-Haenszel result holds no per-study effect sizes"),
 ]
 
 
