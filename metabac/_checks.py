@@ -276,6 +276,8 @@ def unpack_effect_sizes(yi: Any, vi: Any, labels: Any = None, measure: str | Non
     given) and its measure (``frame.attrs["measure"]``, unless ``measure`` is given). ``required``: whether a
     missing ``vi`` is an error (``failsafe_n`` has a form without variances)."""
     columns = getattr(yi, "columns", None)
+    if isinstance(vi, str) and columns is not None:
+        raise InputError(f"vi: got {vi!r} after an effect-size frame; name the argument, e.g. pool(es, method={vi!r})")
     if vi is None and columns is not None and "yi" in columns and "vi" in columns:
         if labels is None and "study" in columns:
             labels = yi["study"].to_numpy()

@@ -87,6 +87,9 @@ def test_a_missing_vi_is_one_line() -> None:
         mb.pool([0.1, 0.2])
     with pytest.raises(mb.InputError, match=r"^vi: missing"):
         mb.failsafe_n(pd.DataFrame({"yi": [0.1]}))
+    with pytest.raises(mb.InputError, match=r"^vi: got 'DL' after an effect-size frame; name the argument, e\.g\. "
+                                            r"pool\(es, method='DL'\)"):
+        mb.pool(bcg(), "DL")
 
 
 def test_forest_draws_a_plain_pool_result_and_a_subgroup_result() -> None:
