@@ -13,11 +13,13 @@ __citation__ = "metabac {version}: meta-analysis of clinical trials, validated a
 from metabac._checks import ConvergenceError, InputError
 from metabac.bayes import BayesResult, bayes
 from metabac.bayes_priors import TauPrior, tau_prior
+from metabac.defaults import bundled_trials
 from metabac.bias import (
     BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n, harbord, peters,
     trimfill,
 )
 from metabac.effects import MEASURES, effect_sizes
+from metabac.io import StudyTable, read_study_table, read_table
 from metabac.interaction import pool_interactions, subgroup_effects, within_trial_interactions
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
@@ -34,6 +36,7 @@ from metabac.trials import TrialSet, comparisons, coverage, load_trials
 __all__ = [
     "__version__",
     "InputError",
+    "bundled_trials",
     "ConvergenceError",
     "Control",
     "HeterogeneityCI",
@@ -51,6 +54,9 @@ __all__ = [
     "tau_prior",
     "TauPrior",
     "effect_sizes",
+    "read_table",
+    "read_study_table",
+    "StudyTable",
     "mantel_haenszel",
     "peto",
     "pool",

@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -257,3 +258,30 @@ def require_label_count(names: Sequence[str] | None, k: int) -> None:
     """Study labels, where given, are one per study."""
     if names is not None and len(names) != k:
         raise InputError(f"labels: {len(names)} labels for {k} studies")
+
+
+class StudyData(NamedTuple):
+    """What a function taking ``yi, vi`` reads: effect sizes, variances, study labels and the measure."""
+
+    yi: Any
+    vi: Any
+    labels: Any
+    measure: str | None
+
+
+def unpack_effect_sizes(yi: Any, vi: Any, labels: Any = None, measure: str | None = None, *,
+                        required: bool = True) -> StudyData:
+    """``yi, vi`` as given, or the columns of the DataFrame that :func:`metabac.effect_sizes` returns, passed as
+    ``yi`` with ``vi`` left out: its ``yi`` and ``vi``, its ``study`` column as labels (unless ``labels`` is
+    given) and its measure (``frame.attrs["measure"]``, unless ``measure`` is given). ``required``: whether a
+    missing ``vi`` is an error (``failsafe_n`` has a form without variances)."""
+    columns = getattr(yi, "columns", None)
+    if isinstance(vi, str) and columns is not None:
+        raise InputError(f"vi: got {vi!r} after an effect-size frame; name the argument, e.g. pool(es, method={vi!r})")
+    if vi is None and columns is not None and "yi" in columns and "vi" in columns:
+        if labels is None and "study" in columns:
+            labels = yi["study"].to_numpy()
+        return StudyData(yi["yi"].to_numpy(), yi["vi"].to_numpy(), labels, measure or yi.attrs.get("measure"))
+    if vi is None and (required or columns is not None):
+        raise InputError("vi: missing; pass yi and vi, or the DataFrame of mb.effect_sizes (columns yi and vi) alone")
+    return StudyData(yi, vi, labels, measure)

@@ -34,11 +34,30 @@ def to_jsonable(value: Any) -> Any:
 
 
 class Result:
-    """Base of the result dataclasses whose JSON form is all their fields: ``to_dict()``."""
+    """Base of the result dataclasses: ``to_dict()`` (every field, JSON-ready), ``summary()`` (printed by ``str``)
+    and a short ``repr``, ``<PoolResult: ...>``, with numbers as printed rather than ``np.float64(...)``.
+
+    Subclasses are declared ``@dataclass(frozen=True, repr=False)`` so that this repr is theirs; they write
+    ``summary()`` and, where the summary's first line says too little, ``brief()``.
+    """
 
     def to_dict(self) -> dict:
         """JSON-ready dict of every field: numpy values become Python ones, arrays lists, NaN and inf None."""
         return to_jsonable(self)
+
+    def summary(self) -> str:
+        """The result as text."""
+        raise NotImplementedError
+
+    def brief(self) -> str:
+        """The result on one line (the summary's first line unless a subclass says more)."""
+        return self.summary().splitlines()[0]
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.brief()}>"
 
 
 def fmt(value: float, digits: int = 4) -> str:

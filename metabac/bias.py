@@ -12,7 +12,7 @@ from scipy import stats
 
 from metabac._checks import (
     InputError, as_float_array, require_choice, require_fraction, require_full_rank, require_level, require_positive, require_whole_number,
-    same_length, study_inputs,
+    same_length, study_inputs, unpack_effect_sizes,
 )
 from metabac._result import Result, fmt, fmt_p, to_jsonable
 from metabac.effects import cells_from_arms, effect_sizes
@@ -27,7 +27,7 @@ PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
 LIMIT_PREDICTORS = frozenset({"sei", "vi", "ninv", "sqrtninv"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RegressionTestResult(Result):
     """A regression test for funnel-plot asymmetry: the test of the predictor's coefficient.
 
@@ -108,7 +108,7 @@ def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: 
 
 
 def egger(
-    yi: ArrayLike, vi: ArrayLike, model: Literal["lm", "rma"] = "lm", predictor: Predictor = "sei", *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, model: Literal["lm", "rma"] = "lm", predictor: Predictor = "sei", *,
     ni: ArrayLike | None = None, method: str = "REML", test: str = "z", level: float = 95,
     control: Control | None = None,
 ) -> RegressionTestResult:
@@ -135,6 +135,7 @@ def egger(
     model = require_choice(model, ("lm", "rma"), "model")  # type: ignore[assignment]
     predictor = require_choice(predictor, PREDICTORS, "predictor")  # type: ignore[assignment]
     level = require_level(level)
+    yi, vi, _, _ = unpack_effect_sizes(yi, vi)
     y, v, _ = study_inputs(yi, vi, None)
     sizes = None if ni is None else as_float_array(ni, "ni")
     if sizes is not None:
@@ -204,7 +205,7 @@ def harbord(*, level: float = 95, **arms: ArrayLike) -> RegressionTestResult:
 BEGG_EXACT_MAX_K = 500
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BeggResult(Result):
     """Begg and Mazumdar's rank correlation test: Kendall's tau and its two-sided p-value."""
 
@@ -218,7 +219,7 @@ class BeggResult(Result):
         return f"Rank correlation test (k = {self.k}): Kendall's tau = {fmt(self.tau)}, p = {fmt_p(self.pvalue)} ({kind})"
 
 
-def begg(yi: ArrayLike, vi: ArrayLike, exact: bool = True) -> BeggResult:
+def begg(yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, exact: bool = True) -> BeggResult:
     """Begg and Mazumdar's rank correlation test for funnel-plot asymmetry (metafor's ``ranktest``).
 
     Kendall's tau between the standardised deviates (y_i − μ̂)/√(v_i − Var μ̂), μ̂ the equal-effects estimate, and
@@ -233,6 +234,7 @@ def begg(yi: ArrayLike, vi: ArrayLike, exact: bool = True) -> BeggResult:
     Begg CB, Mazumdar M (1994). Operating characteristics of a rank correlation test for publication bias.
     Biometrics 50:1088-1101.
     """
+    yi, vi, _, _ = unpack_effect_sizes(yi, vi)
     y, v, _ = study_inputs(yi, vi, None)
     if len(y) < 3:
         raise InputError(f"begg: needs at least 3 studies, got {len(y)}")
@@ -244,8 +246,8 @@ def begg(yi: ArrayLike, vi: ArrayLike, exact: bool = True) -> BeggResult:
     return BeggResult(tau=float(result.statistic), pvalue=float(result.pvalue), exact=exact, k=len(y))
 
 
-@dataclass(frozen=True)
-class TrimFillResult:
+@dataclass(frozen=True, repr=False)
+class TrimFillResult(Result):
     """Trim-and-fill: the number of imputed studies, the side they were imputed on and the model refitted to the
     observed plus filled studies (``fit``; the original model when ``k0`` = 0). ``filled`` holds the imputed
     studies' yi and vi."""
@@ -298,7 +300,7 @@ def _missing_studies(centred: Array, estimator: str) -> tuple[int, float]:
 
 
 def trimfill(
-    yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z", level: float = 95, *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z", level: float = 95, *,
     side: Literal["left", "right"] | None = None, estimator: Literal["L0", "R0", "Q0"] = "L0", maxiter: int = 100,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> TrimFillResult:
@@ -320,6 +322,7 @@ def trimfill(
     level = require_level(level)
     maxiter = require_whole_number(maxiter, "maxiter")
     estimator = require_choice(estimator, ("L0", "R0", "Q0"), "estimator")  # type: ignore[assignment]
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if k < 2:
@@ -358,7 +361,7 @@ def trimfill(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FailSafeResult(Result):
     """Fail-safe N: how many unpublished null studies would overturn the result.
 
@@ -375,7 +378,10 @@ class FailSafeResult(Result):
     k: int
 
     def summary(self) -> str:
-        return f"Fail-safe N ({self.type}): {self.n:g}"
+        text = f"Fail-safe N ({self.type}): {self.n:g} (k = {self.k}"
+        if self.type == "Orwin":
+            return text + f"; average effect {fmt(self.estimate)}, target {fmt(self.target)})"
+        return text + f"; observed p = {fmt_p(self.pvalue)}, alpha = {self.alpha:g})"
 
 
 def _round_up(n: float) -> float:
@@ -386,7 +392,8 @@ def _round_up(n: float) -> float:
 
 
 def failsafe_n(
-    yi: ArrayLike, vi: ArrayLike | None = None, type: Literal["Rosenthal", "Orwin", "Rosenberg"] = "Rosenthal",
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None,
+    type: Literal["Rosenthal", "Orwin", "Rosenberg"] = "Rosenthal",
     alpha: float = 0.05, target: float | None = None,
 ) -> FailSafeResult:
     """Fail-safe N, as metafor's ``fsn``.
@@ -402,6 +409,7 @@ def failsafe_n(
     """
     type = require_choice(type, ("Rosenthal", "Orwin", "Rosenberg"), "type")  # type: ignore[assignment]
     alpha = require_fraction(alpha, "alpha")
+    yi, vi, _, _ = unpack_effect_sizes(yi, vi, required=False)
     if vi is None:
         if type != "Orwin":
             raise InputError(f"vi: {type}'s fail-safe N needs the sampling variances")

@@ -264,7 +264,9 @@ def effect_sizes(
     Returns
     -------
     pandas.DataFrame
-        Columns ``yi`` and ``vi`` (one row per study, in input order) plus the label columns.
+        Columns ``yi`` and ``vi`` (one row per study, in input order) plus the label columns, with the measure in
+        ``frame.attrs["measure"]``. Every function that takes ``yi, vi`` also takes this frame alone (``pool(es)``),
+        with its ``study`` column as labels.
 
     Examples
     --------
@@ -312,4 +314,6 @@ def effect_sizes(
             if len(extra) != len(frame):
                 raise InputError(f"{name}: {len(extra)} values for {len(frame)} studies")
             frame[name] = extra
-    return frame.loc[keep]
+    frame = frame.loc[keep]
+    frame.attrs["measure"] = measure  # read by pool(es) and the other functions that accept this frame
+    return frame

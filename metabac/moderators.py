@@ -14,7 +14,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from metabac._checks import (InputError, as_float_array, effects_and_variances, require_choice, random_generator,
-                             require_full_rank, require_level, require_whole_number, same_length)
+                             require_full_rank, require_level, require_whole_number, same_length,
+                             unpack_effect_sizes)
 from metabac._result import Result, fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2,
@@ -74,7 +75,7 @@ def fit_mixed_model(problem: Problem, method: str, test: str, level: float, cont
     return Coefficients(fit.beta, se, statistic, pvalue, qm, qm_pvalue, tau2, crit)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PermutationResult(Result):
     """Permutation p-values for each coefficient and the omnibus test (Higgins & Thompson 2004)."""
 
@@ -84,10 +85,14 @@ class PermutationResult(Result):
     n: int
     seed: int | None
 
+    def summary(self) -> str:
+        coefficients = ", ".join(f"{name} p = {fmt_p(p)}" for name, p in zip(self.names, self.pvalue))
+        return f"Permutation test ({self.n} permutations): omnibus p = {fmt_p(self.qm_pvalue)}; {coefficients}"
 
 
-@dataclass(frozen=True)
-class MetaRegResult:
+
+@dataclass(frozen=True, repr=False)
+class MetaRegResult(Result):
     """A fitted meta-regression: coefficients (intercept first), tests, residual heterogeneity and R²."""
 
     names: tuple[str, ...]
@@ -180,8 +185,11 @@ class MetaRegResult:
         lines.append(f"({self.level:g}% confidence intervals)")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
+    def brief(self) -> str:
+        """k, the coefficients and the test of moderators."""
+        coefficients = ", ".join(f"{name} {fmt(c)}" for name, c in zip(self.names, self.coef))
+        return (f"{self.method}, k = {self.k}: {coefficients}; QM p = {fmt_p(self.qm_pvalue)}, "
+                f"tau^2 = {fmt(self.tau2)}")
 
 
 def _design(mods: ArrayLike | pd.DataFrame | pd.Series, k: int) -> tuple[Array, tuple[str, ...]]:
@@ -208,9 +216,9 @@ def _design(mods: ArrayLike | pd.DataFrame | pd.Series, k: int) -> tuple[Array, 
 
 
 def metareg(
-    yi: ArrayLike,
-    vi: ArrayLike,
-    mods: ArrayLike | pd.DataFrame,
+    yi: ArrayLike | pd.DataFrame,
+    vi: ArrayLike | None = None,
+    mods: ArrayLike | pd.DataFrame | None = None,
     method: str = "REML",
     test: str = "z",
     level: float = 95,
@@ -221,6 +229,7 @@ def metareg(
     Parameters
     ----------
     yi, vi : array-like, shape (k,)
+        Or the DataFrame of :func:`metabac.effect_sizes` alone, as ``metareg(es, mods=...)``.
     mods : array-like (k,) or (k, p), or a DataFrame whose column names label the coefficients
     method : tau² estimator, as :func:`metabac.pool`
     test : {"z", "knha"}
@@ -244,6 +253,7 @@ def metareg(
     test = require_choice(test, TESTS, "test")
     level = require_level(level)
     control = control or Control()
+    yi, vi, _, _ = unpack_effect_sizes(yi, vi)
     y, v = effects_and_variances(yi, vi)
     k = len(y)
     X, names = _design(mods, k)
@@ -280,15 +290,16 @@ def metareg(
     )
 
 
-@dataclass(frozen=True)
-class SubgroupResult:
+@dataclass(frozen=True, repr=False)
+class SubgroupResult(Result):
     """Subgroup analysis: each group pooled on its own, the test for subgroup differences and the common-tau² test.
 
     ``table`` is indexed by group label (str, sorted) with columns k, estimate, se, ci_low, ci_high, pvalue, tau2,
     i2 and single_study. ``q_between`` pools the subgroup estimates with a fixed-effect model (Q on groups − 1
     df; Borenstein et al. 2009, ch. 19; RevMan's test for subgroup differences). ``qm`` is the omnibus test of the
     mixed-effects model with a common tau² (metafor's ``rma(yi, vi, mods = ~ factor(g))``), NaN with
-    ``qm_reason`` when that model cannot be fitted.
+    ``qm_reason`` when that model cannot be fitted. ``groups`` holds each study's group label (``(missing)``
+    for a study without one), in input order.
     """
 
     table: pd.DataFrame
@@ -303,9 +314,10 @@ class SubgroupResult:
     missing: tuple[int, ...]
     method: str
     test: str
+    groups: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        data = {key: value for key, value in self.__dict__.items() if key not in ("table", "fits")}
+        data = {key: value for key, value in self.__dict__.items() if key not in ("table", "fits", "groups")}
         data["table"] = self.table.reset_index().to_dict(orient="records")
         return to_jsonable(data)
 
@@ -329,8 +341,10 @@ class SubgroupResult:
             lines.append(f"Studies without a group label, left out of the subgroups: {len(self.missing)}")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
+    def brief(self) -> str:
+        """Each subgroup's estimate and the test for subgroup differences."""
+        groups = ", ".join(f"{name} {fmt(row.estimate)} (k = {int(row.k)})" for name, row in self.table.iterrows())
+        return f"{self.method}: {groups}; test for subgroup differences p = {fmt_p(self.q_between_pvalue)}"
 
 
 def _labels(groups: ArrayLike, k: int) -> np.ndarray:
@@ -344,22 +358,25 @@ def _labels(groups: ArrayLike, k: int) -> np.ndarray:
 
 
 def subgroups(
-    yi: ArrayLike, vi: ArrayLike, groups: ArrayLike, method: str = "REML", test: str = "z", level: float = 95,
-    control: Control | None = None,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, groups: ArrayLike | None = None, method: str = "REML",
+    test: str = "z", level: float = 95, control: Control | None = None, *, labels: ArrayLike | None = None,
 ) -> SubgroupResult:
     """Pool each subgroup separately (its own tau², as RevMan and R's meta) and test for subgroup differences.
 
     Studies with a missing label (None, NaN, ``pd.NA``, ``pd.NaT`` or empty) are reported in ``missing`` and left
     out of the subgroup fits and tests, never silently: the overall fit uses every study. A subgroup of one study
     shows that study's own Wald interval (``single_study`` in the table), as metafor does for k = 1 under
-    ``test="knha"``.
+    ``test="knha"``. ``yi`` may be the DataFrame of :func:`metabac.effect_sizes` alone (``subgroups(es,
+    groups=...)``); ``labels`` name the studies of the overall fit.
     """
+    yi, vi, study_labels, measure = unpack_effect_sizes(yi, vi, labels)
     method = require_choice(method, METHODS, "method")
     level = require_level(level)
     y, v = as_float_array(yi, "yi"), as_float_array(vi, "vi")
     k = same_length({"yi": y, "vi": v}, "yi/vi")
     labels = _labels(groups, k)
-    overall = pool(y, v, method=method, test=test, level=level, control=control)
+    overall = pool(y, v, method=method, test=test, level=level, control=control, labels=study_labels,
+                   measure=measure)
     present = labels != MISSING_LABEL
     names = sorted(set(labels[present]))
     if not names:
@@ -381,7 +398,7 @@ def subgroups(
     return SubgroupResult(
         table=frame, q_between=q_between, q_between_df=df, q_between_pvalue=q_between_p, qm=qm, qm_pvalue=qm_p,
         qm_reason=reason, overall=overall, fits=fits, missing=tuple(np.flatnonzero(~present).tolist()),
-        method=method, test=test,
+        method=method, test=test, groups=tuple(labels),
     )
 
 

@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from metabac._checks import (InputError, effects_and_variances, label_list, require_choice, require_label_count,
-                             require_level, require_positive_number)
+                             require_level, require_positive_number, unpack_effect_sizes)
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.effects import canonical_measure
 from metabac.single import fit_one
@@ -63,8 +63,27 @@ class HeterogeneityCI(NamedTuple):
     upper_censored: bool = False
     empty: bool = False
 
+    def summary(self, digits: int = 4) -> str:
+        """metafor's ``confint`` table: estimate and bounds of tau², tau, I² (%) and H², with its notes."""
+        rows = [[name, fmt(row.estimate, digits), fmt(row.ci_low, digits), fmt(row.ci_high, digits)]
+                for name, row in (("tau^2", self.tau2), ("tau", self.tau), ("I^2(%)", self.i2), ("H^2", self.h2))]
+        lines = [table(["", "estimate", "ci_low", "ci_high"], rows)]
+        if self.upper_censored or self.lower_censored:
+            lines.append(f"(a bound beyond tau2_max = {self.tau2_max:g} is shown as tau2_max)")
+        if self.empty:
+            lines.append("(Q(0) is below the lower quantile: the interval is empty, shown as [0, 0])")
+        return "\n".join(lines)
 
-@dataclass(frozen=True)
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"<HeterogeneityCI: tau^2 {fmt(self.tau2.estimate)} [{fmt(self.tau2.ci_low)}, "
+                f"{fmt(self.tau2.ci_high)}], I^2 {fmt(self.i2.estimate, 2)}% [{fmt(self.i2.ci_low, 2)}, "
+                f"{fmt(self.i2.ci_high, 2)}]>")
+
+
+@dataclass(frozen=True, repr=False)
 class PoolResult(Result):
     """One fitted meta-analysis, or a batch of them (numeric fields then have shape (batch,)).
 
@@ -150,8 +169,15 @@ class PoolResult(Result):
         """A text summary in metafor's print layout, with a back-transformed line for ratio measures."""
         return format_summary(self, digits)
 
-    def __str__(self) -> str:
-        return self.summary()
+    def brief(self) -> str:
+        """Model, k, the estimate with its interval and tau²."""
+        if np.ndim(self.estimate) != 0:
+            return f"batch of {len(self.estimate)} meta-analyses ({self.method})"
+        model = self.method if self.model == "inverse variance" else self.model
+        scale = MEASURE_NAMES.get(self.measure or "")
+        return (f"{model}, k = {self.k}: estimate {fmt(self.estimate)}{f' ({scale})' if scale else ''} "
+                f"[{self.level:g}% CI {fmt(self.ci_low)}, {fmt(self.ci_high)}], p = {fmt_p(self.pvalue)}"
+                + (f", tau^2 = {fmt(self.tau2)}" if self.is_random else ""))
 
 
 def _ndim(values: ArrayLike) -> int:
@@ -287,8 +313,8 @@ def _fit_problem(problem: Problem, method: str, test: str, level: float, control
 
 
 def pool(
-    yi: ArrayLike,
-    vi: ArrayLike,
+    yi: ArrayLike | pd.DataFrame,
+    vi: ArrayLike | None = None,
     method: str = "REML",
     test: Test = "z",
     level: float = 95,
@@ -303,7 +329,8 @@ def pool(
     Parameters
     ----------
     yi, vi : array-like
-        Effect sizes and sampling variances: shape (k,) for one analysis, or (batch, k) for many at once.
+        Effect sizes and sampling variances: shape (k,) for one analysis, or (batch, k) for many at once. Or the
+        DataFrame of :func:`metabac.effect_sizes` alone (``pool(es)``): its yi, vi, study labels and measure.
     method : {"EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"}
         tau² estimator (EE/FE: equal-effects model, tau² = 0). See :mod:`metabac.tau2`.
     test : {"z", "knha", "adhoc"}
@@ -339,6 +366,7 @@ def pool(
     >>> round(float(fit.estimate), 4), round(float(fit.tau2), 4)
     (0.3226, 0.029)
     """
+    yi, vi, labels, measure = unpack_effect_sizes(yi, vi, labels, measure)
     method = require_choice(method, METHODS, "method")
     test = require_choice(test, TESTS, "test")  # type: ignore[assignment]
     level = require_level(level)
@@ -394,11 +422,11 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
     i2 = 100 * tau2 / (vt + tau2)
     h2 = tau2 / vt + 1
     return HeterogeneityCI(
-        tau2=Interval(*tau2),
-        tau=Interval(*np.sqrt(tau2)),
-        i2=Interval(float(result.i2), i2[1], i2[2]),
-        h2=Interval(float(result.h2), h2[1], h2[2]),
-        tau2_max=limit * s2,
+        tau2=Interval(*tau2.tolist()),
+        tau=Interval(*np.sqrt(tau2).tolist()),
+        i2=Interval(float(result.i2), float(i2[1]), float(i2[2])),
+        h2=Interval(float(result.h2), float(h2[1]), float(h2[2])),
+        tau2_max=float(limit * s2),
         lower_censored=bool(censored[0]),
         upper_censored=bool(censored[1]),
         empty=empty,

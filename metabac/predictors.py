@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from metabac._checks import InputError, require_choice, require_fraction, require_whole_number
+from metabac._result import Result
 from metabac.effects import MEASURES, RATIO_MEASURES, effect_sizes
 from metabac.moderators import metareg, subgroups
 
@@ -33,8 +34,8 @@ ADJUSTMENTS = ("bonferroni", "sidak", "holm-sidak", "holm", "simes-hochberg", "h
                "fdr_tsbh", "fdr_tsbky")
 
 
-@dataclass(frozen=True)
-class PredictorsResult:
+@dataclass(frozen=True, repr=False)
+class PredictorsResult(Result):
     """The predictors table and the settings it was computed with."""
 
     table: pd.DataFrame
@@ -57,9 +58,6 @@ class PredictorsResult:
         for row in self.table.itertuples():
             lines.append(f"- {row.predictor}: {row.finding}")
         return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
 
 
 def _scale(value: float, measure: str) -> float:

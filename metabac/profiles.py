@@ -40,7 +40,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from metabac._checks import InputError, require_choice
-from metabac._result import to_jsonable
+from metabac._result import Result, to_jsonable
 from metabac.effects import BINARY_MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.pooling import PoolResult, pool
@@ -98,8 +98,8 @@ def get_profile(profile: str | Profile) -> Profile:
     return PROFILES[require_choice(profile, PROFILE_NAMES, "profile")]
 
 
-@dataclass(frozen=True)
-class ProfiledResult:
+@dataclass(frozen=True, repr=False)
+class ProfiledResult(Result):
     """A :class:`PoolResult` with the profile that produced it; ``summary()`` names the profile first."""
 
     result: PoolResult
@@ -111,8 +111,8 @@ class ProfiledResult:
     def to_dict(self) -> dict:
         return {"profile": self.profile.name, **to_jsonable(self.result)}
 
-    def __str__(self) -> str:
-        return self.summary()
+    def brief(self) -> str:
+        return f"{self.profile.name}: {self.result.brief()}"
 
 
 def analyse(

@@ -12,7 +12,7 @@ import hashlib
 import os
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from metabac._result import to_jsonable
 from metabac.bias import BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n
 from metabac.bias import peters, trimfill
 from metabac.certainty import Override, grade_outcome
-from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS
+from metabac.defaults import (DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS,
+                              bundled_trials)
 from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, effect_sizes
 from metabac.interaction import pool_interactions, within_trial_interactions
 from metabac.mantel_haenszel import mantel_haenszel, peto
@@ -63,7 +64,7 @@ class ReportOptions:
     method: str = DEFAULT_METHOD
     test: str = DEFAULT_TEST
     by: str | None = None  # a column to stratify by; None: the source's own ("severity" for trial records); "none"
-    trials_dir: Path = Path("trials")
+    trials_dir: Path = field(default_factory=bundled_trials)
     data: Path | None = None  # a spreadsheet of studies instead of trial records
     mods: tuple[str, ...] = ()  # columns to meta-regress on, one model each
     label: str | None = None  # the spreadsheet's study-label column (default "study")
@@ -640,6 +641,6 @@ def source_of(options: ReportOptions) -> Source:
     """The trial records of ``options.trials_dir``, or the spreadsheet ``options.data``."""
     if options.data is None:
         return records_source(Path(options.trials_dir), options.shared_control, options.timepoint_class)
-    by = () if options.by is None or options.by.lower() == "none" else (options.by,)
+    by = None if options.by is None or options.by.lower() == "none" else options.by
     return table_source(Path(options.data), options.outcomes[0] if options.outcomes else None, options.measures,
-                        options.label, (*by, *options.mods))
+                        options.label, by, options.mods)

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from metabac._checks import InputError
 from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES
-from metabac.io import _read_csv, read_study_table  # _read_csv: the header, before the measure is chosen
+from metabac.io import numeric_column, read_study_table, read_table
 from metabac.review import Review, read_review
 from metabac.trials import TrialSet, comparisons, load_trials
 from metabac.trials import coverage as trial_coverage
@@ -51,32 +50,34 @@ def records_source(trials_dir: Path, shared_control: str, timepoint_class: str) 
                   read_review(trials_dir), default_by="severity")
 
 
-def table_source(path: Path, outcome: str | None, measures: tuple[str, ...], label: str | None,
-                 columns: tuple[str, ...]) -> Source:
-    """A spreadsheet with one row per study (:func:`metabac.io.read_study_table`): one outcome, named ``outcome`` or
-    after the file. ``label`` names the study-label column (default ``study``); ``columns`` are the columns the
-    options use (``--by``, ``--mods``), each required: an unknown column is an error, never ignored."""
-    header = set(_read_csv(Path(path)).columns)
-    table = read_study_table(path, None if {"yi", "vi"} <= header else _arm_measure(header, measures))
+def table_source(path: Path, outcome: str | None, measures: tuple[str, ...], label: str | None, by: str | None,
+                 mods: tuple[str, ...]) -> Source:
+    """A spreadsheet with one row per study (CSV, TSV or .xlsx, :func:`metabac.io.read_study_table`): one outcome,
+    named ``outcome`` or after the file. ``label`` names the study-label column (default ``study``); ``by`` and
+    ``mods`` are the columns the options use, each required: an unknown column is an error, never ignored. A
+    moderator must be numbers; a subgroup column is text (blank cells are missing, not a level)."""
+    header = set(read_table(path).columns)
+    table = read_study_table(path, None if {"yi", "vi"} <= header or {"yi", "sei"} <= header
+                             else _arm_measure(header, measures), label=label)
     frame = table.arms
-    missing = [c for c in (*columns, *([label] if label else [])) if c not in frame.columns]
-    if missing:
-        raise InputError(f"{path}: no column {missing[0]!r} (the header has {', '.join(frame.columns)})")
-    studies = pd.DataFrame({"study": _labels(frame, label, len(table.yi))})
-    arm_columns = [c for c in ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i")
-                   if c in frame.columns and table.measure is not None]
-    for column in arm_columns:
-        studies[column] = pd.to_numeric(frame[column].to_numpy())
+    studies = pd.DataFrame({"study": table.labels or [f"study {i + 1}" for i in range(len(table.yi))]})
+    if table.measure is not None:
+        for column in ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i"):
+            if column in frame.columns:
+                studies[column] = numeric_column(frame, column)
     if {"ai", "bi"} <= set(studies) and "n1i" not in studies:
         studies["n1i"], studies["n2i"] = studies["ai"] + studies["bi"], studies["ci"] + studies["di"]
     studies["yi"], studies["vi"] = table.yi, table.vi
-    for column in dict.fromkeys((*columns, "year")):
-        if column in frame.columns:
-            studies[column] = _typed(frame[column].to_numpy())
+    if table.years is not None:
+        studies["year"] = table.years
+    if by is not None:
+        cells = table.column(by, "--by").str.strip()
+        studies[by] = cells.where(cells != "", None).to_numpy(dtype=object)
+    for column in mods:
+        studies[column] = table.numbers(column, "--mods")
     studies.attrs["excluded"] = []
     studies.attrs["measure"] = table.measure or (measures[0] if measures else None)
-    name = outcome or Path(path).stem
-    return Source((name,), lambda _: studies, (Path(path),))
+    return Source((outcome or Path(path).stem,), lambda _: studies, (Path(path),))
 
 
 def measure_for(kind: str, outcome: str, measures: tuple[str, ...]) -> str:
@@ -98,18 +99,3 @@ def _arm_measure(header: set[str], measures: tuple[str, ...]) -> str:
     binary, MD for continuous arms); one that does not fit is an error."""
     kind = "continuous" if {"m1i", "sd1i", "m2i", "sd2i"} <= header else "binary"
     return measure_for(kind, "the spreadsheet", measures)
-
-
-def _labels(frame: pd.DataFrame, label: str | None, k: int) -> list[str]:
-    column = label or ("study" if "study" in frame.columns else None)
-    if column is None:
-        return [f"study {i + 1}" for i in range(k)]
-    return [str(value).strip() for value in frame[column]]
-
-
-def _typed(values: np.ndarray) -> np.ndarray:
-    """A spreadsheet column as numbers where every cell is one (blank cells missing), else as text."""
-    text = pd.Series(values, dtype=object).map(lambda v: v.strip() if isinstance(v, str) else v)
-    text = text.where(text.astype(str) != "", None)
-    numbers = pd.to_numeric(text, errors="coerce")
-    return numbers.to_numpy() if numbers.notna().sum() == text.notna().sum() else text.to_numpy(dtype=object)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from metabac._checks import InputError
+from metabac.defaults import bundled_trials
 from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, MEASURES, RATIO_MEASURES
 from metabac.pooling import pool
 from metabac.profiles import PROFILE_NAMES, ProfiledResult, analyse, apply_conventions, get_profile
@@ -46,9 +47,9 @@ class Inputs:
     derived: tuple[str, ...] = field(default=())
 
 
-def load_published(trials_dir: str | Path = "trials", names: list[str] | None = None) -> list[dict]:
+def load_published(trials_dir: str | Path | None = None, names: list[str] | None = None) -> list[dict]:
     """Read and check ``<trials_dir>/published/*.toml`` (all, or the entries in ``names``), sorted by name."""
-    folder = Path(trials_dir) / "published"
+    folder = Path(bundled_trials() if trials_dir is None else trials_dir) / "published"
     if not folder.is_dir():
         raise InputError(f"{folder}: no registry of published analyses (directory not found)")
     entries = {}
@@ -225,8 +226,8 @@ class TrialComparisons:
     """The trial records of one folder, read once, and their comparisons per outcome, built once (a reproduction
     run asks for the same outcome for several registry entries)."""
 
-    def __init__(self, trials_dir: str | Path) -> None:
-        self.trials_dir = Path(trials_dir)
+    def __init__(self, trials_dir: str | Path | None = None) -> None:
+        self.trials_dir = Path(bundled_trials() if trials_dir is None else trials_dir)
         self._trials: TrialSet | None = None
         self._by_outcome: dict[str, pd.DataFrame] = {}
 
@@ -263,7 +264,7 @@ def _trial_inputs(entry: dict, trials: TrialComparisons) -> tuple[Inputs | None,
     return Inputs(arms, wanted, f"trial records in {trials.trials_dir}", derived), ""
 
 
-def entry_inputs(entry: dict, trials: str | Path | TrialComparisons = "trials", back_solved: bool = True) -> Inputs:
+def entry_inputs(entry: dict, trials: str | Path | TrialComparisons | None = None, back_solved: bool = True) -> Inputs:
     """The arm data of a registry entry: inline, or the trial records (with overrides), or the inline fallback.
 
     ``trials`` is the trials folder, or a :class:`TrialComparisons` of it shared between entries. With
@@ -364,7 +365,7 @@ def _verdict(published: str, reproduced: float, entry: dict, analysis: dict, der
 
 def reproduce(
     names: list[str] | tuple[str, ...] | None = None,
-    trials_dir: str | Path = "trials",
+    trials_dir: str | Path | None = None,
     profile: str | None = None,
 ) -> pd.DataFrame:
     """Recompute the published analyses of ``<trials_dir>/published`` and compare at the printed precision.
@@ -374,7 +375,8 @@ def reproduce(
     names : list of str, optional
         Registry entries (file stems) to run; all by default.
     trials_dir : path
-        The trials folder; the registry is its ``published`` subfolder, baclofen inputs its trial records.
+        The trials folder; the registry is its ``published`` subfolder, baclofen inputs its trial records. By
+        default the trials bundled with metabac (:func:`metabac.bundled_trials`).
     profile : {"metafor", "revman5", "meta"}, optional
         Convention profile for every entry; by default each entry's own ``profile`` (metafor if absent).
 

@@ -17,8 +17,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from metabac._checks import (InputError, label_list, random_generator, require_whole_number, study_inputs,
-                             study_name)
-from metabac._result import to_jsonable
+                             study_name, unpack_effect_sizes)
+from metabac._result import Result, fmt, to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import T_TESTS, Control, chunk_rows
 
@@ -39,7 +39,8 @@ def fit_table(fits: PoolResult, index: pd.Index) -> pd.DataFrame:
 
 
 def leave_one_out(
-    yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z", level: float = 95, *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z",
+    level: float = 95, *,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> pd.DataFrame:
     """Refit the model k times, each time without one study (metafor's ``leave1out``).
@@ -56,6 +57,7 @@ def leave_one_out(
     >>> round(float(table.loc["study 4", "estimate"]), 4)
     0.2323
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     if len(y) < 2:
         raise InputError("leave_one_out: needs at least 2 studies")
@@ -64,8 +66,8 @@ def leave_one_out(
 
 
 def cumulative(
-    yi: ArrayLike, vi: ArrayLike, order: ArrayLike | None = None, method: str = "REML", test: str = "z",
-    level: float = 95, *, labels: ArrayLike | None = None, control: Control | None = None,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, order: ArrayLike | None = None,
+    method: str = "REML", test: str = "z", level: float = 95, *, labels: ArrayLike | None = None, control: Control | None = None,
 ) -> pd.DataFrame:
     """Cumulative meta-analysis: add the studies one at a time in ascending ``order`` (metafor's ``cumul``).
 
@@ -77,6 +79,7 @@ def cumulative(
     pandas.DataFrame
         Indexed by the study added at each step, with the columns of :func:`leave_one_out` and ``k``.
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if order is None:
@@ -113,7 +116,8 @@ def _order(order: ArrayLike, labels: list[str] | None, k: int) -> NDArray[np.int
 
 
 def influence(
-    yi: ArrayLike, vi: ArrayLike, method: str = "REML", test: str = "z", level: float = 95, *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z",
+    level: float = 95, *,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> pd.DataFrame:
     """Case-deletion diagnostics of a random- or fixed-effects model (Viechtbauer & Cheung 2010; metafor's
@@ -142,6 +146,7 @@ def influence(
     Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-analysis. Res Synth Methods
     1:112-125, eq. 8-15.
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if k < 2:
@@ -175,7 +180,8 @@ def influence(
 
 
 def baujat(
-    yi: ArrayLike, vi: ArrayLike, method: str = "EE", test: str = "z", *, labels: ArrayLike | None = None,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "EE", test: str = "z", *,
+    labels: ArrayLike | None = None,
     control: Control | None = None,
 ) -> pd.DataFrame:
     """Data of the Baujat plot: each study's contribution to heterogeneity against its influence on the result.
@@ -188,6 +194,7 @@ def baujat(
     Baujat B, Mahé C, Pignon J-P, Hill C (2002). A graphical method for exploring heterogeneity in meta-analyses.
     Stat Med 21:2641-2652.
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     if k < 2:
@@ -209,8 +216,8 @@ class Executor(Protocol):
     def gather(self, futures: Any) -> Any: ...
 
 
-@dataclass(frozen=True)
-class GoshResult:
+@dataclass(frozen=True, repr=False)
+class GoshResult(Result):
     """Every fitted subset of a GOSH analysis.
 
     ``table`` has one row per subset with columns k, estimate, q, i2, h2, tau2; ``incl`` (subsets x studies,
@@ -226,6 +233,14 @@ class GoshResult:
     def to_dict(self) -> dict:
         return to_jsonable({"method": self.method, "exact": self.exact, "labels": self.labels,
                             "table": self.table.to_dict(orient="list"), "incl": self.incl})
+
+    def summary(self) -> str:
+        """How many subsets were fitted, and the range of their estimates and I²."""
+        kind = "all" if self.exact else "random"
+        estimate, i2 = self.table["estimate"], self.table["i2"]
+        return (f"GOSH ({self.method}): {len(self.table)} {kind} subsets of k = {len(self.labels)} studies; "
+                f"estimate {fmt(estimate.min())} to {fmt(estimate.max())}, I^2 {fmt(i2.min(), 1)}% to "
+                f"{fmt(i2.max(), 1)}%")
 
 
 def all_subsets(k: int) -> NDArray[np.bool_]:
@@ -261,7 +276,8 @@ def gosh_chunk(y: Array, v: Array, incl: NDArray[np.bool_], method: str, control
 
 
 def gosh(
-    yi: ArrayLike, vi: ArrayLike, method: str = "EE", *, max_subsets: int = 1_000_000,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "EE", *,
+    max_subsets: int = 1_000_000,
     seed: int | np.random.Generator | None = None, labels: ArrayLike | None = None, control: Control | None = None,
     client: Executor | None = None,
 ) -> GoshResult:
@@ -278,6 +294,7 @@ def gosh(
     Olkin I, Dahabreh IJ, Trikalinos TA (2012). GOSH - a graphical display of study heterogeneity. Res Synth
     Methods 3:214-223.
     """
+    yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
     max_subsets = require_whole_number(max_subsets, "max_subsets")

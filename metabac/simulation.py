@@ -32,7 +32,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive
-from metabac._result import to_jsonable
+from metabac._result import Result, to_jsonable
 from metabac.bayes import bayes
 from metabac.bayes_priors import TauPrior, tau_prior as make_tau_prior
 from metabac.pooling import pool
@@ -46,8 +46,8 @@ BAYES = "BAYES"
 BAYES_ROWS = 1000  # Bayesian fits per call: their quadrature holds about 400 nodes per problem and study
 
 
-@dataclass(frozen=True)
-class SimulationResult:
+@dataclass(frozen=True, repr=False)
+class SimulationResult(Result):
     """Operating characteristics of each (method, test) over ``n`` simulated meta-analyses.
 
     ``table`` has one row per method and test with columns ``coverage`` (share of confidence intervals holding μ)
@@ -72,9 +72,6 @@ class SimulationResult:
         header = (f"{self.n} simulated meta-analyses of k = {len(self.vi)} trials, tau^2 = {self.tau2:g}, "
                   f"mu = {self.mu:g}; nominal level {self.level:g}%")
         return f"{header}\n{self.table.to_string(float_format=lambda x: f'{x:.4f}')}"
-
-    def __str__(self) -> str:
-        return self.summary()
 
 
 def _bayes_intervals(y: Array, v: Array, level: float, prior: TauPrior) -> dict[str, Array]:

@@ -28,7 +28,7 @@ from metabac._checks import InputError, read_regular_file, require_choice
 from metabac.rob import assessment_rows, rob_frame
 from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
                               flip_drink_size, grams_per_day, threshold_for)
-from metabac.defaults import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS
+from metabac.defaults import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS, bundled_trials
 from metabac.trial_schema import BINARY_OUTCOMES, OUTCOMES, REVIEW_FILE, TIMEPOINT_CLASSES, check_record
 
 SHARED_CONTROL = ("combine", "split", "repeat")
@@ -238,14 +238,14 @@ OUTCOME_COLUMNS = ["trial", "arm", "role", "outcome", "type", "timepoint", "time
                    "derived", "second_hand"]
 
 
-def load_trials(path: str | Path = "trials", threshold: float = WHO_HIGH_RISK_MEN,
+def load_trials(path: str | Path | None = None, threshold: float = WHO_HIGH_RISK_MEN,
                 threshold_women: float = WHO_HIGH_RISK_WOMEN) -> TrialSet:
     """Read and validate every ``*.toml`` trial record in ``path`` (not its subfolders; ``review.toml`` is the
     review's question, :mod:`metabac.review`).
 
     Parameters
     ----------
-    path : folder of trial records.
+    path : folder of trial records; by default the trials bundled with metabac (:func:`metabac.bundled_trials`).
     threshold, threshold_women : the high-risk levels in g/day for the severity class (see
         :mod:`metabac.severity`; default WHO: 60 for men, 40 for women).
 
@@ -254,7 +254,7 @@ def load_trials(path: str | Path = "trials", threshold: float = WHO_HIGH_RISK_ME
     InputError
         ``<file>: <field.path>: <problem>`` for the first invalid file; no file is skipped silently.
     """
-    folder = Path(path)
+    folder = bundled_trials() if path is None else Path(path)
     if not folder.is_dir():
         raise InputError(f"{folder}: trials folder not found")
     files = sorted(path for path in folder.glob("*.toml") if path.name != REVIEW_FILE)

@@ -1,6 +1,7 @@
 """Bad input: every kind gives one line naming the study or file, the field and the problem.
 
-This file holds the library's table and the other commands' table; CSV files (tests/test_cli_pool.py), trial
+This file holds the library's table and the other commands' table; CSV files (tests/test_cli_pool.py), Excel
+workbooks (tests/test_cli_spreadsheet.py), trial
 files (tests/test_trials.py), report output folders (tests/test_report.py) and the registry of published analyses
 (tests/test_reproduce.py) have their own. docs/bad_input.md lists every kind of all six tables with its message; ``test_docs_list_every_kind`` keeps it current, and
 ``python tests/test_bad_input.py`` rewrites it after a table changes.
@@ -32,6 +33,12 @@ ALL_DOUBLE_ZERO = dict(ai=[0, 0], n1i=[5, 5], ci=[0, 0], n2i=[5, 5])
 
 def _trials():
     return mb.load_trials(TRIALS)
+
+
+def _forest(result):
+    from metabac.plots.forest import forest
+
+    return forest(result)
 
 
 # (kind, call, fragment of the message)
@@ -202,6 +209,12 @@ LIBRARY = [
     ("cumulative order that is not a sequence", lambda: mb.cumulative(Y, V, order=5),
      "order: expected one sort key per study"),
     ("severity of a text intake", lambda: mb.classify_severity("lots"), "g_per_day: must be a number or None"),
+    ("vi left out, yi not an effect-size frame", lambda: mb.pool(Y), "vi: missing; pass yi and vi, or the DataFrame"),
+    ("plot of a result it cannot draw", lambda: _forest(mb.metareg(Y5, V5, mods=[1, 2, 3, 4, 5])),
+     "forest: cannot draw a MetaRegResult; pass a pooled result"),
+    ("forest plot of a Mantel-Haenszel fit without its studies",
+     lambda: _forest(mb.mantel_haenszel("RR", **DOUBLE_ZERO)),
+     "forest: the Mantel-Haenszel result holds no per-study effect sizes"),
 ]
 
 
@@ -251,12 +264,14 @@ def table_rows() -> list[tuple[str, str, str]]:
     """(where, kind, message fragment) for every kind of every table, in the order the tests declare them."""
     sys.path.insert(0, str(Path(__file__).parent))
     from test_cli_pool import CSV_CASES
+    from test_cli_spreadsheet import XLSX_CASES
     from test_report import OUTPUT_CASES
     from test_reproduce import REGISTRY_CASES
     from test_trials import BROKEN_CASES, FOLDER_CASES
 
     rows = [("library", kind, message) for kind, _, message in LIBRARY]
     rows += [("`metabac pool FILE.csv`", kind, message) for kind, _, _, message in CSV_CASES]
+    rows += [("`metabac pool FILE.xlsx`", kind, message) for kind, *_, message in XLSX_CASES]
     rows += [("trial file", kind, f"<file>: {message}") for kind, _, _, message in BROKEN_CASES]
     rows += [("trials folder", kind, message) for kind, _, message in FOLDER_CASES]
     rows += [("report folder (`--out`)", kind, f"<out>: --out: {message}") for kind, _, message in OUTPUT_CASES]

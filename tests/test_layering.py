@@ -51,7 +51,7 @@ def test_domain_layer_imports_no_presentation_module(module: str) -> None:
 
 def test_every_module_has_a_layer() -> None:
     presentation = {"report", "report_text", "report_review", "report_files", "report_folder", "report_figures",
-                    "report_sources", "render", "__init__"}
+                    "report_sources", "render", "__init__", "__main__"}
     modules = {path.stem for path in PACKAGE.glob("*.py")}
     assert modules == NUMBERS | DOMAIN | presentation
 

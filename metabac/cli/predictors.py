@@ -6,7 +6,7 @@ import json
 
 import click
 
-from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST
+from metabac.defaults import DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, bundled_trials
 from metabac.tau2 import METHODS, TESTS
 
 
@@ -16,7 +16,7 @@ from metabac.tau2 import METHODS, TESTS
 @click.option("--method", default=DEFAULT_METHOD, show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
 @click.option("--test", default=DEFAULT_TEST, show_default=True, type=click.Choice(TESTS),
               help="z, knha (Hartung-Knapp-Sidik-Jonkman) or adhoc (modified Hartung-Knapp); as the report.")
-@click.option("--trials", "trials_dir", default="trials", show_default=True, help="Folder of trial records.")
+@click.option("--trials", "trials_dir", default=bundled_trials, show_default="the bundled trials", help="Folder of trial records.")
 @click.option("--shared-control", default=DEFAULT_SHARED_CONTROL, show_default=True,
               type=click.Choice(["combine", "split", "repeat"]),
               help="A placebo shared by several doses: combine the doses (as the report does), split it among the "

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from metabac._checks import printable
-from metabac.defaults import DEFAULT_METHOD, DEFAULT_TEST
+from metabac.defaults import DEFAULT_METHOD, DEFAULT_TEST, bundled_trials
 from metabac.tau2 import METHODS, TESTS
 
 
@@ -57,8 +57,8 @@ class _Bar:
 @click.option("--mods", multiple=True, help="Column to meta-regress on (repeatable: one model each, with the "
               "permutation test and a bubble plot).")
 @click.option("--label", default=None, help="The spreadsheet's column of study labels (default: study).")
-@click.option("--trials", "trials_dir", default="trials", show_default=True, type=click.Path(path_type=Path),
-              help="Folder of trial records.")
+@click.option("--trials", "trials_dir", default=bundled_trials, show_default="the bundled baclofen review",
+              type=click.Path(path_type=Path), help="Folder of trial records (a review folder, see metabac init).")
 @click.option("--out", default="reports", show_default=True, type=click.Path(path_type=Path),
               help="Output folder (replaced atomically).")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["html", "md", "json"]),

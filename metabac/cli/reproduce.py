@@ -6,6 +6,7 @@ import json
 
 import click
 
+from metabac.defaults import bundled_trials
 from metabac.profiles import PROFILE_NAMES
 
 
@@ -19,7 +20,7 @@ def _number(value: float, published: str) -> str:
 
 @click.command("reproduce", epilog="\b\nExample:\n  metabac reproduce duan2023_abstinence normand1999_hine --trials trials")
 @click.argument("names", nargs=-1)
-@click.option("--trials", "trials_dir", default="trials", show_default=True,
+@click.option("--trials", "trials_dir", default=bundled_trials, show_default="the bundled trials",
               type=click.Path(file_okay=False, path_type=str), help="Trials folder; the registry is its published/.")
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default=None,
               help="Convention profile for every entry (default: each entry's own).")

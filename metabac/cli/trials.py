@@ -6,9 +6,10 @@ import click
 import pandas as pd
 
 from metabac._checks import InputError, printable
+from metabac.defaults import bundled_trials
 from metabac.severity import NOT_CLASSIFIED
 
-TRIALS_OPTION = click.option("--trials", "trials_dir", default="trials", show_default=True,
+TRIALS_OPTION = click.option("--trials", "trials_dir", default=bundled_trials, show_default="the bundled trials",
                              type=click.Path(file_okay=False), help="Folder of trial records (*.toml).")
 
 

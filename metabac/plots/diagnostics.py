@@ -13,7 +13,7 @@ from scipy import stats
 
 from metabac.effects import RATIO_MEASURES
 from metabac.plots.style import (BLUE, GREY, INK, LIGHT, LITERAL, RED, axis_label, axis_titles, effect_axis,
-                                 fit_label, label_points, new_figure, text_width)
+                                 fit_label, label_points, new_figure, pooled_studies, text_width)
 from metabac.pooling import PoolResult
 from metabac.sensitivity import GoshResult
 
@@ -58,6 +58,7 @@ def gosh_plot(result: GoshResult, measure: str | None = None, title: str = "") -
 def radial(fit: PoolResult, title: str = "") -> Figure:
     """Radial (Galbraith) plot: y_i/s_i against 1/s_i with s_i = √(v_i + tau²). The line through the origin has
     slope μ̂; about 95% of studies fall within ±1.96 of it when the model fits (Galbraith 1988)."""
+    fit = pooled_studies(fit, "radial")
     s = np.sqrt(np.asarray(fit.vi, dtype=float) + float(fit.tau2))
     precision, standardised = 1 / s, np.asarray(fit.yi, dtype=float) / s
     fig, ax = new_figure(6.4, 4.8, title)

@@ -16,9 +16,10 @@ from matplotlib.patches import Polygon
 from matplotlib.transforms import blended_transform_factory
 from scipy import stats
 
+from metabac._checks import InputError
 from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.moderators import SubgroupResult
-from metabac.plots.style import BLACK, BLUE, GREY, INK, LITERAL, RATIO_TICKS, fit_label
+from metabac.plots.style import BLACK, BLUE, GREY, INK, LITERAL, RATIO_TICKS, fit_label, pooled_studies
 from metabac.pooling import PoolResult
 from metabac.tau2 import T_TESTS
 
@@ -82,19 +83,31 @@ def _effect_text(measure: str, estimate: float, low: float, high: float) -> str:
     return f"{_num(f(estimate))} [{_num(f(low))}, {_num(f(high))}]"
 
 
-def _arm_cells(row: pd.Series, binary: bool) -> tuple[str, ...]:
-    if binary:
+def _arm_kind(studies: pd.DataFrame) -> str | None:
+    """"binary" or "continuous" by the arm columns the table has, None for effect sizes only."""
+    return "binary" if "ai" in studies.columns else "continuous" if "m1i" in studies.columns else None
+
+
+def _arm_cells(row: pd.Series, arms: str | None) -> tuple[str, ...]:
+    if arms == "binary":
         return (f"{row.ai:g}", f"{row.n1i:g}", f"{row.ci:g}", f"{row.n2i:g}")
     return tuple(f"{row[c]:.3g}" if c.startswith(("m", "sd")) else f"{row[c]:g}"
-                 for c in ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"))
+                 for c in ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i") if arms)
+
+
+def model_name(fit: PoolResult) -> str:
+    """RevMan's name of the model: "Random, REML, HK", "Fixed, IV", "Fixed, M-H" or "Fixed, Peto"."""
+    if fit.is_random:
+        return f"Random, {fit.method}" + {"knha": ", HK", "adhoc": ", mHK"}.get(fit.test, "")
+    return "Fixed, " + {"Mantel-Haenszel": "M-H", "Peto": "Peto"}.get(fit.model, "IV")
 
 
 def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, groups: SubgroupResult | None,
-          measure: str, binary: bool, arm_labels: tuple[str, str]) -> list[_Row]:
+          measure: str, arms: str | None, arm_labels: tuple[str, str]) -> list[_Row]:
     crit = stats.norm.ppf(0.5 + random.level / 200)
-    blanks = ("",) * (4 if binary else 6)
-    model = f"Random, {random.method}" + {"knha": ", HK", "adhoc": ", mHK"}.get(random.test, "")
-    fixed_name = "Fixed, " + ("M-H" if fixed is not None and fixed.model == "Mantel-Haenszel" else "IV")
+    blanks = ("",) * {"binary": 4, "continuous": 6, None: 0}[arms]
+    model = model_name(random)
+    fixed_name = model_name(fixed) if fixed is not None else ""
     rows: list[_Row] = []
     max_weight = float(np.max(studies["weight"])) if len(studies) else 1.0
 
@@ -102,13 +115,14 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
         se = math.sqrt(row.vi)
         weights = (f"{row.weight:.1f}%", f"{row.weight_fixed:.1f}%" if fixed is not None else "")
         label = fit_label(row.study, LABEL_POINTS - MARK_ROOM, FONT)
-        return _Row("study", (f"{label}{row.get('mark', '') or ''}", *_arm_cells(row, binary), *weights,
+        return _Row("study", (f"{label}{row.get('mark', '') or ''}", *_arm_cells(row, arms), *weights,
                               _effect_text(measure, row.yi, row.yi - crit * se, row.yi + crit * se)),
                     row.yi, row.yi - crit * se, row.yi + crit * se, float(row.weight) / max_weight)
 
-    def diamond(label: str, fit: PoolResult, n1: float, n2: float, weight: str, weight_fixed: str) -> _Row:
-        arms = ("", f"{n1:g}", "", f"{n2:g}") if binary else ("", "", f"{n1:g}", "", "", f"{n2:g}")
-        return _Row("diamond", (label, *arms, weight, weight_fixed,
+    def diamond(label: str, fit: PoolResult, members: pd.DataFrame, weight: str, weight_fixed: str) -> _Row:
+        n1, n2 = (f"{members.n1i.sum():g}", f"{members.n2i.sum():g}") if arms else ("", "")
+        totals = {"binary": ("", n1, "", n2), "continuous": ("", "", n1, "", "", n2), None: ()}[arms]
+        return _Row("diamond", (label, *totals, weight, weight_fixed,
                                 _effect_text(measure, fit.estimate, fit.ci_low, fit.ci_high)),
                     fit.estimate, fit.ci_low, fit.ci_high, bold=True)
 
@@ -117,8 +131,7 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
             members = studies[studies["group"].astype(str) == name]
             rows.append(_Row("group", (fit_label(name, LABEL_POINTS, FONT, "bold"),), bold=True))
             rows += [study_row(r) for _, r in members.iterrows()]
-            rows.append(diamond(f"Subtotal ({random.level:g}% CI, {model})", fit, members.n1i.sum(),
-                                members.n2i.sum(), f"{members.weight.sum():.1f}%",
+            rows.append(diamond(f"Subtotal ({random.level:g}% CI, {model})", fit, members, f"{members.weight.sum():.1f}%",
                                 f"{members.weight_fixed.sum():.1f}%" if fixed is not None else ""))
             rows.append(_Row("text", (heterogeneity_line(fit),)))
             rows.append(_Row("text", (overall_effect_line(fit),)))
@@ -129,10 +142,9 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
         rows.append(_Row("text"))
     else:
         rows += [study_row(r) for _, r in studies.iterrows()]
-    n1, n2 = studies.n1i.sum(), studies.n2i.sum()
-    rows.append(diamond(f"Total ({random.level:g}% CI, {model})", random, n1, n2, "100.0%", ""))
+    rows.append(diamond(f"Total ({random.level:g}% CI, {model})", random, studies, "100.0%", ""))
     if fixed is not None:
-        rows.append(diamond(f"Total ({fixed.level:g}% CI, {fixed_name})", fixed, n1, n2, "", "100.0%"))
+        rows.append(diamond(f"Total ({fixed.level:g}% CI, {fixed_name})", fixed, studies, "", "100.0%"))
     if random.is_random and random.k > 2 and np.isfinite(random.pi_low):
         rows.append(_Row("pi", ("Prediction interval", *blanks, "", "",
                                 _effect_text(measure, random.estimate, random.pi_low, random.pi_high)),
@@ -157,45 +169,80 @@ def _limits(rows: list[_Row], measure: str) -> tuple[float, float]:
     return low - pad, high + pad
 
 
+def _studies_of(fit: PoolResult, groups: SubgroupResult | None) -> pd.DataFrame:
+    """The study table of a pooled result: its labels, yi, vi and weights (and subgroup labels)."""
+    labels = list(fit.labels) if fit.labels else [f"study {i + 1}" for i in range(len(fit.yi))]
+    studies = pd.DataFrame({"study": labels, "yi": fit.yi, "vi": fit.vi, "weight": fit.weights})
+    if groups is not None and len(groups.groups) == len(studies):
+        studies["group"] = list(groups.groups)
+    return studies
+
+
 def forest(
-    studies: pd.DataFrame,
-    random: PoolResult,
+    studies: pd.DataFrame | PoolResult | SubgroupResult,
+    random: PoolResult | None = None,
     fixed: PoolResult | None = None,
     groups: SubgroupResult | None = None,
     *,
-    measure: str = "RR",
+    measure: str | None = None,
     title: str = "",
     arm_labels: tuple[str, str] = ("Experimental", "Control"),
 ) -> Figure:
     """Draw a RevMan-style forest plot.
 
+    ``forest(fit)`` draws a pooled result (of :func:`metabac.pool`, or of :func:`metabac.subgroups` with a diamond
+    per subgroup) from the effect sizes it holds; ``forest(studies, fit)`` draws a study table, e.g. with the arm
+    data. A result without per-study effect sizes (Mantel-Haenszel, Peto, a batch) needs the study table.
+
     Parameters
     ----------
-    studies : DataFrame
-        One row per study: ``study``, ``yi``, ``vi``, ``weight`` (random-effects percent weight), optional
-        ``weight_fixed``, ``group`` (subgroup label) and ``mark`` (e.g. "†" for a derived number), and the arm
-        columns ``ai, n1i, ci, n2i`` (binary) or ``m1i, sd1i, n1i, m2i, sd2i, n2i`` (continuous).
+    studies : DataFrame, PoolResult or SubgroupResult
+        One row per study: ``study``, ``yi``, ``vi``, optional ``weight`` (percent weight in ``random``; by
+        default ``random.weights``), ``weight_fixed``, ``group`` (subgroup label) and ``mark`` (e.g. "†" for a
+        derived number), and optional arm columns ``ai, n1i, ci, n2i`` (binary) or ``m1i, sd1i, n1i, m2i, sd2i,
+        n2i`` (continuous). Or a pooled result, drawn from its own studies.
     random : PoolResult
-        The random-effects fit (overall diamond, prediction interval, heterogeneity line).
+        The main fit (overall diamond, prediction interval, heterogeneity line), usually random effects; not
+        given when ``studies`` is a result.
     fixed : PoolResult, optional
         A fixed-effect fit (Mantel-Haenszel or inverse variance) drawn as a second overall diamond.
     groups : SubgroupResult, optional
         Subgroup fits (diamond per subgroup) and the test for subgroup differences.
     measure, title, arm_labels
-        Effect measure (ratio measures get a log axis), figure title and the two arm names.
+        Effect measure (ratio measures get a log axis; by default the fit's), figure title and the two arm names.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    InputError
+        For a result it cannot draw, or a study table that does not match the fit.
     """
-    binary = "ai" in studies.columns
+    if isinstance(studies, (PoolResult, SubgroupResult)):
+        if random is not None:
+            raise InputError("forest: pass either a study table with its fit, or a pooled result alone")
+        groups = studies if isinstance(studies, SubgroupResult) else groups
+        random = pooled_studies(studies, "forest")
+        studies = _studies_of(random, groups)
+    elif not isinstance(studies, pd.DataFrame) or not isinstance(random, PoolResult):
+        raise InputError(f"forest: cannot draw a {type(studies).__name__}; pass a pooled result (mb.pool, "
+                         "mb.subgroups), or a study table and its pooled result")
+    if "weight" not in studies:
+        if np.ndim(random.weights) != 1 or len(random.weights) != len(studies):
+            raise InputError(f"forest: the study table has {len(studies)} rows and no 'weight' column, and the fit "
+                             f"has weights of shape {np.shape(random.weights)}")
+        studies = studies.assign(weight=random.weights)
+    measure = measure or random.measure or ""
+    arms = _arm_kind(studies)
     if "weight_fixed" not in studies:
         studies = studies.assign(weight_fixed=np.nan)
-    rows = _rows(studies, random, fixed, groups, measure, binary, arm_labels)
-    arm_cols = ["Events", "Total"] if binary else ["Mean", "SD", "Total"]
-    header = ("Study or subgroup", *arm_cols, *arm_cols, "Weight\n(random)",
-              "Weight\n(fixed)" if fixed is not None else "", f"{measure} [{random.level:g}% CI]")
-    widths = [LABEL_WIDTH] + [0.045 if binary else 0.04] * (2 * len(arm_cols)) + [0.055, 0.055, 0.105]
+    rows = _rows(studies, random, fixed, groups, measure, arms, arm_labels)
+    arm_cols = {"binary": ["Events", "Total"], "continuous": ["Mean", "SD", "Total"], None: []}[arms]
+    header = ("Study or subgroup", *arm_cols, *arm_cols, "Weight\n(random)" if random.is_random else "Weight",
+              "Weight\n(fixed)" if fixed is not None else "", f"{measure or 'Estimate'} [{random.level:g}% CI]")
+    widths = [LABEL_WIDTH] + [0.045 if arms == "binary" else 0.04] * (2 * len(arm_cols)) + [0.055, 0.055, 0.105]
     x_cols = np.concatenate([[0.01], 0.01 + np.cumsum(widths)[:-1]])
     left_graph = 0.01 + sum(widths) + 0.01
     n = len(rows) + 2
@@ -211,7 +258,7 @@ def forest(
         fig.text(0.01, 1 - 0.2 / height, title, fontsize=12, weight="bold", va="top", color=INK, **LITERAL)
     group_y = -0.2
     span = len(arm_cols)
-    for label, start in ((arm_labels[0], 1), (arm_labels[1], 1 + span)):
+    for label, start in ((arm_labels[0], 1), (arm_labels[1], 1 + span)) if span else ():
         x_mid = (x_cols[start] + x_cols[start + span - 1] + widths[start + span - 1]) / 2
         fig.text(x_mid, group_y, label, transform=text_tf, ha="center", va="center", fontsize=9, weight="bold",
                  **LITERAL)

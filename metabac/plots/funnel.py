@@ -9,14 +9,16 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from metabac.bias import TrimFillResult
-from metabac.plots.style import BLUE, GREY, INK, RED, axis_label, axis_titles, effect_axis, new_figure
+from metabac.moderators import SubgroupResult
+from metabac.plots.style import (BLUE, GREY, INK, RED, axis_label, axis_titles, effect_axis, new_figure,
+                                 pooled_studies)
 from metabac.pooling import PoolResult
 
 CONTOUR_SHADES = ("#f2f2f2", "#d9d9d9", "#bdbdbd")
 
 
 def funnel(
-    fit: PoolResult,
+    fit: PoolResult | SubgroupResult,
     trimfill: TrimFillResult | None = None,
     *,
     contours: tuple[float, ...] = (0.10, 0.05, 0.01),
@@ -36,6 +38,7 @@ def funnel(
     Peters JL, Sutton AJ, Jones DR, Abrams KR, Rushton L (2008). Contour-enhanced meta-analysis funnel plots help
     distinguish publication bias from other causes of asymmetry. J Clin Epidemiol 61:991-996.
     """
+    fit = pooled_studies(fit, "funnel")
     y, se = np.asarray(fit.yi, dtype=float), np.sqrt(np.asarray(fit.vi, dtype=float))
     filled_y = trimfill.filled["yi"].to_numpy(dtype=float) if trimfill is not None else np.empty(0)
     filled_se = np.sqrt(trimfill.filled["vi"].to_numpy(dtype=float)) if trimfill is not None else np.empty(0)

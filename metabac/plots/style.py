@@ -11,7 +11,12 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 from matplotlib.transforms import Affine2D
 
+import numpy as np
+
+from metabac._checks import InputError
 from metabac.effects import RATIO_MEASURES
+from metabac.moderators import SubgroupResult
+from metabac.pooling import PoolResult
 
 INK, GREY, BLUE, BLACK, RED, LIGHT = "#222222", "#777777", "#1f4e9c", "#000000", "#b22222", "#e8ecf3"
 RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
@@ -108,3 +113,19 @@ def label_points(ax: Axes, x, y, labels, fontsize: float = 7.5, width: float = 1
                 ax.annotate(label, (xi, yi), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
                             color=INK, ha=align, **LITERAL)
                 break
+
+
+def pooled_studies(result: object, plot: str) -> PoolResult:
+    """The pooled analysis a plot draws from ``result`` (a :class:`PoolResult`, or the overall fit of a
+    :class:`SubgroupResult`), after checking that it is one analysis that holds its studies' yi and vi; anything
+    else is a one-line :class:`metabac.InputError` naming the plot."""
+    fit = result.overall if isinstance(result, SubgroupResult) else result
+    if not isinstance(fit, PoolResult):
+        raise InputError(f"{plot}: cannot draw a {type(result).__name__}; pass a pooled result (mb.pool, "
+                         "mb.subgroups)")
+    if np.ndim(fit.estimate) != 0:
+        raise InputError(f"{plot}: cannot draw a batch of {len(fit.estimate)} meta-analyses; pool one")
+    if len(fit.yi) == 0:
+        raise InputError(f"{plot}: the {fit.model} result holds no per-study effect sizes; draw a fit of "
+                         "mb.pool (or, for a forest plot, pass the study table with this result)")
+    return fit
