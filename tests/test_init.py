@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import metabac as mb
 from metabac.cli import cli
-from metabac.new_review import EXAMPLE_TRIALS, new_review
+from metabac.cli.init import EXAMPLE_TRIALS, new_review
 from metabac.report import ReportOptions, build_report
 
 
