@@ -3,8 +3,9 @@
 Categorical predictors (drinking severity, dose group, detoxification before treatment, population) get a subgroup
 analysis with the test for subgroup differences; continuous ones (baseline grams of ethanol per day, dose in mg/day,
 and on request year of publication and treatment duration) get a meta-regression. A review names the ones to test
-(``predictors`` in its ``review.toml``); by default the six of :data:`DEFAULT_COLUMNS`. p-values are adjusted for the number of predictors tried (Holm, via statsmodels'
-``multipletests``). Predictors with too few trials are listed as not estimable, never hidden.
+(``predictors`` in its ``review.toml``); by default the six of :data:`DEFAULT_COLUMNS`. p-values are adjusted for
+the number of predictors tried (Holm, via statsmodels' ``multipletests``). Predictors with too few trials are listed
+as not estimable, never hidden.
 """
 
 from __future__ import annotations

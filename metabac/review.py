@@ -42,7 +42,8 @@ class DeclaredOutcome:
 
 @dataclass(frozen=True)
 class Review:
-    """The question a report answers and the author's overrides of GRADE domains by outcome."""
+    """The question a report answers, the outcomes and populations declared for its records, the candidate
+    predictors to test (None: the default set) and the author's overrides of GRADE domains by outcome."""
 
     title: str
     question: str
@@ -106,23 +107,24 @@ def read_review(trials_dir: str | Path) -> Review:
         raise InputError(f"{path}: {unknown[0]}: unknown field (known: {', '.join(known)})")
     texts = {key: _text(data, key, str(path)) for key in _QUESTION_FIELDS}
     arms = {key: _text(data, key, str(path)) for key in _ARM_FIELDS if key in data}
-    predictors = _names(data, "predictors", path, tuple(CANDIDATES))
+    predictors = _names(data, "predictors", path)
+    unknown = [name for name in predictors or () if name not in CANDIDATES]
+    if unknown:
+        raise InputError(f"{path}: predictors: {unknown[0]!r} is not a candidate predictor "
+                         f"(known: {', '.join(CANDIDATES)})")
     return Review(**texts, **arms, overrides=_overrides(data.get("overrides", {}), path),  # type: ignore[arg-type]
-                  outcomes=_outcomes(data.get("outcomes", {}), path), populations=_names(data, "populations", path) or (),
-                  predictors=predictors)
+                  outcomes=_outcomes(data.get("outcomes", {}), path),
+                  populations=_names(data, "populations", path) or (), predictors=predictors)
 
 
-def _names(data: dict, key: str, path: Path, choices: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
-    """An optional list of distinct non-empty texts (each one of ``choices`` where given); None when absent."""
+def _names(data: dict, key: str, path: Path) -> tuple[str, ...] | None:
+    """The optional list ``key`` of distinct non-empty texts; None when absent."""
     if key not in data:
         return None
     value = data[key]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value) \
             or len(set(value)) != len(value):
         raise InputError(f"{path}: {key}: must be a list of distinct non-empty texts")
-    wrong = [v for v in value if choices is not None and v not in choices]
-    if wrong:
-        raise InputError(f"{path}: {key}: {wrong[0]!r} is not a candidate predictor (known: {', '.join(choices)})")
     return tuple(value)
 
 

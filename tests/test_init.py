@@ -54,7 +54,8 @@ def test_init_then_check_and_report_pool_the_declared_outcome(tmp_path: Path):
     fit = mb.pool(es.yi, es.vi, method="REML", test="knha")
     for key in ("estimate", "ci_low", "ci_high", "tau2"):
         assert analysis["random"][key] == pytest.approx(float(getattr(fit, key)), rel=1e-12, abs=1e-15)
-    assert analysis["random"]["estimate"] == pytest.approx(-1.422044, abs=1e-6)  # metafor: rma(method="REML", test="knha")
+    # metafor: rma(measure="RR", ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg[1:4,], method="REML")
+    assert analysis["random"]["estimate"] == pytest.approx(-1.422044, abs=1e-6)
 
 
 def test_each_number_of_the_examples_is_the_data_sets_row(folder: Path):
@@ -74,7 +75,8 @@ def test_a_folder_that_is_not_empty_is_refused_and_left_unchanged(tmp_path: Path
     result = run("init", str(folder))
     assert result.exit_code == 1 and "exists and is not empty" in result.output
     assert len(result.output.strip().splitlines()) == 1
-    assert [p.name for p in folder.iterdir()] == ["notes.txt"] and (folder / "notes.txt").read_bytes() == b"my own notes"
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    assert (folder / "notes.txt").read_bytes() == b"my own notes"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging folder left beside it
     (tmp_path / "file").write_text("x")
     assert "is not a folder" in run("init", str(tmp_path / "file")).output
