@@ -1,13 +1,16 @@
 """Which trial characteristics predict baclofen's effect? One table over every candidate predictor.
 
 Categorical predictors (drinking severity, dose group, detoxification before treatment, population) get a subgroup
-analysis with the test for subgroup differences; continuous ones (baseline grams of ethanol per day, dose in mg/day)
-get a meta-regression. p-values are adjusted for the number of predictors tried (Holm, via statsmodels'
-``multipletests``). Predictors with too few trials are listed as not estimable, never hidden.
+analysis with the test for subgroup differences; continuous ones (baseline grams of ethanol per day, dose in mg/day,
+and on request year of publication and treatment duration) get a meta-regression. A review names the ones to test
+(``predictors`` in its ``review.toml``); by default the six of :data:`DEFAULT_COLUMNS`. p-values are adjusted for
+the number of predictors tried (Holm, via statsmodels' ``multipletests``). Predictors with too few trials are listed
+as not estimable, never hidden.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +30,11 @@ CATEGORICAL = {
 CONTINUOUS = {
     "g_per_day": "baseline drinking (g ethanol/day)",
     "dose_mg": "baclofen dose (mg/day)",
+    "year": "year of publication",
+    "duration_weeks": "treatment duration (weeks)",
 }
+DEFAULT_COLUMNS = ("severity", "dose_group", "detox", "population", "g_per_day", "dose_mg")  # tested by default
+CANDIDATES = {**CATEGORICAL, **CONTINUOUS}  # the columns a review may name as its candidate predictors
 UNKNOWN = {"unknown", "", "nan", "None"}
 # statsmodels' multipletests methods (it raises a bare ValueError for any other name)
 ADJUSTMENTS = ("bonferroni", "sidak", "holm-sidak", "holm", "simes-hochberg", "hommel", "fdr_bh", "fdr_by",
@@ -115,6 +122,23 @@ def _finding(row: dict, adjusted: float, alpha: float) -> str:
             + (f"; {row['k_unknown']} trial(s) without a value left out" if row["k_unknown"] else ""))
 
 
+def _columns(comparisons: pd.DataFrame, columns: Sequence[str] | None) -> list[str]:
+    """The predictor columns to test, subgroup ones first: those asked for (each a candidate and a column of the
+    comparisons), or the default ones the comparisons carry."""
+    if columns is None:
+        found = [c for c in DEFAULT_COLUMNS if c in comparisons.columns]
+        if not found:
+            raise InputError("predictors: the comparisons carry none of the predictor columns "
+                             f"{', '.join(DEFAULT_COLUMNS)}")
+        return found
+    for column in columns:
+        if column not in CANDIDATES:
+            raise InputError(f"predictors: {column!r} is not a candidate predictor (known: {', '.join(CANDIDATES)})")
+        if column not in comparisons.columns:
+            raise InputError(f"predictors: the comparisons have no column {column!r}")
+    return sorted(dict.fromkeys(columns), key=lambda c: c not in CATEGORICAL)
+
+
 def predictors(
     comparisons: pd.DataFrame,
     measure: str = "RR",
@@ -126,6 +150,7 @@ def predictors(
     min_studies: int = 4,
     alpha: float = 0.05,
     adjustment: str = "holm",
+    columns: Sequence[str] | None = None,
 ) -> PredictorsResult:
     """Test every candidate predictor available in ``comparisons`` (one row per baclofen-vs-control comparison).
 
@@ -141,6 +166,9 @@ def predictors(
         predictor needs ``min_studies`` trials with a value. Others are listed as not estimable.
     adjustment
         Multiple-testing correction over the estimable predictors (any ``multipletests`` method).
+    columns
+        The predictors to test, from :data:`CANDIDATES` (a review's ``predictors``); each must be a column of
+        ``comparisons``. Default: those of :data:`DEFAULT_COLUMNS` that ``comparisons`` carries.
 
     Returns
     -------
@@ -158,14 +186,11 @@ def predictors(
                    if c in comparisons.columns]
     es = effect_sizes(measure, labels=labels, **{c: comparisons[c].to_numpy() for c in arm_columns})
     es = es.reset_index(drop=True)
-    for column in (*CATEGORICAL, *CONTINUOUS):
-        if column in comparisons.columns:
-            es[column] = comparisons[column].to_numpy()
-    rows = [_categorical_row(es, c, measure, method, test, min_per_level) for c in CATEGORICAL if c in es]
-    rows += [_continuous_row(es, c, measure, method, test, min_studies) for c in CONTINUOUS if c in es]
-    if not rows:
-        raise InputError("predictors: the comparisons carry none of the predictor columns "
-                         f"{', '.join([*CATEGORICAL, *CONTINUOUS])}")
+    tested = _columns(comparisons, columns)
+    for column in tested:
+        es[column] = comparisons[column].to_numpy()
+    rows = [_categorical_row(es, c, measure, method, test, min_per_level) if c in CATEGORICAL
+            else _continuous_row(es, c, measure, method, test, min_studies) for c in tested]
     table = pd.DataFrame(rows)
     for column in ("estimates", "test", "statistic", "df", "pvalue", "finding"):
         if column not in table:

@@ -443,16 +443,17 @@ def moderators_of(a: OutcomeAnalysis, columns: tuple[str, ...], options: ReportO
 
 
 def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOptions,
-            records: bool = True) -> OutcomeAnalysis:
+            records: bool = True, predictor_columns: tuple[str, ...] | None = None) -> OutcomeAnalysis:
     """Sensitivity analyses, the meta-regressions of ``options.mods`` and, for trial records, the predictors table
-    (severity, dose, detoxification, population, baseline g/day, dose)."""
+    (the review's ``predictor_columns``; by default severity, dose, detoxification, population, baseline g/day,
+    dose)."""
     analysis = replace(analysis, sensitivity=sensitivity_of(analysis, options),
                        moderators=moderators_of(analysis, options.mods, options))
     if not records:
         return analysis
     try:
         table = predictors(arms, measure=analysis.measure, method=options.tau2_method, test=options.test,
-                           outcome=analysis.outcome)
+                           outcome=analysis.outcome, columns=predictor_columns)
     except InputError:
         return analysis  # the comparisons carry no predictor column for this outcome
     return replace(analysis, predictors=table)
@@ -460,7 +461,7 @@ def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOption
 
 def evidence_of(a: OutcomeAnalysis, trials: TrialSet) -> Evidence:
     """The trials and participants ``a`` pools against all placebo-controlled randomised trials of the records."""
-    eligible = trials.trials[(trials.trials["control"] == "placebo") & trials.trials["randomised"].astype(bool)]
+    eligible = trials.trials[(trials.trials["control"] != "active") & trials.trials["randomised"].astype(bool)]
     pooled = set(a.studies["trial"]) if "trial" in a.studies else set()
     missing = eligible[~eligible.index.isin(pooled)]
     known = missing["n_randomised"].dropna().sort_values(ascending=False)
@@ -618,7 +619,8 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
             if kind in ("binary", "continuous"):
                 measure_for(kind, outcome, options.measures)  # a measure that does not fit is an error, not a skip
             try:
-                analysis = _extras(analyse_outcome(arms, outcome, options), arms, options, source.trials is not None)
+                analysis = _extras(analyse_outcome(arms, outcome, options), arms, options, source.trials is not None,
+                                   source.review.predictors if source.review else None)
                 overrides = source.review.overrides.get(outcome) if source.review else None
                 analyses.append(replace(analysis, appraisal=appraise(analysis, arms, source.trials, options,
                                                                      overrides)))

@@ -39,15 +39,17 @@ class Source:
 
 
 def records_source(trials_dir: Path, shared_control: str, timepoint_class: str) -> Source:
-    """The trial records of ``trials_dir``: every outcome a record reports, compared placebo vs baclofen."""
+    """The trial records of ``trials_dir``: every outcome a record reports, each experimental arm compared with its
+    control; stratified by drinking severity by default where any trial is classed."""
     trials = load_trials(trials_dir)
     table = trial_coverage(trials)
 
     def outcome_comparisons(outcome: str) -> pd.DataFrame:
         return comparisons(trials, outcome=outcome, shared_control=shared_control, timepoint_class=timepoint_class)
 
+    by = "severity" if trials.trials["severity"].notna().any() else None  # no trial classed: nothing to stratify
     return Source(tuple(str(o) for o in table.columns), outcome_comparisons, (Path(trials_dir),), trials, table,
-                  read_review(trials_dir), default_by="severity")
+                  read_review(trials_dir), default_by=by)
 
 
 def table_source(path: Path, outcome: str | None, measures: tuple[str, ...], label: str | None, by: str | None,

@@ -1,4 +1,5 @@
-"""The review a report answers: its question (population, setting, intervention, comparison), the author's GRADE
+"""The review a report answers: its question (population, setting, intervention, comparison), the outcomes and
+populations its records may use beyond the built-in ones, the candidate predictors to test, the author's GRADE
 overrides, and the published across-trial findings on who responds.
 
 A review folder holds the trial records (``*.toml``) and, beside them, ``review.toml`` (read here, never as a
@@ -9,6 +10,7 @@ with its source and quote like every other number; they are second-hand by natur
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +20,30 @@ import pandas as pd
 
 from metabac._checks import InputError
 from metabac.certainty import DOMAINS, Override
-from metabac.trial_schema import REVIEW_FILE
+from metabac.predictors import CANDIDATES
+from metabac.trial_schema import OUTCOME_KINDS, REVIEW_FILE, Vocabulary
 
 MODERATOR_FOLDER = Path("published") / "moderators"
 _QUESTION_FIELDS = ("title", "question", "population", "setting", "intervention", "comparison")
 _ARM_FIELDS = ("experimental", "control")  # short names of the arms, for tables and plots
+_DECLARED_FIELDS = ("outcomes", "populations", "predictors", "overrides")
+_NAME = r"^[a-z][a-z0-9_]*$"  # an outcome name, as a key of a record's [outcomes.<name>]
 _FINDING_FIELDS = {"citation": True, "url": True, "quote": True, "modifier": True, "finding": True,
                    "kind": True, "estimate": False, "k": False, "note": False}
 
 
 @dataclass(frozen=True)
+class DeclaredOutcome:
+    """An outcome the review declares: ``binary`` (events of n) or ``continuous`` (mean, SD, n)."""
+
+    kind: str
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class Review:
-    """The question a report answers and the author's overrides of GRADE domains by outcome."""
+    """The question a report answers, the outcomes and populations declared for its records, the candidate
+    predictors to test (None: the default set) and the author's overrides of GRADE domains by outcome."""
 
     title: str
     question: str
@@ -40,9 +54,20 @@ class Review:
     overrides: dict[str, dict[str, Override]] = field(default_factory=dict)
     experimental: str = "Experimental"
     control: str = "Control"
+    outcomes: dict[str, DeclaredOutcome] = field(default_factory=dict)
+    populations: tuple[str, ...] = ()
+    predictors: tuple[str, ...] | None = None  # the columns the predictors table tests; None: the default set
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The declared outcomes (with their kinds) and populations, for validating and loading the records."""
+        return Vocabulary({name: o.kind for name, o in self.outcomes.items()}, self.populations)
 
     def to_dict(self) -> dict:
         return {**{name: getattr(self, name) for name in (*_QUESTION_FIELDS, *_ARM_FIELDS)},
+                "outcomes": {name: o.__dict__ for name, o in self.outcomes.items()},
+                "populations": list(self.populations),
+                "predictors": None if self.predictors is None else list(self.predictors),
                 "overrides": {outcome: {domain: {"levels": o.levels, "reason": o.reason} for domain, o in d.items()}
                               for outcome, d in self.overrides.items()}}
 
@@ -76,13 +101,53 @@ def read_review(trials_dir: str | Path) -> Review:
                       intervention="the experimental arms of the records",
                       comparison="the control arms of the records")
     data = _read_toml(path)
-    unknown = sorted(set(data) - {*_QUESTION_FIELDS, *_ARM_FIELDS, "overrides"})
+    known = (*_QUESTION_FIELDS, *_ARM_FIELDS, *_DECLARED_FIELDS)
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise InputError(f"{path}: {unknown[0]}: unknown field (known: {', '.join((*_QUESTION_FIELDS, *_ARM_FIELDS))}, "
-                         "overrides)")
+        raise InputError(f"{path}: {unknown[0]}: unknown field (known: {', '.join(known)})")
     texts = {key: _text(data, key, str(path)) for key in _QUESTION_FIELDS}
     arms = {key: _text(data, key, str(path)) for key in _ARM_FIELDS if key in data}
-    return Review(**texts, **arms, overrides=_overrides(data.get("overrides", {}), path))  # type: ignore[arg-type]
+    predictors = _names(data, "predictors", path)
+    unknown = [name for name in predictors or () if name not in CANDIDATES]
+    if unknown:
+        raise InputError(f"{path}: predictors: {unknown[0]!r} is not a candidate predictor "
+                         f"(known: {', '.join(CANDIDATES)})")
+    return Review(**texts, **arms, overrides=_overrides(data.get("overrides", {}), path),  # type: ignore[arg-type]
+                  outcomes=_outcomes(data.get("outcomes", {}), path),
+                  populations=_names(data, "populations", path) or (), predictors=predictors)
+
+
+def _names(data: dict, key: str, path: Path) -> tuple[str, ...] | None:
+    """The optional list ``key`` of distinct non-empty texts; None when absent."""
+    if key not in data:
+        return None
+    value = data[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value) \
+            or len(set(value)) != len(value):
+        raise InputError(f"{path}: {key}: must be a list of distinct non-empty texts")
+    return tuple(value)
+
+
+def _outcomes(data: Any, path: Path) -> dict[str, DeclaredOutcome]:
+    """``[outcomes]``: name = "binary" or "continuous", or ``[outcomes.<name>]`` with ``kind`` and ``description``.
+    A built-in outcome may be declared again (to describe it) with its own kind only."""
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: outcomes: must be a table of outcome names")
+    builtin = Vocabulary().kinds
+    result = {}
+    for name, spec in data.items():
+        where = f"{path}: outcomes.{name}"
+        spec = {"kind": spec} if isinstance(spec, str) else spec
+        if not re.fullmatch(_NAME, name):
+            raise InputError(f"{where}: names are lower case letters, digits and _, starting with a letter")
+        if not isinstance(spec, dict) or not set(spec) <= {"kind", "description"}:
+            raise InputError(f"{where}: must be \"binary\" or \"continuous\", or a table of kind and description")
+        if spec.get("kind") not in OUTCOME_KINDS:
+            raise InputError(f"{where}.kind: must be one of {', '.join(OUTCOME_KINDS)}, got {spec.get('kind')!r}")
+        if builtin.get(name, spec["kind"]) != spec["kind"]:
+            raise InputError(f"{where}.kind: {name} is a built-in {builtin[name]} outcome")
+        result[name] = DeclaredOutcome(spec["kind"], _text(spec, "description", where, required=False))
+    return result
 
 
 def _overrides(data: Any, path: Path) -> dict[str, dict[str, Override]]:

@@ -30,8 +30,7 @@ from metabac._checks import InputError
 from metabac._result import Result
 from metabac.effects import effect_sizes
 from metabac.pooling import PoolResult, pool
-from metabac.trial_schema import (BINARY_OUTCOMES, ROB_DOMAINS, ROB_JUDGEMENTS, overall_judgement,
-                                  resolve_path)
+from metabac.trial_schema import ROB_DOMAINS, ROB_JUDGEMENTS, overall_judgement, resolve_path
 
 if TYPE_CHECKING:
     from metabac.trials import TrialSet
@@ -230,7 +229,7 @@ def without_high_risk(trial_set: TrialSet, arms: pd.DataFrame, *, measure: str |
     outcome = arms.attrs.get("outcome")
     if outcome is None or arms.empty:
         raise InputError("without_high_risk: needs the comparisons of one outcome (metabac.comparisons)")
-    measure = measure or ("RR" if outcome in BINARY_OUTCOMES else "MD")
+    measure = measure or ("RR" if trial_set.vocabulary.kinds[outcome] == "binary" else "MD")
     model = dict(measure=measure, method=method, test=test, level=level)
     judgements = study_overall(trial_set, arms, outcome)
     keep = np.array([j != "high" for j in judgements])

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from fractions import Fraction
 from typing import Any, Union
 
@@ -78,6 +79,8 @@ PROVENANCE: dict[str, Field] = {
 
 SOURCE_KINDS = ("primary", "abstract", "registry", "secondary")
 POPULATIONS = ("general", "liver disease", "cirrhosis", "hepatitis C", "smokers")
+CONTROLS = ("placebo", "active", "no intervention")
+OUTCOME_KINDS = ("binary", "continuous")
 ANALYSIS_SETS = ("ITT", "modified ITT", "completers", "not stated")
 TIMEPOINT_CLASSES = ("end of treatment", "follow-up")
 REVIEW_FILE = "review.toml"  # the review's question beside the records (metabac.review), never a trial record
@@ -238,7 +241,8 @@ TRIAL = Table({
     "design": Table({
         "randomised": Field(bool, "allocation was randomised", required=True),
         "blinding": Field(str, "blinding", required=True, choices=("double-blind", "single-blind", "open-label", "not stated")),
-        "control": Field(str, "kind of control arm", required=True, choices=("placebo", "active")),
+        "control": Field(str, "kind of control arm: placebo, an active comparator, or no intervention (the control "
+                         "group was left untreated)", required=True, choices=CONTROLS),
         "centres": Field(str, "single- or multicentre, as described"),
     }, "how the trial was run", required=True),
     "duration": Table({"weeks": Field(float, "treatment duration in weeks", required=True, minimum=0)},
@@ -300,6 +304,46 @@ TRIAL = Table({
     "effect_modification": ListOf(EFFECT_MODIFICATION, "within-trial subgroup and interaction results"),
     "risk_of_bias": RISK_OF_BIAS,
 }, "a trial record")
+
+
+def _extended(node: Node, extra: Mapping[tuple[str, ...], tuple[str, ...]]) -> Node:
+    """``node`` with every list of choices (of a field, or of a map's names) that is a key of ``extra`` extended
+    by its value; the rest of the tree unchanged."""
+    if isinstance(node, Field):
+        return replace(node, choices=node.choices + extra[node.choices]) if node.choices in extra else node
+    if isinstance(node, Table):
+        return replace(node, fields={key: _extended(child, extra) for key, child in node.fields.items()})
+    value = _extended(node.value, extra)
+    if isinstance(node, MapOf) and node.key_choices in extra:
+        return replace(node, value=value, key_choices=node.key_choices + extra[node.key_choices])
+    return replace(node, value=value)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The names a review folder's records may use beyond the built-in ones, as its ``review.toml`` declares them
+    (:mod:`metabac.review`): outcomes with their kind (``binary`` or ``continuous``) and population classes."""
+
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    populations: tuple[str, ...] = ()
+
+    @cached_property
+    def kinds(self) -> dict[str, str]:
+        """Every outcome name a record may use, built-in ones first, with its kind."""
+        return {**{name: "binary" for name in BINARY_OUTCOMES},
+                **{name: "continuous" for name in CONTINUOUS_OUTCOMES}, **self.outcomes}
+
+    @cached_property
+    def schema(self) -> Table:
+        """:data:`TRIAL` with the declared outcome names and populations among its choices."""
+        new_outcomes = tuple(name for name in self.outcomes if name not in OUTCOMES)
+        new_populations = tuple(name for name in self.populations if name not in POPULATIONS)
+        if not new_outcomes and not new_populations:
+            return TRIAL
+        return _extended(TRIAL, {OUTCOMES: new_outcomes, POPULATIONS: new_populations})  # type: ignore[return-value]
+
+
+BUILT_IN = Vocabulary()
 
 
 def _type_name(kind: type) -> str:
@@ -427,9 +471,9 @@ def percent_matches(percent: float, events: int, n: int) -> bool:
     return Fraction(repr(float(percent))) * scale in (half_up, half_even)
 
 
-def _check_arm_result(result: dict, outcome: str, where: str) -> None:
+def _check_arm_result(result: dict, outcome: str, kind: str, where: str) -> None:
     events, n, percent = result.get("events"), result.get("n"), result.get("percent")
-    if outcome in BINARY_OUTCOMES:
+    if kind == "binary":
         extra = [key for key in ("mean", "sd", "se") if key in result]
         if extra:
             raise InputError(f"{where}.{extra[0]}: {outcome} is a binary outcome (events/n or percent)")
@@ -502,14 +546,16 @@ def _check_effect_modification(record: dict, name: str) -> None:
             _check_subgroup(group, entry, record["arms"], f"{where}.subgroups[{j}]")
 
 
-def check_record(record: dict, name: str, stem: str) -> None:
-    """Validate a parsed record: the schema, then the rules across fields. ``name`` prefixes every message."""
-    check_node(record, TRIAL, f"{name}:")
+def check_record(record: dict, name: str, stem: str, vocabulary: Vocabulary = BUILT_IN) -> None:
+    """Validate a parsed record: the schema, then the rules across fields. ``name`` prefixes every message.
+    ``vocabulary`` holds the outcomes and populations the review folder declares besides the built-in ones."""
+    schema = vocabulary.schema
+    check_node(record, schema, f"{name}:")
     if record["id"] != stem:
         raise InputError(f"{name}: id: {record['id']!r} differs from the file name {stem!r}")
     sources, arms = record["sources"], record["arms"]
     walk = _Walk()
-    walk.visit(record, TRIAL, "")
+    walk.visit(record, schema, "")
     for where, table in walk.found:
         if table["source"] not in sources:
             raise InputError(f"{name}: {where}.source: {table['source']!r} is not a key of [sources]")
@@ -540,7 +586,7 @@ def check_record(record: dict, name: str, stem: str) -> None:
             where = f"{name}: outcomes.{outcome}.arms.{arm_key}"
             if arm_key not in arms:
                 raise InputError(f"{where}: {arm_key!r} is not an arm of this trial")
-            _check_arm_result(result, outcome, where)
+            _check_arm_result(result, outcome, vocabulary.kinds[outcome], where)
             randomised = arms[arm_key].get("randomised")
             if randomised is not None and result.get("n", 0) > randomised and spec["analysis_set"] != "not stated":
                 raise InputError(f"{where}.n: {result['n']} is above the {randomised} randomised")

@@ -29,7 +29,8 @@ from metabac.rob import assessment_rows, rob_frame
 from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
                               flip_drink_size, grams_per_day, threshold_for)
 from metabac.defaults import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS, bundled_trials
-from metabac.trial_schema import BINARY_OUTCOMES, OUTCOMES, REVIEW_FILE, TIMEPOINT_CLASSES, check_record
+from metabac.review import read_review
+from metabac.trial_schema import BUILT_IN, REVIEW_FILE, TIMEPOINT_CLASSES, Vocabulary, check_record
 
 SHARED_CONTROL = ("combine", "split", "repeat")
 LOW_DOSE_MAX_MG = 60.0  # Pierce et al. 2018: low <= 60 mg/day, high > 60 mg/day
@@ -45,14 +46,15 @@ class TrialSet:
     arms: pd.DataFrame
     outcomes: pd.DataFrame
     risk_of_bias: pd.DataFrame = field(default_factory=lambda: rob_frame([]))
+    vocabulary: Vocabulary = BUILT_IN  # the outcomes (with their kinds) and populations the records may use
 
     def __len__(self) -> int:
         return len(self.records)
 
 
-def read_record(path: Path) -> dict:
-    """Parse and validate one trial file (a regular file, UTF-8 with or without a byte-order mark); never writes
-    to it."""
+def read_record(path: Path, vocabulary: Vocabulary = BUILT_IN) -> dict:
+    """Parse and validate one trial file (a regular file, UTF-8 with or without a byte-order mark) against the
+    schema extended by the review's ``vocabulary``; never writes to it."""
     try:
         record = tomllib.loads(read_regular_file(path).decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as error:
@@ -64,7 +66,7 @@ def read_record(path: Path) -> dict:
     too_large = _too_large(record)
     if too_large:
         raise InputError(f"{path}: {too_large}: a number beyond 1e308 (not a finite float)")
-    check_record(record, str(path), path.stem)
+    check_record(record, str(path), path.stem, vocabulary)
     return record
 
 
@@ -205,12 +207,12 @@ def _provenance(record: dict, table: dict) -> dict:
             "second_hand": source["kind"] == "secondary"}
 
 
-def _outcome_rows(record: dict) -> list[dict]:
+def _outcome_rows(record: dict, kinds: dict[str, str]) -> list[dict]:
     rows = []
     for outcome, spec in record.get("outcomes", {}).items():
         for arm_key, result in spec["arms"].items():
             row = {"trial": record["id"], "arm": arm_key, "role": record["arms"][arm_key]["role"],
-                   "outcome": outcome, "type": "binary" if outcome in BINARY_OUTCOMES else "continuous",
+                   "outcome": outcome, "type": kinds[outcome],
                    "timepoint": spec["timepoint"], "timepoint_weeks": spec.get("timepoint_weeks", math.nan),
                    "timepoint_class": spec["timepoint_class"], "complement_of": spec.get("complement_of"),
                    "analysis_set": spec["analysis_set"], "definition": spec["definition"],
@@ -241,7 +243,7 @@ OUTCOME_COLUMNS = ["trial", "arm", "role", "outcome", "type", "timepoint", "time
 def load_trials(path: str | Path | None = None, threshold: float = WHO_HIGH_RISK_MEN,
                 threshold_women: float = WHO_HIGH_RISK_WOMEN) -> TrialSet:
     """Read and validate every ``*.toml`` trial record in ``path`` (not its subfolders; ``review.toml`` is the
-    review's question, :mod:`metabac.review`).
+    review's question, :mod:`metabac.review`, whose declared outcomes and populations the records may use).
 
     Parameters
     ----------
@@ -257,21 +259,22 @@ def load_trials(path: str | Path | None = None, threshold: float = WHO_HIGH_RISK
     folder = bundled_trials() if path is None else Path(path)
     if not folder.is_dir():
         raise InputError(f"{folder}: trials folder not found")
+    vocabulary = read_review(folder).vocabulary
     files = sorted(path for path in folder.glob("*.toml") if path.name != REVIEW_FILE)
     if not files:
         raise InputError(f"{folder}: no trial records (*.toml)")
     records: dict[str, dict] = {}
     trial_rows, arm_rows, outcome_rows, rob_rows = [], [], [], []
     for file in files:
-        record = read_record(file)
+        record = read_record(file, vocabulary)
         records[record["id"]] = record
         trial_rows.append(_trial_row(record, file, threshold, threshold_women))
         arm_rows += _arm_rows(record)
-        outcome_rows += _outcome_rows(record)
+        outcome_rows += _outcome_rows(record, vocabulary.kinds)
         rob_rows += assessment_rows(record)
     trials = pd.DataFrame(trial_rows).set_index("trial", drop=False).rename_axis(None)
     return TrialSet(folder, records, trials, pd.DataFrame(arm_rows),
-                    pd.DataFrame(outcome_rows, columns=OUTCOME_COLUMNS), rob_frame(rob_rows))
+                    pd.DataFrame(outcome_rows, columns=OUTCOME_COLUMNS), rob_frame(rob_rows), vocabulary)
 
 
 def _complete(row: pd.Series, kind: str) -> bool:
@@ -282,7 +285,7 @@ def _complete(row: pd.Series, kind: str) -> bool:
 def coverage(trial_set: TrialSet) -> pd.DataFrame:
     """Which outcomes each trial reports: ``usable`` (every arm complete), ``partial`` (a percent without a
     count, a mean without SD or N, or an arm missing), or empty; one row per trial, one column per outcome."""
-    outcomes = [o for o in OUTCOMES if o in set(trial_set.outcomes["outcome"])]
+    outcomes = [o for o in trial_set.vocabulary.kinds if o in set(trial_set.outcomes["outcome"])]
     table = pd.DataFrame("", index=trial_set.trials.index, columns=outcomes)
     for (trial, outcome), rows in trial_set.outcomes.groupby(["trial", "outcome"]):
         arms = trial_set.arms[trial_set.arms.trial == trial]
@@ -385,7 +388,7 @@ def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = DEFAULT
 
     Parameters
     ----------
-    outcome : an outcome name of the schema (e.g. ``abstinence``).
+    outcome : an outcome name of the schema (e.g. ``abstinence``) or one the review folder declares.
     shared_control : how a control arm shared by several baclofen arms enters
         - ``combine`` (default, Cochrane Handbook 23.3.4 first choice): the baclofen arms are merged into one
           (counts summed; means and SDs by Handbook Table 6.5.a), one comparison per trial;
@@ -394,7 +397,7 @@ def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = DEFAULT
         - ``repeat``: one comparison per baclofen arm, each with the whole control arm; the control is counted
           more than once, and the ``shared_control`` column says so.
     include_active, include_nonrandomised : keep trials with an active control or non-randomised allocation
-        (left out by default: the analysis is of placebo-controlled randomised trials).
+        (left out by default: the analysis is of randomised trials against placebo or no intervention).
     timepoint_class : pool only results of this class ("end of treatment", the default, or "follow-up"); None
         keeps every timepoint. One analysis, one timepoint class (Cochrane Handbook 9.3.4 and 10.2.2).
     include_complements : keep results recorded as the complement of another outcome of the same trial (e.g.
@@ -407,16 +410,17 @@ def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = DEFAULT
     provenance (``derived, quote, source_kind, second_hand, citation, url``). Trials whose arms are incomplete for
     this outcome are listed in ``result.attrs["excluded"]`` as (trial, reason).
     """
-    outcome = require_choice(outcome, OUTCOMES, "outcome")
+    kinds = trial_set.vocabulary.kinds
+    outcome = require_choice(outcome, tuple(kinds), "outcome")
     if timepoint_class is not None:
         timepoint_class = require_choice(timepoint_class, TIMEPOINT_CLASSES, "timepoint_class")
     shared_control = require_choice(shared_control, SHARED_CONTROL, "shared_control")
-    kind = "binary" if outcome in BINARY_OUTCOMES else "continuous"
+    kind = kinds[outcome]
     rows, excluded = [], []
     data = trial_set.outcomes[trial_set.outcomes.outcome == outcome]
     for trial_id, results in data.groupby("trial", sort=True):
         trial = trial_set.trials.loc[trial_id]
-        if not include_active and trial["control"] != "placebo":
+        if not include_active and trial["control"] == "active":
             excluded.append((trial_id, f"control is {trial['control']}, not placebo"))
             continue
         if not include_nonrandomised and not trial["randomised"]:

@@ -244,6 +244,7 @@ COMMANDS = [
      "measure: unknown value 'HR'"),
     ("report: unknown method", ["report", "--method", "XX", "--trials", str(TRIALS), "--out", "r", "--quiet"],
      "method: unknown value 'XX'"),
+    ("init: folder not empty", ["init", str(TRIALS)], "exists and is not empty; metabac init never overwrites"),
 ]
 
 

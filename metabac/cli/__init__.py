@@ -59,6 +59,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register_commands() -> None:
     """Attach the commands; each lives in its own module of this package."""
+    from metabac.cli.init import init_command
     from metabac.cli.pool import pool_command
     from metabac.cli.predictors import predictors_command
     from metabac.cli.report import report_command
@@ -70,6 +71,7 @@ def _register_commands() -> None:
     cli.add_command(reproduce_command)
     cli.add_command(predictors_command)
     cli.add_command(trials_command)
+    cli.add_command(init_command)
 
 
 _register_commands()

@@ -24,17 +24,20 @@ from metabac.tau2 import METHODS, TESTS
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def predictors_command(outcome: str, measure: str, method: str, test: str, trials_dir: str, shared_control: str,
                        as_json: bool) -> None:
-    """Test every candidate predictor of the effect (severity, dose, detoxification, population, baseline
-    drinking) on one outcome, with p-values adjusted for the number of predictors tried.
+    """Test every candidate predictor of the effect (those the review.toml of --trials names, else severity, dose,
+    detoxification, population, baseline drinking) on one outcome, with p-values adjusted for the number of
+    predictors tried.
 
     \b
     Example:
       metabac predictors --outcome abstinence --measure RR --method REML
     """
     import metabac as mb
+    from metabac.review import read_review
 
     arms = mb.comparisons(mb.load_trials(trials_dir), outcome=outcome, shared_control=shared_control)
-    result = mb.predictors(arms, measure=measure, method=method, test=test, outcome=outcome)
+    result = mb.predictors(arms, measure=measure, method=method, test=test, outcome=outcome,
+                           columns=read_review(trials_dir).predictors)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
     else:
