@@ -309,7 +309,8 @@ def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
         body.append(Block("p", f"Not pooled: {outcome}: {reason}."))
     for analysis, notes_of in zip(report.analyses, ids):
         body += _outcome_blocks(analysis, notes_of, images, report.arm_names)
-    body += _who_responds_blocks(report) if report.who_responds is not None else []
+    if report.who_responds is not None and report.who_responds.has_evidence:
+        body += _who_responds_blocks(report)
     if report.reproduction is not None or report.reproduction_note is not None:
         body += _reproduction_blocks(report)
     body += [Block("h2", "Methods", "methods"), Block("p", convention(report)), Block("p", methods_paragraph(report)),

@@ -152,7 +152,8 @@ class Sensitivity:
 @dataclass(frozen=True)
 class Evidence:
     """How much of the eligible evidence one analysis uses: the trials and participants it pools against every
-    placebo-controlled randomised trial in the records (Cochrane Handbook 14.1.6: say what is missing)."""
+    randomised trial in the records with a placebo or no-intervention control (Cochrane Handbook 14.1.6: say what
+    is missing)."""
 
     trials: int
     analysed: int                 # participants in the analysis (sum of the arms' n)
@@ -216,6 +217,11 @@ class WhoResponds:
     pooled: pd.DataFrame
     severity: pd.DataFrame
     published: pd.DataFrame
+
+    @property
+    def has_evidence(self) -> bool:
+        """Anything to show: a within-trial result, a trial with a severity class or a published finding."""
+        return bool(len(self.within) or self.severity["severity"].notna().any() or len(self.published))
 
     def to_dict(self) -> dict:
         return {name: _records(getattr(self, name)) for name in ("within", "pooled", "severity", "published")}
@@ -460,7 +466,8 @@ def _extras(analysis: OutcomeAnalysis, arms: pd.DataFrame, options: ReportOption
 
 
 def evidence_of(a: OutcomeAnalysis, trials: TrialSet) -> Evidence:
-    """The trials and participants ``a`` pools against all placebo-controlled randomised trials of the records."""
+    """The trials and participants ``a`` pools against all randomised trials of the records with a placebo or
+    no-intervention control."""
     eligible = trials.trials[(trials.trials["control"] != "active") & trials.trials["randomised"].astype(bool)]
     pooled = set(a.studies["trial"]) if "trial" in a.studies else set()
     missing = eligible[~eligible.index.isin(pooled)]
@@ -612,7 +619,7 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
         if len(arms) < options.min_trials:
             left_out = "".join(f"; {trial}: {reason.removeprefix(outcome + ': ')}"
                                for trial, reason in arms.attrs.get("excluded", ()))
-            skipped.append((outcome, f"{len(arms)} placebo-controlled trial(s) with usable {options.timepoint_class} "
+            skipped.append((outcome, f"{len(arms)} controlled trial(s) with usable {options.timepoint_class} "
                                      f"data, fewer than {options.min_trials}{left_out}"))
         else:
             kind = _kind(arms)

@@ -107,8 +107,9 @@ def missing_text(a: OutcomeAnalysis) -> str:
     unknown = f"; N randomised not recorded for {e.eligible_unknown}" if e.eligible_unknown else ""
     large = [f"{study} ({n} randomised)" for study, n in e.without_data if n >= 100]
     named = f"; without usable data: {', '.join(large)}" if large else ""
-    return (f"{e.trials} of {e.eligible_trials} placebo-controlled trials in the records contribute, "
-            f"{e.analysed} participants analysed of at least {e.eligible_randomised:,} randomised{unknown}{named}")
+    randomised = (f" of at least {e.eligible_randomised:,} randomised" if e.eligible_randomised else "")
+    return (f"{e.trials} of {e.eligible_trials} controlled trials in the records contribute, "
+            f"{e.analysed} participants analysed{randomised}{unknown}{named}")
 
 
 def published_beside(report: Report, outcome: str) -> list[str]:
@@ -151,9 +152,10 @@ def answer_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[tuple[str, 
 
 
 def severity_answer(report: Report) -> str:
-    """The one-line answer on heavy vs moderate drinkers."""
+    """The one-line answer on heavy vs moderate drinkers; empty where no trial has a severity class (a review of
+    another topic)."""
     who = report.who_responds
-    if who is None:
+    if who is None or who.severity["severity"].isna().all():
         return ""
     classes = who.severity["severity"].dropna()
     counts = classes.value_counts()
@@ -170,7 +172,7 @@ def severity_answer(report: Report) -> str:
 def sof_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]], list[str]]:
     """The summary of findings in GRADE layout (Cochrane Handbook 14.1.6): rows, and footnotes giving the reason
     for every level the certainty was rated down. Outcomes not pooled (harms included) are listed with why."""
-    experimental, control = (name.lower() for name in report.arm_names)
+    experimental, control = (name if name.isupper() else name.lower() for name in report.arm_names)
     header = ("Outcome (timepoint)", f"Risk with {control}", f"Risk with {experimental} (95% CI)",
               "Relative effect (95% CI)", "Participants analysed (studies)", "Certainty", "Comments")
     rows, notes = [], []

@@ -517,7 +517,7 @@ def test_an_outcome_that_cannot_be_pooled_says_so(tmp_path: Path):
     result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--outcome", "adverse_events",
                                       "--out", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: no outcome could be pooled: adverse_events: 0 placebo-controlled trial")
+    assert result.output.startswith("Error: no outcome could be pooled: adverse_events: 0 controlled trial")
     assert "ponizovsky2015: measured at follow-up" in result.output
     assert not (tmp_path / "out").exists()
 
