@@ -148,7 +148,7 @@ def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, s
     ]
     blocks.append(Block("table", f"{a.outcome}: pooled", header=("Model", f"{a.measure} [95% CI]",
                                                                   "95% prediction interval", "p"), rows=tuple(pooled)))
-    lines = [heterogeneity_line(a.random), overall_effect_line(a.random), *appraisal_lines(a)]
+    lines = [heterogeneity_line(a.random), overall_effect_line(a.random), *appraisal_lines(a, arms[0])]
     if a.groups is not None:
         lines.append(subgroup_difference_line(a.groups))
         for name, fit in a.groups.fits.items():

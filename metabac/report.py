@@ -24,10 +24,11 @@ from metabac._checks import InputError, require_choice
 from metabac._result import to_jsonable
 from metabac.bias import BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n
 from metabac.bias import peters, trimfill
+from metabac.bayes import BayesResult, bayes
 from metabac.certainty import Override, grade_outcome
 from metabac.defaults import (DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS,
                               bundled_trials)
-from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, effect_sizes
+from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, RATIO_MEASURES, effect_sizes
 from metabac.interaction import pool_interactions, within_trial_interactions
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
@@ -49,6 +50,16 @@ CONTINUOUS_ARMS = ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
 # Below this many trials, tests for funnel-plot asymmetry have too little power to tell asymmetry from chance
 # (Cochrane Handbook 13.3.5.4; Sterne et al. 2011, BMJ 343:d4002): not run, the reason given instead.
 ASYMMETRY_MIN_TRIALS = 10
+# Below this many trials the report shows the Bayesian random-effects result beside the frequentist one (issue 20):
+# with so few trials tau² is barely identified, and a weakly informative prior on tau is the recommended way in.
+BAYES_MAX_TRIALS = 4
+# The prior on tau for ratio measures: half-normal with scale 0.5 (Friede et al., Biom J 2017; Röver et al., Res
+# Synth Methods 2021), which puts 95% of its mass below tau = 0.98 on the log scale: large heterogeneity between
+# trials of one drug is possible, extreme heterogeneity is not. Other measures get no default prior (their scale
+# is the outcome's own), so no Bayesian line.
+BAYES_PRIOR = ("halfnormal", 0.5)
+BAYES_PRIOR_TEXT = ("half-normal(0.5) on τ (Friede et al., Biom J 2017; Röver et al., Res Synth Methods 2021: "
+                    "weakly informative for log ratios, 95% of its mass below τ = 0.98), flat prior on the mean")
 # Columns of metabac.comparisons that make sense as subgroups (listed when --by names none of the columns).
 GROUPING_COLUMNS = frozenset({"severity", "severity_basis", "dose_group", "detox", "population", "control",
                               "shared_control", "analysis_set", "timepoint", "timepoint_class", "year",
@@ -171,7 +182,9 @@ class Appraisal:
     model with a Wald-type (z) interval, shown as a sensitivity line when the report uses Hartung-Knapp;
     ``itt_only`` the analysis restricted to trials analysed by intention to treat, where that changes k
     (``not_itt`` the trials it leaves out); ``rob`` the RoB 2 traffic-light table of the trials pooled,
-    ``without_high_risk`` the re-run without trials at high risk of bias, ``certainty`` the GRADE rating.
+    ``without_high_risk`` the re-run without trials at high risk of bias, ``certainty`` the GRADE rating;
+    ``bayes`` the Bayesian random-effects result (prior :data:`BAYES_PRIOR`) of an outcome with at most
+    :data:`BAYES_MAX_TRIALS` trials and a ratio measure, ``bayes_groups`` that of each such subgroup.
     """
 
     heterogeneity: Any | None
@@ -182,6 +195,8 @@ class Appraisal:
     without_high_risk: Any | None
     certainty: Any | None
     evidence: Evidence | None
+    bayes: BayesResult | None = None
+    bayes_groups: tuple[tuple[str, BayesResult], ...] = ()
 
     def to_dict(self) -> dict:
         ci = self.heterogeneity
@@ -196,7 +211,34 @@ class Appraisal:
                 "restricted": _fit_dict(self.without_high_risk.restricted)},
             "certainty": None if self.certainty is None else self.certainty.to_dict(),
             "evidence": None if self.evidence is None else self.evidence.__dict__,
+            "bayes": None if self.bayes is None else {"prior": BAYES_PRIOR_TEXT, **_bayes_dict(self.bayes)},
+            "bayes_subgroups": [{"group": g, **_bayes_dict(b)} for g, b in self.bayes_groups],
         })
+
+
+def _bayes_dict(fit: BayesResult) -> dict:
+    """The Bayesian result's summaries and the posterior probabilities that the mean effect lies above and below
+    no effect."""
+    return {**{k: v for k, v in fit.to_dict().items() if k not in ("yi", "vi", "theta")},
+            "p_above_null": fit.prob("mu", lower=0.0), "p_below_null": fit.prob("mu", upper=0.0)}
+
+
+def bayes_of(a: OutcomeAnalysis) -> tuple[BayesResult | None, tuple[tuple[str, BayesResult], ...]]:
+    """The Bayesian random-effects results the report shows: the outcome's, and each subgroup's, with at most
+    :data:`BAYES_MAX_TRIALS` trials and a ratio measure (prior :data:`BAYES_PRIOR`)."""
+    if a.measure not in RATIO_MEASURES:
+        return None, ()
+    prior, scale = BAYES_PRIOR
+    fit = (bayes(a.studies["yi"], a.studies["vi"], tau_prior=prior, tau_scale=scale, measure=a.measure,
+                 labels=a.studies["study"].astype(str).to_numpy()) if len(a.studies) <= BAYES_MAX_TRIALS else None)
+    groups = []
+    if a.groups is not None:
+        for name in a.groups.fits:
+            members = a.studies[a.studies["group"].astype(str) == name]
+            if 1 < len(members) <= BAYES_MAX_TRIALS:
+                groups.append((name, bayes(members["yi"], members["vi"], tau_prior=prior, tau_scale=scale,
+                                           measure=a.measure)))
+    return fit, tuple(groups)
 
 
 def _fit_dict(fit: PoolResult | None) -> dict | None:
@@ -493,8 +535,9 @@ def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet | None, op
     wald = pool(a.studies["yi"], a.studies["vi"], method=options.tau2_method, level=options.level,
                 measure=a.measure, labels=a.studies["study"].astype(str).to_numpy()) \
         if options.test != "z" and fit.is_random else None
+    fit_bayes, groups_bayes = bayes_of(a)
     if trials is None:
-        return Appraisal(heterogeneity, wald, None, (), None, None, None, None)
+        return Appraisal(heterogeneity, wald, None, (), None, None, None, None, fit_bayes, groups_bayes)
     itt = arms[arms["analysis_set"] == "ITT"] if "analysis_set" in arms else arms
     itt_only = _pooled(itt, a, options, options.test) if 0 < len(itt) < len(arms) else None
     not_itt = tuple(arms.loc[~arms.index.isin(itt.index), "study"].astype(str))
@@ -507,7 +550,8 @@ def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet | None, op
     return Appraisal(
         heterogeneity=heterogeneity, wald=wald, itt_only=itt_only, not_itt=not_itt if itt_only else (), rob=rob,
         without_high_risk=without_high_risk(trials, arms, **model) if rob is not None else None,
-        certainty=grade_outcome(trials, arms, fit, overrides=overrides), evidence=evidence_of(a, trials))
+        certainty=grade_outcome(trials, arms, fit, overrides=overrides), evidence=evidence_of(a, trials),
+        bayes=fit_bayes, bayes_groups=groups_bayes)
 
 
 def check_grouping(by: str | None, analyses: list[OutcomeAnalysis]) -> None:

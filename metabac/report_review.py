@@ -16,7 +16,7 @@ import pandas as pd
 
 from metabac.certainty import APPRECIABLE_RR
 from metabac.effects import RATIO_MEASURES
-from metabac.report import OutcomeAnalysis, Report
+from metabac.report import BAYES_PRIOR_TEXT, OutcomeAnalysis, Report
 
 SYMBOLS = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very low": "⊕◯◯◯"}
 VERBS = {"high": ("increases", "reduces", "results in little to no difference in"),
@@ -99,6 +99,18 @@ def effect_line(a: OutcomeAnalysis) -> str:
             f"{TESTS.get(fit.test, fit.test)}){pi}")
 
 
+def bayes_text(measure: str, fit: Any, intervention: str, outcome: str) -> str:
+    """The Bayesian result as one phrase: the posterior median with its central credible interval, the
+    predictive interval for a new trial and the probability that the effect lies above no effect."""
+    mu, new = fit.mu, fit.prediction
+    above = float(fit.prob("mu", lower=0.0))
+    return (f"{measure} {number(natural(measure, mu.median))} (95% credible interval "
+            f"{number(natural(measure, mu.low))} to {number(natural(measure, mu.high))}; a new trial "
+            f"{number(natural(measure, new.low))} to {number(natural(measure, new.high))}); posterior probability "
+            f"that {intervention.lower()} increases {outcome_name(outcome)} ({measure} above "
+            f"{'1' if measure in RATIO_MEASURES else '0'}): {above:.2f}")
+
+
 def missing_text(a: OutcomeAnalysis) -> str:
     """What the analysis does not hold: eligible trials and participants without usable data, the largest named."""
     e = a.appraisal.evidence if a.appraisal else None
@@ -138,8 +150,11 @@ def answer_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[tuple[str, 
     rows = []
     for a in report.analyses:
         certainty = a.appraisal.certainty.certainty if a.appraisal and a.appraisal.certainty else None
+        bayes = a.appraisal.bayes if a.appraisal else None
+        effect = effect_line(a) + (f". Bayesian, few trials: {bayes_text(a.measure, bayes, report.arm_names[0], a.outcome)}"
+                                   if bayes is not None else "")
         rows.append(((f"{outcome_name(a.outcome)} ({timepoint_text(a)})", statement(a, report.arm_names[0]),
-                      effect_line(a),
+                      effect,
                       certainty_text(certainty), missing_text(a),
                       "; ".join(published_beside(report, a.outcome)) or "none in the registry"),
                      f"outcome-{a.outcome.replace('_', '-')}"))
@@ -213,9 +228,10 @@ def signed(value: float) -> str:
     return f"{abs(rounded):.0f} more" if rounded > 0 else f"{abs(rounded):.0f} fewer" if rounded < 0 else "0 more"
 
 
-def appraisal_lines(a: OutcomeAnalysis) -> list[str]:
+def appraisal_lines(a: OutcomeAnalysis, intervention: str = "the intervention") -> list[str]:
     """The lines under an outcome's pooled result: timepoint and left-out trials, tau² and I² with their
-    intervals, the Wald and ITT-only sensitivity lines, the re-run without trials at high risk of bias."""
+    intervals, the Wald and ITT-only sensitivity lines, the Bayesian result with few trials, the re-run without
+    trials at high risk of bias."""
     lines = [f"Timepoint pooled: {timepoint_text(a)}."]
     lines += [f"Left out: {trial}: {reason}." for trial, reason in a.excluded]
     ap = a.appraisal
@@ -235,6 +251,14 @@ def appraisal_lines(a: OutcomeAnalysis) -> list[str]:
         f = ap.itt_only
         lines.append(f"Sensitivity, trials analysed by intention to treat only (without {', '.join(ap.not_itt)}):"
                      f" {interval(a.measure, f.estimate, f.ci_low, f.ci_high)}, k = {f.k}.")
+    if ap.bayes is not None:
+        lines.append(f"Bayesian random effects ({len(a.studies)} trials; prior {BAYES_PRIOR_TEXT}): "
+                     f"{bayes_text(a.measure, ap.bayes, intervention, a.outcome)}; τ median "
+                     f"{number(ap.bayes.tau.median, 3)} (95% credible interval {number(ap.bayes.tau.low, 3)} to "
+                     f"{number(ap.bayes.tau.high, 3)}).")
+    for group, fit in ap.bayes_groups:
+        lines.append(f"Bayesian random effects, subgroup {group} ({int(fit.k)} trials, same prior): "
+                     f"{bayes_text(a.measure, fit, intervention, a.outcome)}.")
     r = ap.without_high_risk
     if r is not None and r.excluded:
         if r.restricted is None:

@@ -452,6 +452,16 @@ def _the_review_a_methodologist_would_sign(data: dict, markdown: str, page: str)
         assert a["appraisal"]["wald"]["test"] == "z"
         assert a["appraisal"]["certainty"]["certainty"] in ("high", "moderate", "low", "very low")
         assert {row["group"] for row in a["subgroups"]["table"]} <= {"heavy", "moderate"}   # never "not classified"
+    # Issue 20: with at most 4 trials, the Bayesian result (half-normal(0.5) prior on tau) beside the frequentist one
+    abstinence = analyses["abstinence"]
+    studies = abstinence["studies"]
+    bayes = mb.bayes([s["yi"] for s in studies], [s["vi"] for s in studies], tau_prior="halfnormal", tau_scale=0.5)
+    shown = abstinence["appraisal"]["bayes"]
+    assert "half-normal(0.5)" in shown["prior"]
+    assert shown["mu"]["median"] == pytest.approx(float(bayes.mu.median), rel=1e-9)
+    assert shown["p_above_null"] == pytest.approx(float(bayes.prob("mu", lower=0.0)), rel=1e-9)
+    assert [g["group"] for g in abstinence["appraisal"]["bayes_subgroups"]] == ["heavy"]
+    assert "posterior probability that baclofen increases abstinence" in markdown
     assert markdown.index("## Answer") < markdown.index("## Contents") < markdown.index("## Summary of findings")
     assert "The evidence is very uncertain about the effect of baclofen on abstinence." in markdown
     assert "Heavy vs moderate drinkers: not estimable" in markdown and "## Who responds?" in markdown
