@@ -229,20 +229,14 @@ def signed(value: float) -> str:
 
 
 def appraisal_lines(a: OutcomeAnalysis, intervention: str = "the intervention") -> list[str]:
-    """The lines under an outcome's pooled result: timepoint and left-out trials, tau² and I² with their
-    intervals, the Wald and ITT-only sensitivity lines, the Bayesian result with few trials, the re-run without
-    trials at high risk of bias."""
+    """The lines under an outcome's pooled result (whose heterogeneity line carries the Q-profile intervals):
+    timepoint and left-out trials, the Wald and ITT-only sensitivity lines, the Bayesian result with few trials,
+    the re-run without trials at high risk of bias."""
     lines = [f"Timepoint pooled: {timepoint_text(a)}."]
     lines += [f"Left out: {trial}: {reason}." for trial, reason in a.excluded]
     ap = a.appraisal
     if ap is None:
         return lines
-    ci = ap.heterogeneity
-    if ci is not None:
-        censored = " (upper bound at the search limit)" if ci.upper_censored else ""
-        lines.append(f"Heterogeneity: τ² = {number(a.random.tau2, 3)} (95% CI {number(ci.tau2.ci_low, 3)} to "
-                     f"{number(ci.tau2.ci_high, 3)}{censored}, Q-profile); I² = {a.random.i2:.0f}% (95% CI "
-                     f"{ci.i2.ci_low:.0f}% to {ci.i2.ci_high:.0f}%), computed from τ².")
     if ap.wald is not None:
         w = ap.wald
         lines.append(f"Sensitivity, Wald-type (z) interval: {interval(a.measure, w.estimate, w.ci_low, w.ci_high)}"

@@ -53,12 +53,20 @@ def _num(value: float, digits: int = 2) -> str:
 
 
 def heterogeneity_line(fit: PoolResult) -> str:
-    """RevMan's line: "Heterogeneity: Tau² = …; Chi² = …, df = … (P = …); I² = …%"."""
+    """RevMan's line, with the Q-profile intervals wherever tau² is printed (Cochrane Handbook chapter 10):
+    "Heterogeneity: Tau² = … [lower, upper]; Chi² = …, df = … (P = …); I² = …% [lower, upper]"."""
     if fit.k < 2:
         return "Heterogeneity: not applicable (one trial)"
-    tau = f"Tau² = {_num(fit.tau2)}; " if fit.is_random else ""
-    return (f"Heterogeneity: {tau}Chi² = {_num(fit.q)}, df = {fit.q_df} ({_p(fit.q_pvalue)}); "
-            f"I² = {fit.i2:.0f}%")
+    if not fit.is_random or fit.model != "inverse variance":
+        return (f"Heterogeneity: Chi² = {_num(fit.q)}, df = {fit.q_df} ({_p(fit.q_pvalue)}); "
+                f"I² = {fit.i2:.0f}%")
+    ci = fit.confint()
+    # a bound beyond the search limit is shown as "> limit" (metafor's convention), I² to one decimal there
+    upper = ">" if ci.upper_censored else ""
+    i2_high = f"{upper}{ci.i2.ci_high:.1f}" if ci.upper_censored else f"{ci.i2.ci_high:.0f}"
+    return (f"Heterogeneity: Tau² = {_num(fit.tau2)} [{_num(ci.tau2.ci_low)}, {upper}{_num(ci.tau2.ci_high)}]; "
+            f"Chi² = {_num(fit.q)}, df = {fit.q_df} ({_p(fit.q_pvalue)}); I² = {fit.i2:.0f}% "
+            f"[{ci.i2.ci_low:.0f}%, {i2_high}%]")
 
 
 def overall_effect_line(fit: PoolResult) -> str:
