@@ -50,3 +50,13 @@ def test_every_trial_file_is_package_data() -> None:
     assert covered == {path for path in folder.rglob("*") if path.is_file() and "__pycache__" not in path.parts}
     packages = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "metabac").rglob("*.py")}
     assert packages | {"metabac.bundled"} == set(config["packages"])
+
+
+def test_the_report_of_the_bundled_review_is_written_from_any_directory(tmp_path: Path) -> None:
+    """Issue 18: `metabac report` with no options, run outside the repository, writes the bundled review into
+    ./reports there (and nothing else)."""
+    result = subprocess.run([str(SCRIPT), "report", "--quiet", "--format", "json"], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+    assert "abstinence" in (tmp_path / "reports" / "report.json").read_text()

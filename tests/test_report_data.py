@@ -107,3 +107,24 @@ def test_the_spreadsheet_is_an_input_the_report_never_writes_near(tmp_path: Path
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "bcg.csv"), "--measure", "RR", "--out",
                                       str(tmp_path), "--quiet"])   # the folder holding the input
     assert result.exit_code == 1 and "contains the input" in result.output
+
+
+def test_the_same_report_from_an_excel_copy(tmp_path: Path, monkeypatch):
+    """Issue 18: `metabac report` reads an .xlsx as it reads the CSV (first sheet, saved values)."""
+    import openpyxl
+    import pandas as pd
+
+    book = openpyxl.Workbook()
+    frame = pd.read_csv(DATA)
+    book.active.append(list(frame.columns))
+    for row in frame.itertuples(index=False):
+        book.active.append(list(row))
+    book.save(tmp_path / "bcg.xlsx")
+    monkeypatch.setattr(report_files, "drawings", lambda report: {})
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "bcg.xlsx"), "--measure", "RR", "--by", "alloc",
+                                      "--mods", "ablat", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    (a,) = json.loads((out / "report.json").read_text())["analyses"]
+    assert a["random"]["estimate"] == pytest.approx(REFERENCE["knha"]["estimate"], rel=1e-6)
+    assert a["moderators"][0]["fit"]["coef"][1] == pytest.approx(REFERENCE["knha"]["ablat_slope"], rel=1e-6)
