@@ -663,8 +663,9 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
         if len(arms) < options.min_trials:
             left_out = "".join(f"; {trial}: {reason.removeprefix(outcome + ': ')}"
                                for trial, reason in arms.attrs.get("excluded", ()))
-            skipped.append((outcome, f"{len(arms)} controlled trial(s) with usable {options.timepoint_class} "
-                                     f"data, fewer than {options.min_trials}{left_out}"))
+            usable = (f"controlled trial(s) with usable {options.timepoint_class} data" if source.trials is not None
+                      else "study row(s) in the table")
+            skipped.append((outcome, f"{len(arms)} {usable}, fewer than {options.min_trials}{left_out}"))
         else:
             kind = _kind(arms)
             if kind in ("binary", "continuous"):

@@ -74,6 +74,8 @@ def table_source(path: Path, outcome: str | None, measures: tuple[str, ...], lab
         studies["year"] = table.years
     if by is not None:
         cells = table.column(by, "--by").str.strip()
+        if (cells == "").all():
+            raise InputError(f"{path}: --by {by}: every cell is empty (missing values are not a subgroup)")
         studies[by] = cells.where(cells != "", None).to_numpy(dtype=object)
     for column in mods:
         studies[column] = table.numbers(column, "--mods")

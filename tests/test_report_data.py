@@ -101,6 +101,19 @@ def test_an_option_that_does_not_fit_the_spreadsheet_is_a_one_line_error(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("table", "args", "message"), [
+    ("study,yi,vi,grp\nA,0.1,0.02,\nB,0.3,0.03,\n", ["--by", "grp"], "--by grp: every cell is empty"),
+    ("study,yi,vi\nA,0.1,0.02\n", [], "one: 1 study row(s) in the table, fewer than 2"),
+    ("study,yi,vi,x\nA,0.1,0.02,a\nB,0.3,0.03,b\n", ["--mods", "x"], "row 2: x: not a number: 'a'"),
+])
+def test_a_table_that_cannot_be_reported_says_why_in_one_line(tmp_path: Path, table, args, message):
+    (tmp_path / "one.csv").write_text(table)
+    result = CliRunner().invoke(cli, ["report", str(tmp_path / "one.csv"), *args, "--out", str(tmp_path / "out"),
+                                      "--quiet"])
+    assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_spreadsheet_is_an_input_the_report_never_writes_near(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(report_files, "drawings", lambda report: {})
     shutil.copy(DATA, tmp_path / "bcg.csv")
