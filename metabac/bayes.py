@@ -31,7 +31,6 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
 from metabac._checks import InputError, label_list, require_choice, require_level, study_inputs
 from metabac._result import fmt, table, to_jsonable

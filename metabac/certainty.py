@@ -222,7 +222,7 @@ def publication_bias_rule(trial_sizes: Sequence[int], ois: int, unavailable: Map
                        f"too few (< {FUNNEL_MIN_TRIALS}) for a funnel-plot test")
     if reasons:
         return 1, "; ".join(reasons)
-    return 0, (f"no trial known to report the outcome without usable data" if not missing else
+    return 0, ("no trial known to report the outcome without usable data" if not missing else
                f"trials without usable data hold {100 * share:.0f}% of participants (< 25%)") + \
         ("" if small else "; not all trials are small")
 
