@@ -243,7 +243,7 @@ def _who_responds_blocks(report: Report) -> list[Block]:
     """Within-trial evidence first (the stronger), then across-trial comparisons (observational), then published
     across-trial findings (second-hand); never mixed in one table."""
     out = [Block("h2", "Who responds?", "who-responds"),
-           Block("p", severity_answer(report)),
+           Block("p", severity_answer(report, pointer=False)),
            Block("h3", "(a) Within-trial evidence", "within-trial"),
            Block("p", "Subgroups compared inside one randomised trial share its protocol and randomisation: the "
                       "strongest evidence on an effect modifier (Fisher et al., BMJ 2017;356:j573). As published, "

@@ -166,7 +166,7 @@ def answer_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[tuple[str, 
     return header, rows
 
 
-def severity_answer(report: Report) -> str:
+def severity_answer(report: Report, pointer: bool = True) -> str:
     """The one-line answer on heavy vs moderate drinkers; empty where no trial has a severity class (a review of
     another topic)."""
     who = report.who_responds
@@ -178,8 +178,8 @@ def severity_answer(report: Report) -> str:
         only = ", ".join(f"{n} {level}" for level, n in counts.items()) or "none"
         return (f"Heavy vs moderate drinkers: not estimable. Of {len(who.severity)} trials, {len(classes)} have a "
                 f"severity class ({only}); no trial in the records is classified "
-                f"{'moderate' if 'heavy' in counts else 'heavy'}, so no comparison between levels can be made. "
-                "The within-trial evidence on who responds is in the section Who responds?.")
+                f"{'moderate' if 'heavy' in counts else 'heavy'}, so no comparison between levels can be made."
+                + (" The within-trial evidence on who responds is in the section Who responds?." if pointer else ""))
     return f"Heavy vs moderate drinkers: {counts.get('heavy', 0)} heavy and {counts.get('moderate', 0)} moderate " \
            "trials; see Who responds? (across-trial comparisons are observational)."
 
