@@ -4,7 +4,6 @@ and the page opens in headless Chromium (screenshot)."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -30,8 +29,6 @@ from metabac.summary_of_findings import summary_of_findings
 
 HOSTILE = "<script>alert(1)</script>"
 TRIALS = Path(__file__).resolve().parents[1] / "trials"
-HAS_TRIALS = importlib.util.find_spec("metabac.trials") is not None and any(TRIALS.glob("*.toml"))
-needs_trials = pytest.mark.skipif(not HAS_TRIALS, reason="metabac.trials or the bundled trials/*.toml not present yet")
 
 
 def crafted_report(tmp_path: Path, label: str = "Hauser 2017") -> Report:
@@ -406,7 +403,6 @@ def test_cli_unknown_trials_folder_is_one_line_error(tmp_path: Path):
     assert not (tmp_path / "r").exists()
 
 
-@needs_trials
 def test_cli_report_on_the_bundled_trials(tmp_path: Path):
     out = tmp_path / "reports"
     trials_before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in TRIALS.rglob("*")
@@ -474,7 +470,6 @@ def _the_review_a_methodologist_would_sign(data: dict, markdown: str, page: str)
     assert '<nav class="contents">' in first_screen
 
 
-@needs_trials
 def test_cli_unwritable_output_is_one_line_error(tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
