@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -180,13 +181,15 @@ class _Journal:
         return cls(out, list(data["staging"]), switch)
 
     def save(self) -> None:
-        """Write the journal atomically (a temporary file renamed over it); remove it when it holds nothing."""
+        """Write the journal atomically (a new temporary file, created exclusively so that nothing of the user's is
+        ever written through, renamed over it); remove it when it holds nothing."""
         path = self.out / JOURNAL
         if not self.staging and self.switch is None:
             path.unlink(missing_ok=True)
             return
-        temporary = self.out / f"{JOURNAL}.tmp"
-        temporary.write_text(json.dumps({"staging": self.staging, "switch": self.switch}), encoding="utf-8")
+        descriptor, temporary = tempfile.mkstemp(prefix=f"{JOURNAL}.", dir=self.out)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump({"staging": self.staging, "switch": self.switch}, handle)
         os.replace(temporary, path)
 
 
