@@ -562,12 +562,12 @@ def check_grouping(by: str | None, analyses: list[OutcomeAnalysis]) -> None:
         raise InputError(f"--by: no column {by!r} in the comparisons; choose one of {', '.join(known)} or none")
 
 
-def reproduction_of(options: ReportOptions) -> tuple[pd.DataFrame | None, str | None]:
-    """The published analyses of ``<trials>/published`` recomputed (:func:`metabac.reproduce`), or the reason
-    there are none."""
+def reproduction_of(options: ReportOptions, trials: TrialSet | None = None) -> tuple[pd.DataFrame | None, str | None]:
+    """The published analyses of ``<trials>/published`` recomputed (:func:`metabac.reproduce`, on the records
+    already loaded when ``trials`` is given), or the reason there are none."""
     if not (Path(options.trials_dir) / "published").is_dir():
         return None, f"{Path(options.trials_dir) / 'published'}: no registry of published analyses"
-    return reproduce(trials_dir=options.trials_dir), None
+    return reproduce(trials_dir=options.trials_dir, trial_set=trials), None
 
 
 def _inputs_hash(inputs: tuple[Path, ...]) -> str:
@@ -685,7 +685,7 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Progress | 
     if not analyses:
         raise InputError("no outcome could be pooled: " + "; ".join(f"{o}: {r}" for o, r in skipped))
     check_grouping(options.by, analyses)
-    reproduction, note = reproduction_of(options) if source.trials is not None else (None, None)
+    reproduction, note = reproduction_of(options, source.trials) if source.trials is not None else (None, None)
     return Report(options, source.coverage, tuple(analyses), tuple(skipped), reproduction, note,
                   run_stamp(options, source.inputs), source.review,
                   who_responds(source.trials, options) if source.trials is not None else None)

@@ -226,9 +226,9 @@ class TrialComparisons:
     """The trial records of one folder, read once, and their comparisons per outcome, built once (a reproduction
     run asks for the same outcome for several registry entries)."""
 
-    def __init__(self, trials_dir: str | Path | None = None) -> None:
+    def __init__(self, trials_dir: str | Path | None = None, trial_set: TrialSet | None = None) -> None:
         self.trials_dir = Path(bundled_trials() if trials_dir is None else trials_dir)
-        self._trials: TrialSet | None = None
+        self._trials: TrialSet | None = trial_set
         self._by_outcome: dict[str, pd.DataFrame] = {}
 
     def rows(self, outcome: str) -> pd.DataFrame:
@@ -367,6 +367,8 @@ def reproduce(
     names: list[str] | tuple[str, ...] | None = None,
     trials_dir: str | Path | None = None,
     profile: str | None = None,
+    *,
+    trial_set: TrialSet | None = None,
 ) -> pd.DataFrame:
     """Recompute the published analyses of ``<trials_dir>/published`` and compare at the printed precision.
 
@@ -379,6 +381,8 @@ def reproduce(
         default the trials bundled with metabac (:func:`metabac.bundled_trials`).
     profile : {"metafor", "revman5", "meta"}, optional
         Convention profile for every entry; by default each entry's own ``profile`` (metafor if absent).
+    trial_set : TrialSet, optional
+        The records of ``trials_dir`` already loaded (the report passes its own, so they are read once).
 
     Returns
     -------
@@ -402,7 +406,7 @@ def reproduce(
     if profile is not None:
         get_profile(profile)
     rows = []
-    trials = TrialComparisons(trials_dir)
+    trials = TrialComparisons(trials_dir, trial_set)
     for entry in load_published(trials_dir, list(names) if names else None):
         used = profile or entry.get("profile", "metafor")
         inputs = entry_inputs(entry, trials)
