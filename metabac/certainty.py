@@ -41,6 +41,7 @@ from scipy import stats
 
 from metabac._checks import InputError
 from metabac._result import Result, table
+from metabac.tau2 import critical_value
 from metabac.effects import RATIO_MEASURES
 from metabac.pooling import PoolResult
 from metabac.rob import OVERALL, fit_comparisons, study_overall
@@ -134,7 +135,7 @@ def inconsistency_rule(fit: PoolResult) -> Verdict:
     confidence intervals do not overlap."""
     if int(fit.k) < 2:
         return 0, "one trial: consistency cannot be judged"
-    crit = stats.norm.ppf(0.5 + fit.level / 200)
+    crit = float(critical_value(fit.level))
     low, high = fit.yi - crit * np.sqrt(fit.vi), fit.yi + crit * np.sqrt(fit.vi)
     apart = bool(low.max() > high.min())
     pi_null = bool(fit.pi_low <= 0 <= fit.pi_high)

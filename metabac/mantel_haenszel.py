@@ -16,6 +16,7 @@ from scipy import stats
 from metabac._checks import InputError, label_list, require_choice, require_level, study_name
 from metabac.effects import BINARY_MEASURES, Cells, cells_from_arms
 from metabac.pooling import PoolResult
+from metabac.tau2 import critical_value, q_based_i2, two_sided_p
 
 MHMeasure = Literal["OR", "RR", "RD"]
 
@@ -50,14 +51,14 @@ def _result(
     cells: Cells, measure: str, model: str, estimate: float, se: float, weights: np.ndarray, q: float, k_q: int,
     level: float, labels: ArrayLike | None,
 ) -> PoolResult:
-    crit = stats.norm.ppf(0.5 + level / 200)
+    crit = float(critical_value(level))
     statistic = estimate / se
     q_df = k_q - 1
-    i2 = max(0.0, 100 * (q - q_df) / q) if q_df > 0 and q > 0 else 0.0
+    i2 = float(q_based_i2(q, q_df))
     h2 = q / q_df if q_df > 0 else 1.0
     return PoolResult(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se, statistic=statistic,
-        pvalue=float(2 * stats.norm.sf(abs(statistic))), df=None, tau2=0.0, q=q, q_df=q_df,
+        pvalue=float(two_sided_p(statistic)), df=None, tau2=0.0, q=q, q_df=q_df,
         q_pvalue=float(stats.chi2.sf(q, q_df)) if q_df > 0 else 1.0, i2=i2, h2=h2,
         pi_low=estimate - crit * se, pi_high=estimate + crit * se, k=len(cells.a),
         weights=100 * weights / weights.sum(), method="EE", test="z", level=level, measure=measure, model=model,

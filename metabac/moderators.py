@@ -18,8 +18,8 @@ from metabac._checks import (InputError, as_float_array, effects_and_variances, 
                              unpack_effect_sizes)
 from metabac._result import Result, fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, chunk_rows, estimate_tau2,
-                          knapp_hartung_factor, require_representable, variance_scale)
+from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, chunk_rows, critical_value,
+                          estimate_tau2, knapp_hartung_factor, require_representable, two_sided_p, variance_scale)
 
 Array = NDArray[np.float64]
 MISSING_LABEL = "(missing)"
@@ -54,7 +54,6 @@ def fit_mixed_model(problem: Problem, method: str, test: str, level: float, cont
     vb = fit.xwx_inv
     k, p = problem.k, problem.p
     df = k - p
-    alpha = 1 - level / 100
     if test in T_TESTS:
         vb = vb * knapp_hartung_factor(fit.rss(), df, test)[:, None, None]
     se = np.sqrt(np.einsum("bii->bi", vb))
@@ -63,15 +62,14 @@ def fit_mixed_model(problem: Problem, method: str, test: str, level: float, cont
         slopes = fit.beta[:, 1:]
         m = p - 1
         qm = np.einsum("bi,bij,bj->b", slopes, np.linalg.inv(vb[:, 1:, 1:]), slopes) if m else np.zeros(len(k))
-        if test in T_TESTS:
+        t_test = test in T_TESTS
+        pvalue = two_sided_p(statistic, df[:, None] if t_test else None)
+        crit = np.broadcast_to(critical_value(level, df if t_test else None), (len(k),))
+        if t_test:
             qm = qm / max(m, 1)
-            pvalue = 2 * stats.t.sf(np.abs(statistic), df[:, None])
             qm_pvalue = stats.f.sf(qm, max(m, 1), df)
-            crit = stats.t.ppf(1 - alpha / 2, df)
         else:
-            pvalue = 2 * stats.norm.sf(np.abs(statistic))
             qm_pvalue = stats.chi2.sf(qm, max(m, 1))
-            crit = np.full(len(k), stats.norm.ppf(1 - alpha / 2))
     return Coefficients(fit.beta, se, statistic, pvalue, qm, qm_pvalue, tau2, crit)
 
 

@@ -23,8 +23,9 @@ from metabac._checks import (InputError, effects_and_variances, label_list, requ
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.effects import canonical_measure
 from metabac.single import fit_one
-from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, estimate_tau2, knapp_hartung_factor,
-                          q_statistic, require_representable, solve_q_equation, unscale, variance_scale)
+from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, critical_value, estimate_tau2,
+                          knapp_hartung_factor, q_based_i2, q_statistic, require_representable, solve_q_equation,
+                          two_sided_p, unscale, variance_scale)
 
 Test = Literal["z", "knha", "adhoc"]
 Array = NDArray[np.float64]
@@ -150,7 +151,7 @@ class PoolResult(Result):
 
     def to_frame(self) -> pd.DataFrame:
         """Per-study rows (yi, CI, weight) and a pooled row, as a forest plot lists them."""
-        crit = stats.norm.ppf(0.5 + self.level / 200)
+        crit = float(critical_value(self.level))
         se = np.sqrt(self.vi)
         labels = list(self.labels) if self.labels else [f"study {i + 1}" for i in range(len(self.yi))]
         frame = pd.DataFrame(
@@ -284,24 +285,18 @@ def _fit_problem(problem: Problem, method: str, test: str, level: float, control
             i2 = 100 * tau2 / (vt + tau2)
             h2 = tau2 / vt + 1
         else:
-            i2 = np.where(q > 0, np.maximum(0.0, 100 * (q - q_df) / q), 0.0)
+            i2 = q_based_i2(q, q_df)
             h2 = np.where(q_df > 0, q / q_df, 1.0)
     i2 = np.where(k > 1, i2, 0.0)
     h2 = np.where(k > 1, h2, 1.0)
-    alpha = 1 - level / 100
+    df = None
     if test in T_TESTS:
         se = se * np.sqrt(knapp_hartung_factor(fit.rss(), q_df, test))
         df = q_df
-        with np.errstate(divide="ignore", invalid="ignore"):
-            crit = np.where(df > 0, special.stdtrit(np.maximum(df, 1), 1 - alpha / 2), np.nan)
-            statistic = estimate / se
-            pvalue = np.where(df > 0, 2 * special.stdtr(np.maximum(df, 1), -np.abs(statistic)), np.nan)
-    else:
-        df = None
-        crit = np.full_like(estimate, special.ndtri(1 - alpha / 2))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            statistic = estimate / se
-        pvalue = 2 * special.ndtr(-np.abs(statistic))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = estimate / se
+    crit = np.broadcast_to(critical_value(level, df), estimate.shape)
+    pvalue = two_sided_p(statistic, df)
     pi_half = crit * np.sqrt(se**2 + tau2)
     weights = 100 * fit.w / fit.sum_w[:, None]
     return dict(

@@ -44,7 +44,7 @@ from metabac._result import Result, to_jsonable
 from metabac.effects import BINARY_MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import Problem, WeightedFit
+from metabac.tau2 import Problem, WeightedFit, critical_value, q_based_i2, two_sided_p
 
 Model = Literal["fixed", "random"]
 Pooling = Literal["IV", "MH", "PETO"]
@@ -200,11 +200,11 @@ def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, la
     problem = Problem.intercept_only(yi, vi)
     fit = WeightedFit.fit(problem, 1 / (problem.v + tau2))
     estimate, se = float(fit.beta[0, 0]), float(np.sqrt(fit.xwx_inv[0, 0, 0]))
-    crit = stats.norm.ppf(0.5 + level / 200)
+    crit = float(critical_value(level))
     statistic = estimate / se
     return dataclasses.replace(
         iv, estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
-        statistic=statistic, pvalue=float(2 * stats.norm.sf(abs(statistic))), tau2=tau2, q=mh.q,
+        statistic=statistic, pvalue=float(two_sided_p(statistic)), tau2=tau2, q=mh.q,
         q_pvalue=mh.q_pvalue, weights=100 * fit.w[0] / fit.w[0].sum(), model="inverse variance",
         method="DL",
     )
@@ -214,7 +214,7 @@ def apply_conventions(result: PoolResult, prof: Profile) -> PoolResult:
     """I² and the prediction interval as the profile prints them."""
     changes: dict = {}
     if prof.i2 == "q" and result.q_df > 0:
-        changes["i2"] = max(0.0, 100 * (result.q - result.q_df) / result.q) if result.q > 0 else 0.0
+        changes["i2"] = float(q_based_i2(result.q, result.q_df))
         changes["h2"] = result.q / result.q_df
     if prof.prediction == "none":
         changes.update(pi_low=float("nan"), pi_high=float("nan"))

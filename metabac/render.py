@@ -18,7 +18,6 @@ from string import Template
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
@@ -28,6 +27,7 @@ from metabac.report_review import (
     published_rows, severity_answer, severity_rows, sof_rows, within_rows,
 )
 from metabac.rob import LABELS
+from metabac.tau2 import critical_value
 from metabac.report_text import (
     convention, leave_one_out_rows, methods_paragraph, predictor_rows, reproduction_rows, slug, small_study_rows,
 )
@@ -104,7 +104,7 @@ def effect(measure: str, estimate: float, low: float, high: float) -> str:
 
 
 def _study_rows(a: OutcomeAnalysis, notes: list[str]) -> tuple[tuple[Cell, ...], ...]:
-    crit = float(stats.norm.ppf(0.5 + a.random.level / 200))
+    crit = float(critical_value(a.random.level))
     rows = []
     for note, (_, r) in zip(notes, a.studies.iterrows()):
         se = math.sqrt(r.vi)

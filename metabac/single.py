@@ -27,8 +27,8 @@ from numpy.typing import NDArray
 from scipy import special
 
 from metabac._checks import ConvergenceError
-from metabac.tau2 import (SCORING_STEPS, T_TESTS, Control, Problem, dl_estimate, estimate_tau2, hs_estimate,
-                          intercept_trace_p, knapp_hartung_factor, intercept_trace_pp, log_likelihood, q_newton_step, require_representable,
+from metabac.tau2 import (SCORING_STEPS, T_TESTS, Control, Problem, critical_value, dl_estimate, estimate_tau2,
+                          hs_estimate, intercept_trace_p, knapp_hartung_factor, q_based_i2, two_sided_p, intercept_trace_pp, log_likelihood, q_newton_step, require_representable,
                           study_dot, study_sum, unscale, variance_scale, zero_is_better)
 
 Array = NDArray[np.float64]
@@ -220,19 +220,13 @@ def _fit_one(y: Array, v: Array, method: str, test: str, level: float, control: 
     elif random:
         i2, h2 = 100 * tau2 / (vt + tau2), tau2 / vt + 1
     else:
-        i2, h2 = (max(0.0, 100 * (q - q_df) / q) if q > 0 else 0.0), q / q_df
+        i2, h2 = q_based_i2(q, q_df), q / q_df
     df = None
     if test in T_TESTS:
         se = se * math.sqrt(knapp_hartung_factor(fit.rss(), q_df, test))
         df = q_df
     statistic = estimate / np.float64(se)
-    upper = 1 - (1 - level / 100) / 2
-    if df is None:
-        crit, pvalue = special.ndtri(upper), 2 * special.ndtr(-abs(statistic))
-    elif df > 0:
-        crit, pvalue = special.stdtrit(df, upper), 2 * special.stdtr(df, -abs(statistic))
-    else:
-        crit = pvalue = math.nan
+    crit, pvalue = critical_value(level, df), two_sided_p(statistic, df)
     pi_half = crit * math.sqrt(se**2 + tau2)
     numbers = dict(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,

@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import special
 from scipy.optimize import brentq
 
 from metabac._checks import ConvergenceError, InputError, require_positive_number, require_whole_number
@@ -30,6 +31,36 @@ METHODS: tuple[str, ...] = ("EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "E
 # name); the last two use the t distribution with the variance factor of :func:`knapp_hartung_factor`.
 TESTS: tuple[str, ...] = ("z", "knha", "adhoc")
 T_TESTS = frozenset({"knha", "adhoc"})
+
+
+def critical_value(level: float, df: NDArray[np.float64] | int | None = None) -> NDArray[np.float64]:
+    """The two-sided critical value at ``level`` percent: z_{1/2 + level/200}, or t with ``df`` degrees of freedom
+    (NaN where df <= 0). Scalars give 0-d arrays, arrays of df arrays."""
+    upper = 0.5 + level / 200
+    if df is None:
+        return np.asarray(special.ndtri(upper))
+    degrees = np.asarray(df)
+    with np.errstate(invalid="ignore"):
+        return np.where(degrees > 0, special.stdtrit(np.maximum(degrees, 1), upper), np.nan)
+
+
+def two_sided_p(statistic: NDArray[np.float64] | float, df: NDArray[np.float64] | int | None = None
+                ) -> NDArray[np.float64]:
+    """The two-sided p-value of a z statistic, or of a t statistic with ``df`` degrees of freedom (NaN where
+    df <= 0): 2·Φ(−|z|) or 2·F_t(−|t|; df)."""
+    if df is None:
+        return 2 * special.ndtr(-np.abs(statistic))
+    degrees = np.asarray(df)
+    with np.errstate(invalid="ignore"):
+        return np.where(degrees > 0, 2 * special.stdtr(np.maximum(degrees, 1), -np.abs(statistic)), np.nan)
+
+
+def q_based_i2(q: NDArray[np.float64] | float, df: NDArray[np.float64] | int) -> NDArray[np.float64]:
+    """I² from Cochran's Q, 100·max(0, Q − df)/Q (Higgins & Thompson 2002), 0 where Q or df is 0: the fixed-effect
+    model's I² and RevMan's (the random-effects I² is computed from tau² instead)."""
+    q, degrees = np.asarray(q, dtype=float), np.asarray(df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((q > 0) & (degrees > 0), np.maximum(0.0, 100 * (q - degrees) / q), 0.0)
 
 
 def knapp_hartung_factor(rss: NDArray[np.float64] | float, df: NDArray[np.float64] | int, test: str

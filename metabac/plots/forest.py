@@ -21,7 +21,7 @@ from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.moderators import SubgroupResult
 from metabac.plots.style import BLACK, BLUE, GREY, INK, LITERAL, RATIO_TICKS, fit_label, pooled_studies
 from metabac.pooling import PoolResult
-from metabac.tau2 import T_TESTS
+from metabac.tau2 import T_TESTS, q_based_i2
 
 
 WIDTH = 14.0  # inches
@@ -81,7 +81,7 @@ def subgroup_difference_line(result: SubgroupResult) -> str:
         unclassified = f"; {len(result.missing)} trial(s) not classified" if result.missing else ""
         return (f"Test for subgroup differences: not estimable (one classified subgroup, "
                 f"{', '.join(map(str, result.fits))}{unclassified})")
-    i2 = max(0.0, 100 * (result.q_between - result.q_between_df) / result.q_between) if result.q_between > 0 else 0
+    i2 = float(q_based_i2(result.q_between, result.q_between_df))
     return (f"Test for subgroup differences: Chi² = {_num(result.q_between)}, df = {result.q_between_df} "
             f"({_p(result.q_between_pvalue)}), I² = {i2:.0f}%")
 
