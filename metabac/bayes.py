@@ -36,7 +36,8 @@ from metabac._checks import InputError, label_list, require_choice, require_leve
 from metabac._result import fmt, table, to_jsonable
 from metabac.bayes_posterior import Model, NormalMixture, TauPosterior, mode, shortest_interval
 from metabac.bayes_priors import TauPrior, tau_prior
-from metabac.pooling import MEASURE_NAMES, RATIO_NAMES, _ndim, _prepare_batch
+from metabac.effects import RATIO_MEASURES, SCALE_NAMES
+from metabac.pooling import _ndim, _prepare_batch
 
 Array = NDArray[np.float64]
 PARAMETERS = ("mu", "tau", "prediction", "theta")
@@ -409,7 +410,7 @@ def format_summary(result: BayesResult, digits: int = 4) -> str:
     pct = f"{result.level:g}%"
     lines = [f"Bayesian random-effects meta-analysis (k = {result.k}; exact quadrature over tau)",
              f"tau prior: {result.tau_prior.label}", f"mu prior:  {mu_prior}", ""]
-    scale = MEASURE_NAMES.get(result.measure or "", "")
+    scale = SCALE_NAMES.get(result.measure or "", "")
     lines.append(f"Marginal posterior summary{f' ({scale})' if scale else ''}:")
     header = ["", "mean", "sd", "median", "mode", f"{pct} low", f"{pct} high", "shortest low", "shortest high"]
     rows = [[name, *(fmt(value, d) for value in getattr(result, name))] for name in ("tau", "mu", "prediction")]
@@ -424,7 +425,7 @@ def format_summary(result: BayesResult, digits: int = 4) -> str:
               f"log marginal likelihood: {fmt(result.log_marginal_likelihood, d)}"
               f"{' (flat mu prior: p(mu) = 1)' if result.mu_prior is None else ''}",
               f"Bayes factor tau = 0: {fmt(result.bf_tau0, d)}; Bayes factor mu = 0: {bf_mu0}"]
-    if result.measure in RATIO_NAMES:
+    if result.measure in RATIO_MEASURES:
         mu, pred = result.mu, result.prediction
         lines += ["", f"{result.measure} {math.exp(mu.median):.2f} (posterior median) [{pct} credible interval "
                   f"{math.exp(mu.low):.2f}, {math.exp(mu.high):.2f}]; {pct} prediction interval "

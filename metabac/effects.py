@@ -167,6 +167,13 @@ CONTINUOUS_MEASURES: dict[str, Callable[..., tuple[Array, Array]]] = {
 }
 MEASURES: tuple[str, ...] = (*BINARY_MEASURES, *CONTINUOUS_MEASURES)
 RATIO_MEASURES: frozenset[str] = frozenset({"OR", "RR", "PETO", "ROM"})
+# The measures' names, once: reports name them so, and summaries of a fit name the scale it is on (SCALE_NAMES: the
+# log of a ratio measure, which is what yi and the pooled estimate are).
+MEASURE_NAMES: dict[str, str] = {
+    "OR": "odds ratio", "RR": "risk ratio", "RD": "risk difference", "PETO": "Peto odds ratio",
+    "MD": "mean difference", "SMD": "standardised mean difference (Hedges' g)", "ROM": "ratio of means",
+}
+SCALE_NAMES: dict[str, str] = {m: f"log {name}" if m in RATIO_MEASURES else name for m, name in MEASURE_NAMES.items()}
 
 
 def canonical_measure(measure: str | None) -> str | None:

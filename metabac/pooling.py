@@ -21,7 +21,7 @@ from scipy import special, stats
 from metabac._checks import (InputError, effects_and_variances, label_list, require_choice, require_label_count,
                              require_level, require_positive_number, unpack_effect_sizes)
 from metabac._result import Result, fmt, fmt_p, table
-from metabac.effects import canonical_measure
+from metabac.effects import RATIO_MEASURES, SCALE_NAMES, canonical_measure
 from metabac.single import fit_one
 from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, critical_value, estimate_tau2,
                           knapp_hartung_factor, q_based_i2, q_statistic, require_representable, solve_q_equation,
@@ -29,13 +29,6 @@ from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit
 
 Test = Literal["z", "knha", "adhoc"]
 Array = NDArray[np.float64]
-RATIO_NAMES = {"OR": "odds ratio", "RR": "risk ratio", "PETO": "Peto odds ratio", "ROM": "ratio of means"}
-MEASURE_NAMES = {
-    **{key: f"log {name}" for key, name in RATIO_NAMES.items()},
-    "RD": "risk difference",
-    "MD": "mean difference",
-    "SMD": "standardised mean difference",
-}
 
 
 class Interval(NamedTuple):
@@ -175,7 +168,7 @@ class PoolResult(Result):
         if np.ndim(self.estimate) != 0:
             return f"batch of {len(self.estimate)} meta-analyses ({self.method})"
         model = self.method if self.model == "inverse variance" else self.model
-        scale = MEASURE_NAMES.get(self.measure or "")
+        scale = SCALE_NAMES.get(self.measure or "")
         return (f"{model}, k = {self.k}: estimate {fmt(self.estimate)}{f' ({scale})' if scale else ''} "
                 f"[{self.level:g}% CI {fmt(self.ci_low)}, {fmt(self.ci_high)}], p = {fmt_p(self.pvalue)}"
                 + (f", tau^2 = {fmt(self.tau2)}" if self.is_random else ""))
@@ -454,7 +447,7 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
         f"Q(df = {result.q_df}) = {fmt(result.q, d)}, p-val = {fmt_p(result.q_pvalue, d)}",
         "",
     ]
-    scale = MEASURE_NAMES.get(result.measure or "", "")
+    scale = SCALE_NAMES.get(result.measure or "", "")
     lines.append(f"Model Results{f' ({scale})' if scale else ''}:")
     stat_name = "t" if result.test in T_TESTS else "z"
     header = ["estimate", "se", stat_name, "p", "ci_low", "ci_high"]
@@ -469,7 +462,7 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
     if result.test in T_TESTS:
         modified = "modified (max(1, s²)) " if result.test == "adhoc" else ""
         lines.append(f"({modified}Hartung-Knapp adjustment: t distribution with {result.df} df)")
-    if result.measure in RATIO_NAMES:
+    if result.measure in RATIO_MEASURES:
         level = f"{result.level:g}%"
         text = (f"{result.measure} {np.exp(result.estimate):.2f} [{level} CI {np.exp(result.ci_low):.2f}, "
                 f"{np.exp(result.ci_high):.2f}]")

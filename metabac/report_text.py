@@ -12,12 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metabac.effects import MEASURE_NAMES
 from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.report import Report
 
-MEASURE_NAMES = {"RR": "risk ratio", "OR": "odds ratio", "RD": "risk difference", "PETO": "Peto odds ratio",
-                 "MD": "mean difference", "SMD": "standardised mean difference (Hedges' g)",
-                 "ROM": "ratio of means"}
 ESTIMATORS = {"REML": "restricted maximum likelihood (REML; Viechtbauer 2005)", "DL": "DerSimonian-Laird",
               "ML": "maximum likelihood", "PM": "Paule-Mandel", "EB": "empirical Bayes", "HE": "Hedges",
               "HS": "Hunter-Schmidt", "SJ": "Sidik-Jonkman", "EE": "none (equal effects)",
