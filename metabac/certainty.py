@@ -197,7 +197,7 @@ def imprecision_rule(fit: PoolResult, participants: int, ois: int, *, mid: float
     both = bounds is not None and low <= bounds[0] and high >= bounds[1]
     null = low <= 0 <= high
     short = participants < ois
-    parts = [f"95% CI {shown} " + ("includes no effect" if null else "excludes no effect"),
+    parts = [f"{fit.level:g}% CI {shown} " + ("includes no effect" if null else "excludes no effect"),
              f"{participants} participants {'below' if short else 'reach'} the optimal information size of {ois}"]
     if both:
         edge = f"RR {APPRECIABLE_RR[0]:g} and {APPRECIABLE_RR[1]:g}" if ratio else f"±{mid:g}"

@@ -134,7 +134,7 @@ def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, s
         blocks.append(Block("img", f"Forest plot: {a.outcome} ({a.measure})", image=f"forest-{slug(a.outcome)}"))
     blocks.append(Block("table", f"{a.outcome}: studies", header=("Study", *arm_head, "Analysis set", "Subgroup",
                                                                    "Weight (random)", "Weight (fixed)",
-                                                                   f"{a.measure} [95% CI]"),
+                                                                   f"{a.measure} [{a.random.level:g}% CI]"),
                         rows=_study_rows(a, notes)))
     fixed_name = "Mantel-Haenszel" if a.fixed.model == "Mantel-Haenszel" else a.fixed.model
     pooled = [
@@ -146,8 +146,10 @@ def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, s
          Cell(effect(a.measure, a.fixed.estimate, a.fixed.ci_low, a.fixed.ci_high), link=anchor), Cell(""),
          Cell(p_value(a.fixed.pvalue))),
     ]
-    blocks.append(Block("table", f"{a.outcome}: pooled", header=("Model", f"{a.measure} [95% CI]",
-                                                                  "95% prediction interval", "p"), rows=tuple(pooled)))
+    level = f"{a.random.level:g}%"
+    blocks.append(Block("table", f"{a.outcome}: pooled", header=("Model", f"{a.measure} [{level} CI]",
+                                                                  f"{level} prediction interval", "p"),
+                        rows=tuple(pooled)))
     lines = [heterogeneity_line(a.random), overall_effect_line(a.random), *appraisal_lines(a, arms[0])]
     if a.groups is not None:
         lines.append(subgroup_difference_line(a.groups))

@@ -229,7 +229,8 @@ def bayes_of(a: OutcomeAnalysis) -> tuple[BayesResult | None, tuple[tuple[str, B
     if a.measure not in RATIO_MEASURES:
         return None, ()
     prior, scale = BAYES_PRIOR
-    fit = (bayes(a.studies["yi"], a.studies["vi"], tau_prior=prior, tau_scale=scale, measure=a.measure,
+    level = a.random.level
+    fit = (bayes(a.studies["yi"], a.studies["vi"], tau_prior=prior, tau_scale=scale, measure=a.measure, level=level,
                  labels=a.studies["study"].astype(str).to_numpy()) if len(a.studies) <= BAYES_MAX_TRIALS else None)
     groups = []
     if a.groups is not None:
@@ -237,7 +238,7 @@ def bayes_of(a: OutcomeAnalysis) -> tuple[BayesResult | None, tuple[tuple[str, B
             members = a.studies[a.studies["group"].astype(str) == name]
             if 1 < len(members) <= BAYES_MAX_TRIALS:
                 groups.append((name, bayes(members["yi"], members["vi"], tau_prior=prior, tau_scale=scale,
-                                           measure=a.measure)))
+                                           measure=a.measure, level=level)))
     return fit, tuple(groups)
 
 

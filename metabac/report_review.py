@@ -44,9 +44,9 @@ def natural(measure: str, value: float) -> float:
     return math.exp(value) if measure in RATIO_MEASURES else value
 
 
-def interval(measure: str, estimate: float, low: float, high: float) -> str:
-    """``RR 2.18 (95% CI 0.82 to 5.76)`` on the natural scale."""
-    return (f"{measure} {number(natural(measure, estimate))} (95% CI {number(natural(measure, low))} to "
+def interval(measure: str, estimate: float, low: float, high: float, level: float) -> str:
+    """``RR 2.18 (95% CI 0.82 to 5.76)`` on the natural scale, at the interval's own level."""
+    return (f"{measure} {number(natural(measure, estimate))} ({level:g}% CI {number(natural(measure, low))} to "
             f"{number(natural(measure, high))})")
 
 
@@ -92,10 +92,10 @@ def timepoint_text(a: OutcomeAnalysis) -> str:
 def effect_line(a: OutcomeAnalysis) -> str:
     fit = a.main
     if not fit.is_random:
-        return f"{interval(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}, fixed effect ({fit.model})"
-    pi = "" if fit.k < 3 else (f"; 95% prediction interval {number(natural(a.measure, fit.pi_low))} to "
-                               f"{number(natural(a.measure, fit.pi_high))}")
-    return (f"{interval(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}, random effects ({fit.method}, "
+        return f"{interval(a.measure, fit.estimate, fit.ci_low, fit.ci_high, fit.level)}, fixed effect ({fit.model})"
+    pi = "" if fit.k < 3 else (f"; {fit.level:g}% prediction interval {number(natural(a.measure, fit.pi_low))} "
+                               f"to {number(natural(a.measure, fit.pi_high))}")
+    return (f"{interval(a.measure, fit.estimate, fit.ci_low, fit.ci_high, fit.level)}, random effects ({fit.method}, "
             f"{TESTS.get(fit.test, fit.test)}){pi}")
 
 
@@ -104,7 +104,7 @@ def bayes_text(measure: str, fit: Any, intervention: str, outcome: str) -> str:
     predictive interval for a new trial and the probability that the effect lies above no effect."""
     mu, new = fit.mu, fit.prediction
     above = float(fit.prob("mu", lower=0.0))
-    return (f"{measure} {number(natural(measure, mu.median))} (95% credible interval "
+    return (f"{measure} {number(natural(measure, mu.median))} ({fit.level:g}% credible interval "
             f"{number(natural(measure, mu.low))} to {number(natural(measure, mu.high))}; a new trial "
             f"{number(natural(measure, new.low))} to {number(natural(measure, new.high))}); posterior probability "
             f"that {intervention.lower()} increases {outcome_name(outcome)} ({measure} above "
@@ -188,8 +188,9 @@ def sof_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]], li
     """The summary of findings in GRADE layout (Cochrane Handbook 14.1.6): rows, and footnotes giving the reason
     for every level the certainty was rated down. Outcomes not pooled (harms included) are listed with why."""
     experimental, control = (name if name.isupper() else name.lower() for name in report.arm_names)
-    header = ("Outcome (timepoint)", f"Risk with {control}", f"Risk with {experimental} (95% CI)",
-              "Relative effect (95% CI)", "Participants analysed (studies)", "Certainty", "Comments")
+    level = f"{report.options.level:g}%"
+    header = ("Outcome (timepoint)", f"Risk with {control}", f"Risk with {experimental} ({level} CI)",
+              f"Relative effect ({level} CI)", "Participants analysed (studies)", "Certainty", "Comments")
     rows, notes = [], []
     for a in report.analyses:
         s = a.sof
@@ -239,16 +240,16 @@ def appraisal_lines(a: OutcomeAnalysis, intervention: str = "the intervention") 
         return lines
     if ap.wald is not None:
         w = ap.wald
-        lines.append(f"Sensitivity, Wald-type (z) interval: {interval(a.measure, w.estimate, w.ci_low, w.ci_high)}"
+        lines.append(f"Sensitivity, Wald-type (z) interval: {interval(a.measure, w.estimate, w.ci_low, w.ci_high, w.level)}"
                      f", p = {p_value(w.pvalue)}.")
     if ap.itt_only is not None:
         f = ap.itt_only
         lines.append(f"Sensitivity, trials analysed by intention to treat only (without {', '.join(ap.not_itt)}):"
-                     f" {interval(a.measure, f.estimate, f.ci_low, f.ci_high)}, k = {f.k}.")
+                     f" {interval(a.measure, f.estimate, f.ci_low, f.ci_high, f.level)}, k = {f.k}.")
     if ap.bayes is not None:
         lines.append(f"Bayesian random effects ({len(a.studies)} trials; prior {BAYES_PRIOR_TEXT}): "
                      f"{bayes_text(a.measure, ap.bayes, intervention, a.outcome)}; τ median "
-                     f"{number(ap.bayes.tau.median, 3)} (95% credible interval {number(ap.bayes.tau.low, 3)} to "
+                     f"{number(ap.bayes.tau.median, 3)} ({ap.bayes.level:g}% credible interval {number(ap.bayes.tau.low, 3)} to "
                      f"{number(ap.bayes.tau.high, 3)}).")
     for group, fit in ap.bayes_groups:
         lines.append(f"Bayesian random effects, subgroup {group} ({int(fit.k)} trials, same prior): "
@@ -260,7 +261,7 @@ def appraisal_lines(a: OutcomeAnalysis, intervention: str = "the intervention") 
         else:
             f = r.restricted
             lines.append(f"Sensitivity, without trials at high risk of bias ({', '.join(r.excluded)}): "
-                         f"{interval(a.measure, f.estimate, f.ci_low, f.ci_high)}, k = {f.k}"
+                         f"{interval(a.measure, f.estimate, f.ci_low, f.ci_high, f.level)}, k = {f.k}"
                          + (" (one trial: its own Wald interval)" if f.k == 1 else "") + ".")
     elif r is not None:
         lines.append("Sensitivity, without trials at high risk of bias: none is at high risk.")
@@ -278,7 +279,7 @@ def grade_rows(a: OutcomeAnalysis) -> tuple[tuple[str, ...], list[tuple[str, ...
 def moderator_rows(m: Any, measure: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """One meta-regression: each coefficient with its interval and p, then the omnibus and permutation tests."""
     fit, perm = m.fit, m.permutation
-    header = ("Coefficient", "Estimate (95% CI)", "p", "Permutation p")
+    header = ("Coefficient", f"Estimate ({fit.level:g}% CI)", "p", "Permutation p")
     rows = [(name, f"{number(b, 4)} ({number(lo, 4)} to {number(hi, 4)})", p_value(p),
              p_value(perm.pvalue[i]) if perm is not None else "—")
             for i, (name, b, lo, hi, p) in enumerate(zip(fit.names, fit.coef, fit.ci_low, fit.ci_high, fit.pvalue))]
@@ -326,7 +327,7 @@ def pooled_interaction_lines(report: Report) -> list[str]:
         name = outcome_name(str(r.modifier))
         if r.estimable:
             lines.append(f"{name} ({r.contrast}), pooled within-trial interaction over {r.k} trials: "
-                         f"{interval(str(r.measure), r.estimate, r.ci_lower, r.ci_upper)}, p = {p_value(r.pvalue)}.")
+                         f"{interval(str(r.measure), r.estimate, r.ci_lower, r.ci_upper, report.options.level)}, p = {p_value(r.pvalue)}.")
         else:
             lines.append(f"{name}: pooled within-trial interaction not estimable: {r.reason}.")
     return lines

@@ -141,3 +141,19 @@ def test_the_same_report_from_an_excel_copy(tmp_path: Path, monkeypatch):
     (a,) = json.loads((out / "report.json").read_text())["analyses"]
     assert a["random"]["estimate"] == pytest.approx(REFERENCE["knha"]["estimate"], rel=1e-6)
     assert a["moderators"][0]["fit"]["coef"][1] == pytest.approx(REFERENCE["knha"]["ablat_slope"], rel=1e-6)
+
+
+def test_every_interval_is_labelled_with_the_level_it_has(tmp_path: Path, monkeypatch):
+    """A 90% report must never print "95%" beside its intervals (a silently wrong label)."""
+    monkeypatch.setattr(report_files, "drawings", lambda report: {})
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["report", str(DATA), "--measure", "RR", "--by", "alloc", "--mods", "ablat",
+                                      "--level", "90", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    markdown = (out / "report.md").read_text()
+    assert "95%" not in markdown.replace("95% of its mass", "")
+    assert "90% CI" in markdown and "90% prediction interval" in markdown and "RR [90% CI]" in markdown
+    (a,) = json.loads((out / "report.json").read_text())["analyses"]
+    fit = mb.pool(*(
+        [row[key] for row in a["studies"]] for key in ("yi", "vi")), method="REML", test="knha", level=90)
+    assert a["random"]["ci_low"] == pytest.approx(float(fit.ci_low), rel=1e-12)
