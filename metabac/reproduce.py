@@ -132,19 +132,21 @@ def _published(value: Any, where: str) -> None:
             raise InputError(f"{where}.{quantity}: {error}") from None
 
 
-def _table(value: Any, where: str, fields: dict[str, Check] | None = None, required: tuple[str, ...] = ()) -> None:
-    """A TOML table; with ``fields``, only those keys, each passing its check, and the ``required`` ones present."""
+def _table(value: Any, where: str, fields: dict[str, Check] | None = None, required: tuple[str, ...] = (),
+           join: str = ".") -> None:
+    """A TOML table; with ``fields``, only those keys, each passing its check, and the ``required`` ones present.
+    A field is named ``<where><join><key>`` (``analyses[1].label``; ``<file>: label`` at the top level)."""
     if not isinstance(value, dict):
         raise InputError(f"{where}: must be a table, got {value!r}")
     if fields is None:
         return
     for key in required:
         if key not in value:
-            raise InputError(f"{where}.{key}: required")
+            raise InputError(f"{where}{join}{key}: required")
     for key, item in value.items():
         if key not in fields:
-            raise InputError(f"{where}.{key}: unknown key")
-        fields[key](item, f"{where}.{key}")
+            raise InputError(f"{where}{join}{key}: unknown key")
+        fields[key](item, f"{where}{join}{key}")
 
 
 def _tables(fields: dict[str, Check], required: tuple[str, ...] = (), at_least_one: bool = False) -> Check:
@@ -189,14 +191,7 @@ _ENTRY: dict[str, Check] = {
 def _check_entry(entry: dict, path: Path) -> None:
     """Every field of a registry entry, type and value, before anything is computed from it: a bad value is a
     one-line InputError naming the file and the field (``analyses[1].multiplier``), never a crash of the report."""
-    where = f"{path}:"
-    for key in ("name", "citation", "where", "measure", "expect", "analyses"):
-        if key not in entry:
-            raise InputError(f"{path}: {key}: required")
-    for key, value in entry.items():
-        if key not in _ENTRY:
-            raise InputError(f"{path}: {key}: unknown key")
-        _ENTRY[key](value, f"{where} {key}")
+    _table(entry, f"{path}:", _ENTRY, ("name", "citation", "where", "measure", "expect", "analyses"), join=" ")
     if entry["name"] != path.stem:
         raise InputError(f"{path}: name: {entry['name']!r} differs from the file name {path.stem!r}")
     if "inputs" not in entry and "studies" not in entry:
