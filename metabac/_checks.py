@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-
 # Control characters (newlines, escape sequences) in labels or file contents are shown escaped, so a message is
 # always one line and cannot drive the terminal it is printed on.
 _ONE_LINE = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]} | {

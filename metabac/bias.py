@@ -11,8 +11,17 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from metabac._checks import (
-    InputError, as_float_array, require_choice, require_fraction, require_full_rank, require_level, require_positive, require_whole_number,
-    same_length, study_inputs, unpack_effect_sizes,
+    InputError,
+    as_float_array,
+    require_choice,
+    require_fraction,
+    require_full_rank,
+    require_level,
+    require_positive,
+    require_whole_number,
+    same_length,
+    study_inputs,
+    unpack_effect_sizes,
 )
 from metabac._result import Result, fmt, fmt_p, to_jsonable
 from metabac.effects import cells_from_arms, effect_sizes

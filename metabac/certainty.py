@@ -41,10 +41,10 @@ from scipy import stats
 
 from metabac._checks import InputError
 from metabac._result import Result, table
-from metabac.tau2 import critical_value
 from metabac.effects import RATIO_MEASURES
 from metabac.pooling import PoolResult
 from metabac.rob import OVERALL, fit_comparisons, study_overall
+from metabac.tau2 import critical_value
 
 if TYPE_CHECKING:
     from metabac.trials import TrialSet

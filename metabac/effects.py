@@ -59,7 +59,7 @@ class Cells:
         """Studies with no events (or only events) in both groups."""
         return ((self.a == 0) & (self.c == 0)) | ((self.b == 0) & (self.d == 0))
 
-    def with_continuity(self, add: float, to: AddTo) -> "Cells":
+    def with_continuity(self, add: float, to: AddTo) -> Cells:
         """Add ``add`` to every cell of the studies chosen by ``to`` (escalc's ``add``/``to`` rule).
 
         ``only0``: studies with a zero cell; ``all``: every study; ``if0all``: every study if any has a zero cell;

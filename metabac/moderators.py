@@ -13,13 +13,35 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from metabac._checks import (InputError, as_float_array, effects_and_variances, require_choice, random_generator,
-                             require_full_rank, require_level, require_whole_number, same_length,
-                             unpack_effect_sizes)
+from metabac._checks import (
+    InputError,
+    as_float_array,
+    effects_and_variances,
+    random_generator,
+    require_choice,
+    require_full_rank,
+    require_level,
+    require_whole_number,
+    same_length,
+    unpack_effect_sizes,
+)
 from metabac._result import Result, fmt, fmt_p, table, to_jsonable
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, chunk_rows, critical_value,
-                          estimate_tau2, knapp_hartung_factor, require_representable, two_sided_p, variance_scale)
+from metabac.tau2 import (
+    METHODS,
+    T_TESTS,
+    TESTS,
+    Control,
+    Problem,
+    WeightedFit,
+    chunk_rows,
+    critical_value,
+    estimate_tau2,
+    knapp_hartung_factor,
+    require_representable,
+    two_sided_p,
+    variance_scale,
+)
 
 Array = NDArray[np.float64]
 MISSING_LABEL = "(missing)"

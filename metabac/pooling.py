@@ -9,7 +9,6 @@ with the same numbers to 1e-12 (tests/test_batch.py).
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
@@ -18,14 +17,37 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from metabac._checks import (InputError, effects_and_variances, label_list, require_choice, require_label_count,
-                             require_level, require_positive_number, unpack_effect_sizes)
+from metabac._checks import (
+    InputError,
+    effects_and_variances,
+    label_list,
+    require_choice,
+    require_label_count,
+    require_level,
+    require_positive_number,
+    unpack_effect_sizes,
+)
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.effects import RATIO_MEASURES, SCALE_NAMES, canonical_measure
 from metabac.single import fit_one
-from metabac.tau2 import (METHODS, T_TESTS, TESTS, Control, Problem, WeightedFit, critical_value, estimate_tau2,
-                          knapp_hartung_factor, q_based_i2, q_statistic, require_representable, solve_q_equation,
-                          two_sided_p, unscale, variance_scale)
+from metabac.tau2 import (
+    METHODS,
+    T_TESTS,
+    TESTS,
+    Control,
+    Problem,
+    WeightedFit,
+    critical_value,
+    estimate_tau2,
+    knapp_hartung_factor,
+    q_based_i2,
+    q_statistic,
+    require_representable,
+    solve_q_equation,
+    two_sided_p,
+    unscale,
+    variance_scale,
+)
 
 Test = Literal["z", "knha", "adhoc"]
 Array = NDArray[np.float64]

@@ -23,14 +23,31 @@ from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
 from metabac.report import ASYMMETRY_MIN_TRIALS, OutcomeAnalysis, Report
 from metabac.report_review import (
-    TESTS, answer_rows, appraisal_lines, certainty_text, grade_rows, moderator_rows, p_value, pooled_interaction_lines,
-    published_rows, severity_answer, severity_rows, sof_rows, within_rows,
+    TESTS,
+    answer_rows,
+    appraisal_lines,
+    certainty_text,
+    grade_rows,
+    moderator_rows,
+    p_value,
+    pooled_interaction_lines,
+    published_rows,
+    severity_answer,
+    severity_rows,
+    sof_rows,
+    within_rows,
+)
+from metabac.report_text import (
+    convention,
+    leave_one_out_rows,
+    methods_paragraph,
+    predictor_rows,
+    reproduction_rows,
+    slug,
+    small_study_rows,
 )
 from metabac.rob import LABELS
 from metabac.tau2 import critical_value
-from metabac.report_text import (
-    convention, leave_one_out_rows, methods_paragraph, predictor_rows, reproduction_rows, slug, small_study_rows,
-)
 
 
 @dataclass(frozen=True)

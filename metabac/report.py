@@ -22,12 +22,26 @@ import pandas as pd
 from metabac import __version__
 from metabac._checks import InputError, require_choice
 from metabac._result import to_jsonable
-from metabac.bias import BeggResult, FailSafeResult, RegressionTestResult, TrimFillResult, begg, egger, failsafe_n
-from metabac.bias import peters, trimfill
 from metabac.bayes import BayesResult, bayes
+from metabac.bias import (
+    BeggResult,
+    FailSafeResult,
+    RegressionTestResult,
+    TrimFillResult,
+    begg,
+    egger,
+    failsafe_n,
+    peters,
+    trimfill,
+)
 from metabac.certainty import Override, grade_outcome
-from metabac.defaults import (DEFAULT_METHOD, DEFAULT_SHARED_CONTROL, DEFAULT_TEST, DEFAULT_TIMEPOINT_CLASS,
-                              bundled_trials)
+from metabac.defaults import (
+    DEFAULT_METHOD,
+    DEFAULT_SHARED_CONTROL,
+    DEFAULT_TEST,
+    DEFAULT_TIMEPOINT_CLASS,
+    bundled_trials,
+)
 from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, RATIO_MEASURES, effect_sizes
 from metabac.interaction import pool_interactions, within_trial_interactions
 from metabac.mantel_haenszel import mantel_haenszel, peto
@@ -109,10 +123,10 @@ class OutcomeAnalysis:
     groups: SubgroupResult | None
     sof: SummaryOfFindings
     predictors: Any | None = None
-    sensitivity: "Sensitivity | None" = None
+    sensitivity: Sensitivity | None = None
     excluded: tuple[tuple[str, str], ...] = ()  # (trial, reason) of the trials with this outcome left out
-    appraisal: "Appraisal | None" = None
-    moderators: "tuple[Moderator, ...]" = ()
+    appraisal: Appraisal | None = None
+    moderators: tuple[Moderator, ...] = ()
 
     @property
     def main(self) -> PoolResult:

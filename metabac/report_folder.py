@@ -60,7 +60,7 @@ class Manifest:
     folders: tuple[str, ...]
 
     @classmethod
-    def of(cls, folder: Path) -> "Manifest":
+    def of(cls, folder: Path) -> Manifest:
         """The manifest of the report entries written in ``folder`` (a staging folder)."""
         files: dict[str, str] = {}
         folders: list[str] = []
@@ -83,7 +83,7 @@ class Manifest:
                           sort_keys=True)
 
     @classmethod
-    def read(cls, out: Path) -> "Manifest | None":
+    def read(cls, out: Path) -> Manifest | None:
         """The manifest in ``out``, None if there is none; InputError if it is not one metabac could have written."""
         path = out / MANIFEST
         if not path.exists() and not path.is_symlink():
@@ -160,7 +160,7 @@ class _Journal:
     switch: dict | None
 
     @classmethod
-    def read(cls, out: Path) -> "_Journal":
+    def read(cls, out: Path) -> _Journal:
         path = out / JOURNAL
         if not path.exists() and not path.is_symlink():
             return cls(out, [], None)

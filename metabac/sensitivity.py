@@ -16,8 +16,15 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from metabac._checks import (InputError, label_list, random_generator, require_whole_number, study_inputs,
-                             study_name, unpack_effect_sizes)
+from metabac._checks import (
+    InputError,
+    label_list,
+    random_generator,
+    require_whole_number,
+    study_inputs,
+    study_name,
+    unpack_effect_sizes,
+)
 from metabac._result import Result, fmt, to_jsonable
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import T_TESTS, Control, chunk_rows

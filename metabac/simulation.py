@@ -34,7 +34,8 @@ from numpy.typing import ArrayLike, NDArray
 from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive
 from metabac._result import Result, to_jsonable
 from metabac.bayes import bayes
-from metabac.bayes_priors import TauPrior, tau_prior as make_tau_prior
+from metabac.bayes_priors import TauPrior
+from metabac.bayes_priors import tau_prior as make_tau_prior
 from metabac.pooling import pool
 from metabac.sensitivity import Executor
 from metabac.tau2 import METHODS, TESTS, chunk_rows

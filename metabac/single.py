@@ -27,9 +27,29 @@ from numpy.typing import NDArray
 from scipy import special
 
 from metabac._checks import ConvergenceError
-from metabac.tau2 import (SCORING_STEPS, T_TESTS, Control, Problem, critical_value, dl_estimate, estimate_tau2,
-                          hs_estimate, intercept_trace_p, knapp_hartung_factor, q_based_i2, two_sided_p, intercept_trace_pp, log_likelihood, q_newton_step, require_representable,
-                          study_dot, study_sum, unscale, variance_scale, zero_is_better)
+from metabac.tau2 import (
+    SCORING_STEPS,
+    T_TESTS,
+    Control,
+    Problem,
+    critical_value,
+    dl_estimate,
+    estimate_tau2,
+    hs_estimate,
+    intercept_trace_p,
+    intercept_trace_pp,
+    knapp_hartung_factor,
+    log_likelihood,
+    q_based_i2,
+    q_newton_step,
+    require_representable,
+    study_dot,
+    study_sum,
+    two_sided_p,
+    unscale,
+    variance_scale,
+    zero_is_better,
+)
 
 Array = NDArray[np.float64]
 

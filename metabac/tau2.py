@@ -99,7 +99,7 @@ class Control:
         if self.tau2_max is not None:
             require_positive_number(self.tau2_max, "Control: tau2_max")
 
-    def scaled(self, s2: float) -> "Control":
+    def scaled(self, s2: float) -> Control:
         """The settings for data divided by s (tau² by s², see :func:`variance_scale`): thresholds in units of tau²
         (``absolute``, ``xtol``) and ``tau2_max`` are divided by s² too; relative thresholds need no change."""
         if s2 == 1:
@@ -108,7 +108,7 @@ class Control:
                        tau2_max=None if self.tau2_max is None else self.tau2_max / s2)
 
     @classmethod
-    def metafor(cls) -> "Control":
+    def metafor(cls) -> Control:
         """metafor's default ``control`` for ``rma()``: plain scoring that stops early, as metafor itself does."""
         return cls(threshold=1e-5, xtol=float(np.finfo(float).eps) ** 0.25, maxiter=100, absolute=True,
                    accelerate=False)
@@ -146,7 +146,7 @@ class Problem:
             object.__setattr__(self, "complete", bool(np.all(self.mask)))
 
     @classmethod
-    def intercept_only(cls, y: Array, v: Array, mask: NDArray[np.bool_] | None = None) -> "Problem":
+    def intercept_only(cls, y: Array, v: Array, mask: NDArray[np.bool_] | None = None) -> Problem:
         """Plain pooling: X is a column of ones (a read-only broadcast view: no memory of size k)."""
         y, v = np.atleast_2d(y).astype(float), np.atleast_2d(v).astype(float)  # copies: results own their data
         ones = np.broadcast_to(np.ones((1, 1, 1)), (*y.shape, 1))
@@ -164,7 +164,7 @@ class Problem:
         return self.X.shape[-1]
 
     @cached_property
-    def fixed_fit(self) -> "WeightedFit":
+    def fixed_fit(self) -> WeightedFit:
         """The equal-effects fit, w = 1/v (computed once: Q, DL, HS, the tau² = 0 likelihood and pool use it)."""
         return WeightedFit.at(self, 0.0)
 
@@ -178,13 +178,13 @@ class Problem:
         variance loosen the tolerance for all: with v from 1e-12 to 1e12, REML stopped 0.6% from its root.)"""
         return np.min(np.where(self.mask, self.v, np.inf), axis=-1)
 
-    def scaled(self, s: Array) -> "Problem":
+    def scaled(self, s: Array) -> Problem:
         """The problems with y divided by s and v by s² (s one value per problem; see :func:`variance_scale`)."""
         v = self.v / (s * s)[:, None]
         return Problem(self.y / s[:, None], v if self.complete else np.where(self.mask, v, 1.0), self.X, self.mask,
                        intercept=self.intercept, complete=self.complete)
 
-    def rows(self, keep: NDArray[np.bool_] | NDArray[np.int64]) -> "Problem":
+    def rows(self, keep: NDArray[np.bool_] | NDArray[np.int64]) -> Problem:
         """The sub-batch of problems where ``keep`` is true (or whose indices ``keep`` lists)."""
         return Problem(self.y[keep], self.v[keep], self.X[keep], self.mask[keep], intercept=self.intercept,
                        complete=True if self.complete else None)
@@ -312,7 +312,7 @@ class WeightedFit:
     intercept: bool = False
 
     @classmethod
-    def fit(cls, problem: Problem, w: Array) -> "WeightedFit":
+    def fit(cls, problem: Problem, w: Array) -> WeightedFit:
         """Solve by a QR decomposition of W^½X, which stays accurate for ill-conditioned designs (e.g. a year
         moderator beside the intercept, cond(X'WX) ≈ 1e12, where inverting X'WX loses four more digits); in
         closed form when X is a column of ones."""
@@ -331,7 +331,7 @@ class WeightedFit:
         return cls(w, beta, residuals, np.einsum("bij,bkj->bik", r_inv, r_inv), X, sum_w)
 
     @classmethod
-    def at(cls, problem: Problem, tau2: Array | float) -> "WeightedFit":
+    def at(cls, problem: Problem, tau2: Array | float) -> WeightedFit:
         """The fit with inverse-variance weights w = 1/(v + tau²), tau² one value or one per problem."""
         w = problem.v + np.asarray(tau2, dtype=float)[..., None]
         np.reciprocal(w, out=w)  # in place: no second array of size B·k

@@ -16,8 +16,8 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from fractions import Fraction
+from functools import cached_property
 from typing import Any, Union
 
 from metabac._checks import InputError
@@ -42,7 +42,7 @@ class Field:
 class Table:
     """A TOML table with named fields. ``sourced`` tables also get ``source``, ``quote`` and ``derived``."""
 
-    fields: dict[str, "Node"]
+    fields: dict[str, Node]
     doc: str
     required: bool = False
     sourced: bool = False

@@ -25,11 +25,19 @@ import numpy as np
 import pandas as pd
 
 from metabac._checks import InputError, read_regular_file, require_choice
-from metabac.rob import assessment_rows, rob_frame
-from metabac.severity import (WHO_HIGH_RISK_MEN, WHO_HIGH_RISK_WOMEN, Severity, classify, classify_by_inclusion,
-                              flip_drink_size, grams_per_day, threshold_for)
 from metabac.defaults import DEFAULT_SHARED_CONTROL, DEFAULT_TIMEPOINT_CLASS, bundled_trials
 from metabac.review import read_review
+from metabac.rob import assessment_rows, rob_frame
+from metabac.severity import (
+    WHO_HIGH_RISK_MEN,
+    WHO_HIGH_RISK_WOMEN,
+    Severity,
+    classify,
+    classify_by_inclusion,
+    flip_drink_size,
+    grams_per_day,
+    threshold_for,
+)
 from metabac.trial_schema import BUILT_IN, REVIEW_FILE, TIMEPOINT_CLASSES, Vocabulary, check_record
 
 SHARED_CONTROL = ("combine", "split", "repeat")

@@ -40,8 +40,8 @@ def _echo(text: str) -> None:
 @TRIALS_OPTION
 def list_command(trials_dir: str) -> None:
     """One line per trial: year, population, control, N, dose, detoxification, severity and its basis."""
-    from metabac.trials import load_trials
     from metabac._result import table
+    from metabac.trials import load_trials
 
     frame = load_trials(trials_dir).trials
     columns = ["trial", "year", "population", "control", "n_randomised", "dose_mg_max", "detox", "g_per_day",

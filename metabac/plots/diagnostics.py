@@ -12,8 +12,22 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from metabac.effects import RATIO_MEASURES
-from metabac.plots.style import (BLUE, GREY, INK, LIGHT, LITERAL, RED, axis_label, axis_titles, effect_axis,
-                                 fit_label, label_points, new_figure, pooled_studies, text_width)
+from metabac.plots.style import (
+    BLUE,
+    GREY,
+    INK,
+    LIGHT,
+    LITERAL,
+    RED,
+    axis_label,
+    axis_titles,
+    effect_axis,
+    fit_label,
+    label_points,
+    new_figure,
+    pooled_studies,
+    text_width,
+)
 from metabac.pooling import PoolResult
 from metabac.sensitivity import GoshResult
 

@@ -23,7 +23,6 @@ from metabac.plots.style import BLACK, BLUE, GREY, INK, LITERAL, RATIO_TICKS, fi
 from metabac.pooling import PoolResult
 from metabac.tau2 import T_TESTS, q_based_i2
 
-
 WIDTH = 14.0  # inches
 FONT = 8.5  # points, the text of every row
 LABEL_WIDTH = 0.20  # of the figure: the "Study or subgroup" column; a longer study label is cut with "…"

@@ -10,8 +10,7 @@ from scipy import stats
 
 from metabac.bias import TrimFillResult
 from metabac.moderators import SubgroupResult
-from metabac.plots.style import (BLUE, GREY, INK, RED, axis_label, axis_titles, effect_axis, new_figure,
-                                 pooled_studies)
+from metabac.plots.style import BLUE, GREY, INK, RED, axis_label, axis_titles, effect_axis, new_figure, pooled_studies
 from metabac.pooling import PoolResult
 
 CONTOUR_SHADES = ("#f2f2f2", "#d9d9d9", "#bdbdbd")

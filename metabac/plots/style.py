@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 from matplotlib.transforms import Affine2D
-
-import numpy as np
 
 from metabac._checks import InputError
 from metabac.effects import RATIO_MEASURES
