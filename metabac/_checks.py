@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -219,8 +219,12 @@ def read_regular_file(path: Path) -> bytes:
         return handle.read()
 
 
-def require_choice(value: str, choices: Sequence[str], field: str) -> str:
-    """``value`` must be one of ``choices`` (case-insensitive); returns the canonical spelling."""
+Choice = TypeVar("Choice", bound=str)
+
+
+def require_choice(value: str, choices: Sequence[Choice], field: str) -> Choice:
+    """``value`` must be one of ``choices`` (case-insensitive); returns the canonical spelling, typed as the choices
+    are (pass ``typing.get_args`` of a Literal alias to get that alias back)."""
     canonical = {c.upper(): c for c in choices}
     key = str(value).upper()
     if key not in canonical:

@@ -117,7 +117,8 @@ def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: 
 
 
 def egger(
-    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, model: Literal["lm", "rma"] = "lm", predictor: Predictor = "sei", *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, model: Literal["lm", "rma"] = "lm",
+    predictor: Predictor = "sei", *,
     ni: ArrayLike | None = None, method: str = "REML", test: str = "z", level: float = 95,
     control: Control | None = None,
 ) -> RegressionTestResult:
@@ -225,7 +226,8 @@ class BeggResult(Result):
 
     def summary(self) -> str:
         kind = "exact" if self.exact else "normal approximation"
-        return f"Rank correlation test (k = {self.k}): Kendall's tau = {fmt(self.tau)}, p = {fmt_p(self.pvalue)} ({kind})"
+        return (f"Rank correlation test (k = {self.k}): Kendall's tau = {fmt(self.tau)}, "
+                f"p = {fmt_p(self.pvalue)} ({kind})")
 
 
 def begg(yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, exact: bool = True) -> BeggResult:
@@ -309,7 +311,8 @@ def _missing_studies(centred: Array, estimator: str) -> tuple[int, float]:
 
 
 def trimfill(
-    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z", level: float = 95, *,
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z",
+    level: float = 95, *,
     side: Literal["left", "right"] | None = None, estimator: Literal["L0", "R0", "Q0"] = "L0", maxiter: int = 100,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> TrimFillResult:

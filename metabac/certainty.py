@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy import stats
 
 from metabac._checks import InputError
@@ -49,6 +50,7 @@ from metabac.tau2 import critical_value
 if TYPE_CHECKING:
     from metabac.trials import TrialSet
 
+Weights = Sequence[float] | NDArray[np.float64]  # the pooled analysis' weights, one per trial
 LEVELS = ("very low", "low", "moderate", "high")
 DOMAINS = ("risk of bias", "inconsistency", "indirectness", "imprecision", "publication bias")
 APPRECIABLE_RR = (0.75, 1.25)      # GRADE's default thresholds of appreciable benefit and harm for ratios
@@ -111,12 +113,12 @@ class Certainty(Result):
 Verdict = tuple[int, str]
 
 
-def _shares(weights: Sequence[float], flags: Sequence[bool]) -> float:
+def _shares(weights: Weights, flags: Sequence[bool]) -> float:
     w = np.asarray(weights, dtype=float)
     return float(w[np.asarray(flags, dtype=bool)].sum() / w.sum())
 
 
-def risk_of_bias_rule(weights: Sequence[float], judgements: Sequence[str]) -> Verdict:
+def risk_of_bias_rule(weights: Weights, judgements: Sequence[str]) -> Verdict:
     """Rate down by the weight from trials at high risk / not at low risk (overall RoB 2 judgements)."""
     if len(weights) != len(judgements) or not len(weights):
         raise InputError("risk of bias: one judgement per study is needed")
@@ -151,7 +153,7 @@ def inconsistency_rule(fit: PoolResult) -> Verdict:
     return 0, text + ("" if not matters else f" (I² < {I2_MODERATE:g}%)")
 
 
-def indirectness_rule(weights: Sequence[float], reasons: Sequence[str], labels: Sequence[str]) -> Verdict:
+def indirectness_rule(weights: Weights, reasons: Sequence[str], labels: Sequence[str]) -> Verdict:
     """Rate down one level when trials declared indirect (a non-empty reason) carry at least half the weight."""
     declared = [bool(r) for r in reasons]
     if not any(declared):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -281,8 +281,8 @@ def effect_sizes(
            yi     vi
     0  0.9163  0.069
     """
-    measure = require_choice(measure, MEASURES, "measure")  # type: ignore[assignment]
-    to = require_choice(to, ("only0", "all", "if0all", "none"), "to")  # type: ignore[assignment]
+    measure = require_choice(measure, get_args(Measure), "measure")
+    to = require_choice(to, get_args(AddTo), "to")
     names = label_list(labels)
     if measure in BINARY_MEASURES:
         data_fields = BINARY_FIELDS
@@ -297,10 +297,12 @@ def effect_sizes(
             require_positive(values["m2i"], "m2i", names)
         columns = [values[name] for name in CONTINUOUS_FIELDS]
         if measure == "SMD":
-            smd_correction = require_choice(smd_correction, ("exact", "approximate"), "smd_correction")
-            smd_vtype = require_choice(smd_vtype, ("LS", "UB", "RM5"), "smd_vtype")
+            correction = require_choice(smd_correction, get_args(SmdCorrection), "smd_correction")
+            vtype = require_choice(smd_vtype, get_args(SmdVtype), "smd_vtype")
+            m1i, sd1i, n1i, m2i, sd2i, n2i = columns
             with np.errstate(divide="ignore", invalid="ignore"):  # n1i + n2i <= 2: reported below
-                yi, vi = standardised_mean_difference(*columns, correction=smd_correction, vtype=smd_vtype)
+                yi, vi = standardised_mean_difference(m1i, sd1i, n1i, m2i, sd2i, n2i, correction=correction,
+                                                      vtype=vtype)
         else:
             yi, vi = CONTINUOUS_MEASURES[measure](*columns)
         keep = np.ones_like(yi, dtype=bool)

@@ -7,7 +7,7 @@ zero cell, double-zero studies left out of Q).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -19,6 +19,7 @@ from metabac.pooling import PoolResult
 from metabac.tau2 import critical_value, q_based_i2, two_sided_p
 
 MHMeasure = Literal["OR", "RR", "RD"]
+RdVariance = Literal["SGR", "GR"]
 
 
 def _tables(arms: dict[str, ArrayLike], labels: ArrayLike | None) -> Cells:
@@ -62,14 +63,14 @@ def _result(
         q_pvalue=float(stats.chi2.sf(q, q_df)) if q_df > 0 else 1.0, i2=i2, h2=h2,
         pi_low=estimate - crit * se, pi_high=estimate + crit * se, k=len(cells.a),
         weights=100 * weights / weights.sum(), method="EE", test="z", level=level, measure=measure, model=model,
-        labels=None if labels is None else tuple(label_list(labels)),
+        labels=None if (names := label_list(labels)) is None else tuple(names),
         yi=np.empty(0), vi=np.empty(0),
     )
 
 
 def mantel_haenszel(
     measure: MHMeasure, *, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None,
-    add_inside: bool = False, rd_variance: Literal["SGR", "GR"] = "SGR", **arms: ArrayLike
+    add_inside: bool = False, rd_variance: RdVariance = "SGR", **arms: ArrayLike
 ) -> PoolResult:
     """Mantel-Haenszel fixed-effect pooling of 2x2 tables, as metafor's ``rma.mh``.
 
@@ -105,9 +106,9 @@ def mantel_haenszel(
     A study with a group of no participants is an :class:`InputError` naming it.
     - RD: Σ(a·n2 − c·n1)/N / Σ n1·n2/N; variance of Sato, Greenland & Robins (1989), as metafor.
     """
-    measure = require_choice(measure, ("OR", "RR", "RD"), "measure")
+    measure = require_choice(measure, get_args(MHMeasure), "measure")
     level = require_level(level)
-    rd_variance = require_choice(rd_variance, ("SGR", "GR"), "rd_variance")
+    rd_variance = require_choice(rd_variance, get_args(RdVariance), "rd_variance")
     cells = _tables(arms, labels)
     summed = cells
     if add_inside and measure != "RD":

@@ -646,8 +646,8 @@ def check_options(options: ReportOptions) -> ReportOptions:
                              "binary and one continuous measure")
     if options.data is None and not Path(options.trials_dir).is_dir():
         raise InputError(f"{options.trials_dir}: trials folder not found")
-    return replace(options, measures=measures, method=require_choice(options.method, (*METHODS, "MH", "PETO"), "method"),
-                   test=require_choice(options.test, TESTS, "test"))
+    method = require_choice(options.method, (*METHODS, "MH", "PETO"), "method")
+    return replace(options, measures=measures, method=method, test=require_choice(options.test, TESTS, "test"))
 
 
 def build_report(options: ReportOptions = ReportOptions(), progress: Progress | None = None) -> Report:

@@ -383,10 +383,10 @@ def reproduce(
     -------
     pandas.DataFrame
         One row per published number: ``entry, analysis, quantity, published, reproduced, difference, verdict,
-        reason, profile, expect, where, inputs, outcome, measure, citation``. ``verdict`` is one of ``reproduced``, ``reproduced (derived
-        inputs)``, ``consistent only with inputs derived from the target`` (the records' inputs give ``reproduced``
-        and differ; only overrides marked ``back_solved`` give the published number), ``differs`` (reason from the
-        registry) or ``inputs incomplete`` (what is missing).
+        reason, profile, expect, where, inputs, outcome, measure, citation``. ``verdict`` is one of
+        ``reproduced``, ``reproduced (derived inputs)``, ``consistent only with inputs derived from the target``
+        (the records' inputs give ``reproduced`` and differ; only overrides marked ``back_solved`` give the
+        published number), ``differs`` (reason from the registry) or ``inputs incomplete`` (what is missing).
 
     Notes
     -----

@@ -240,4 +240,5 @@ def without_high_risk(trial_set: TrialSet, arms: pd.DataFrame, *, measure: str |
 
 
 __all__ = ["DOMAIN_KEYS", "LABELS", "OVERALL", "ROB_JUDGEMENTS", "RobSensitivity", "assessment_rows",
-           "baseline_imbalance", "describe_fact", "fit_comparisons", "rob_frame", "rob_table", "study_overall", "without_high_risk"]
+           "baseline_imbalance", "describe_fact", "fit_comparisons", "rob_frame", "rob_table", "study_overall",
+           "without_high_risk"]

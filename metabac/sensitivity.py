@@ -74,7 +74,8 @@ def leave_one_out(
 
 def cumulative(
     yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, order: ArrayLike | None = None,
-    method: str = "REML", test: str = "z", level: float = 95, *, labels: ArrayLike | None = None, control: Control | None = None,
+    method: str = "REML", test: str = "z", level: float = 95, *, labels: ArrayLike | None = None,
+    control: Control | None = None,
 ) -> pd.DataFrame:
     """Cumulative meta-analysis: add the studies one at a time in ascending ``order`` (metafor's ``cumul``).
 

@@ -37,10 +37,10 @@ class Severity:
     """A trial's baseline drinking and its class, with what the class rests on.
 
     ``g_per_day`` is None without a daily baseline; ``severity`` is ``heavy``, ``moderate`` or None (not
-    classified, and then ``basis`` is None too). ``drink_size_g`` is the drink size the baseline was converted with (None when it was published in
-    grams or not used), ``drink_size_assumed`` says whether that size is an assumption, and ``flip_drink_size_g`` is
-    the size at which the class would change (only when the class rests on an assumed size). ``second_hand`` is
-    true when a number the class rests on comes from a secondary source.
+    classified, and then ``basis`` is None too). ``drink_size_g`` is the drink size the baseline was converted with
+    (None when it was published in grams or not used), ``drink_size_assumed`` says whether that size is an
+    assumption, and ``flip_drink_size_g`` is the size at which the class would change (only when the class rests on
+    an assumed size). ``second_hand`` is true when a number the class rests on comes from a secondary source.
     """
 
     g_per_day: float | None

@@ -128,7 +128,7 @@ def summary_of_findings(
         mean = nan if control_means is None or len(np.atleast_1d(control_means)) == 0 \
             else float(np.median(np.asarray(control_means, dtype=float)))
         return SummaryOfFindings(measure, *relative, int(participants), int(k), nan, nan, nan, nan,
-                                 *relative, mean, False)
+                                 *relative, assumed_control_mean=mean, capped=False)
     if control_events is None or control_n is None:
         raise InputError(f"{measure}: the assumed control risk needs control_events and control_n")
     events = np.asarray(control_events, dtype=float)
@@ -141,6 +141,7 @@ def summary_of_findings(
     raw = [corresponding_risk(measure, value, acr) for value in relative]
     risks = [min(1.0, max(0.0, r)) for r in raw]
     capped = any(r != c for r, c in zip(raw, risks))
-    per_1000 = [1000 * r for r in risks]
-    absolute = [value - 1000 * acr for value in per_1000]
-    return SummaryOfFindings(measure, *relative, int(participants), int(k), acr, *per_1000, *absolute, nan, capped)
+    risk, low, high = (1000 * r for r in risks)
+    return SummaryOfFindings(measure, *relative, int(participants), int(k), acr, risk, low, high,
+                             risk - 1000 * acr, low - 1000 * acr, high - 1000 * acr,
+                             assumed_control_mean=nan, capped=capped)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
-from typing import Any, Union
+from typing import Any
 
 from metabac._checks import InputError
 
@@ -68,7 +68,7 @@ class ListOf:
     required: bool = False
 
 
-Node = Union[Field, Table, MapOf, ListOf]
+Node = Field | Table | MapOf | ListOf
 
 PROVENANCE: dict[str, Field] = {
     "source": Field(str, "key of the [sources] entry the number was read in", required=True),
@@ -240,7 +240,8 @@ TRIAL = Table({
     "population_detail": Field(str, "the population as the report describes it"),
     "design": Table({
         "randomised": Field(bool, "allocation was randomised", required=True),
-        "blinding": Field(str, "blinding", required=True, choices=("double-blind", "single-blind", "open-label", "not stated")),
+        "blinding": Field(str, "blinding", required=True,
+                          choices=("double-blind", "single-blind", "open-label", "not stated")),
         "control": Field(str, "kind of control arm: placebo, an active comparator, or no intervention (the control "
                          "group was left untreated)", required=True, choices=CONTROLS),
         "centres": Field(str, "single- or multicentre, as described"),
@@ -310,13 +311,20 @@ def _extended(node: Node, extra: Mapping[tuple[str, ...], tuple[str, ...]]) -> N
     """``node`` with every list of choices (of a field, or of a map's names) that is a key of ``extra`` extended
     by its value; the rest of the tree unchanged."""
     if isinstance(node, Field):
-        return replace(node, choices=node.choices + extra[node.choices]) if node.choices in extra else node
+        if node.choices is not None and node.choices in extra:
+            return replace(node, choices=node.choices + extra[node.choices])
+        return node
     if isinstance(node, Table):
-        return replace(node, fields={key: _extended(child, extra) for key, child in node.fields.items()})
-    value = _extended(node.value, extra)
-    if isinstance(node, MapOf) and node.key_choices in extra:
+        return _extended_table(node, extra)
+    value = _extended_table(node.value, extra)
+    if isinstance(node, MapOf) and node.key_choices is not None and node.key_choices in extra:
         return replace(node, value=value, key_choices=node.key_choices + extra[node.key_choices])
     return replace(node, value=value)
+
+
+def _extended_table(table: Table, extra: Mapping[tuple[str, ...], tuple[str, ...]]) -> Table:
+    """``table`` with each field extended as :func:`_extended` says."""
+    return replace(table, fields={key: _extended(child, extra) for key, child in table.fields.items()})
 
 
 @dataclass(frozen=True)
@@ -479,11 +487,13 @@ def _check_arm_result(result: dict, outcome: str, kind: str, where: str) -> None
             raise InputError(f"{where}.{extra[0]}: {outcome} is a binary outcome (events/n or percent)")
         if events is None and percent is None:
             raise InputError(f"{where}: a binary result needs events (with n) or a published percent")
-        if events is not None and n is None:
+        if events is None:
+            return
+        if n is None:
             raise InputError(f"{where}.n: missing (events need a denominator)")
-        if events is not None and events > n:
+        if events > n:
             raise InputError(f"{where}.events: {events} is above n = {n}")
-        if events is not None and percent is not None:
+        if percent is not None:
             decimals = printed_decimals(percent)
             if not percent_matches(percent, events, n):
                 raise InputError(f"{where}.percent: {percent} does not match events/n = {events}/{n} "
@@ -652,5 +662,5 @@ def describe(node: Node, name: str = "", depth: int = 0) -> str:
         return "\n".join(lines)
     label = f"{name}.<name>" if isinstance(node, MapOf) else f"[{name}]"
     keys = f" (names: {', '.join(node.key_choices)})" if isinstance(node, MapOf) and node.key_choices else ""
-    head = f"{pad}{label}{' (required)' if node.required else ''} - {node.doc}{keys}"
-    return head + "\n" + describe(node.value, "", depth + 1)
+    title = f"{pad}{label}{' (required)' if node.required else ''} - {node.doc}{keys}"
+    return title + "\n" + describe(node.value, "", depth + 1)

@@ -144,10 +144,10 @@ def trial_severity(record: dict, threshold: float = WHO_HIGH_RISK_MEN,
     g_per_day, used, scope = _baseline(record, drink_g)
     if g_per_day is not None:
         in_drinks = any(e["measure"] != "g_per_day" for e in used)
-        assumed = in_drinks and "assumption" in size
+        assumed = in_drinks and size is not None and "assumption" in size
         basis = ", ".join(filter(None, ["baseline mean", scope, ("assumed" if assumed else "stated") + " drink size"
                                         if in_drinks else ""]))
-        flip = flip_drink_size(g_per_day, drink_g, limit) if assumed else None
+        flip = flip_drink_size(g_per_day, drink_g, limit) if assumed and drink_g is not None else None
         return Severity(g_per_day, classify(g_per_day, male, threshold, threshold_women), basis, limit,
                         drink_g if in_drinks else None, assumed, flip, _second_hand(record, used))
     inclusion = record.get("inclusion", {})
@@ -442,7 +442,8 @@ def comparisons(trial_set: TrialSet, outcome: str, shared_control: str = DEFAULT
         by_arm = {r["arm"]: r for _, r in results.iterrows()}
         for control_key in arms.loc[arms.role == "control", "arm"]:
             experimental_keys = list(arms.loc[arms.compared_with == control_key, "arm"])
-            missing = [k for k in [*experimental_keys, control_key] if k not in by_arm or not _complete(by_arm[k], kind)]
+            missing = [k for k in [*experimental_keys, control_key]
+                       if k not in by_arm or not _complete(by_arm[k], kind)]
             if missing:
                 excluded.append((trial_id, f"{outcome}: no complete result for arm(s) {', '.join(missing)}"))
                 continue

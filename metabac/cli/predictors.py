@@ -16,7 +16,8 @@ from metabac.tau2 import METHODS, TESTS
 @click.option("--method", default=DEFAULT_METHOD, show_default=True, help=f"tau² estimator: {', '.join(METHODS)}.")
 @click.option("--test", default=DEFAULT_TEST, show_default=True, type=click.Choice(TESTS),
               help="z, knha (Hartung-Knapp-Sidik-Jonkman) or adhoc (modified Hartung-Knapp); as the report.")
-@click.option("--trials", "trials_dir", default=bundled_trials, show_default="the bundled trials", help="Folder of trial records.")
+@click.option("--trials", "trials_dir", default=bundled_trials, show_default="the bundled trials",
+              help="Folder of trial records.")
 @click.option("--shared-control", default=DEFAULT_SHARED_CONTROL, show_default=True,
               type=click.Choice(["combine", "split", "repeat"]),
               help="A placebo shared by several doses: combine the doses (as the report does), split it among the "

@@ -5,8 +5,12 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 from metabac._checks import printable
 from metabac.defaults import DEFAULT_METHOD, DEFAULT_TEST, bundled_trials
@@ -17,13 +21,15 @@ class _Bar:
     """A click progress bar created on the first report of progress (when the number of steps is known)."""
 
     def __init__(self, label: str, quiet: bool) -> None:
-        self.label, self.quiet, self.bar, self.done = label, quiet, None, 0
+        self.label, self.quiet, self.done = label, quiet, 0
+        self.bar: ProgressBar[str] | None = None  # shows the current step's name
 
     def __call__(self, done: int, total: int, item: str) -> None:
         if self.quiet:
             return
         if self.bar is None:
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
+                                         item_show_func=lambda step: step)
             self.bar.__enter__()
         self.bar.update(done - self.done, item)
         self.done = done

@@ -18,7 +18,8 @@ def _number(value: float, published: str) -> str:
     return f"{value:.{decimals + 2}f}"
 
 
-@click.command("reproduce", epilog="\b\nExample:\n  metabac reproduce duan2023_abstinence normand1999_hine --trials trials")
+@click.command("reproduce",
+               epilog="\b\nExample:\n  metabac reproduce duan2023_abstinence normand1999_hine --trials trials")
 @click.argument("names", nargs=-1)
 @click.option("--trials", "trials_dir", default=bundled_trials, show_default="the bundled trials",
               type=click.Path(file_okay=False, path_type=str), help="Trials folder; the registry is its published/.")

@@ -65,18 +65,21 @@ def show_command(trial_id: str, trials_dir: str) -> None:
     _echo(f"  {info['authors']} {info['journal']}" + (f", doi {info['doi']}" if isinstance(info["doi"], str) else "")
           + (f", {info['registry']}" if isinstance(info["registry"], str) else ""))
     g, basis = info["g_per_day"], info["severity_basis"]
+    flip = info["flip_drink_size_g"]
     severity = NOT_CLASSIFIED if pd.isna(info["severity"]) else info["severity"] + (
         f" ({basis}, {g:.0f} g/day)" if pd.notna(g) else f" ({basis})") + (
-        f", would flip with a drink of {info['flip_drink_size_g']:.1f} g" if pd.notna(info["flip_drink_size_g"]) else "")
+        f", would flip with a drink of {flip:.1f} g" if pd.notna(flip) else "")
     _echo(f"  population {info['population']}; control {info['control']}; detoxified {_cell(info['detox'])}; "
           f"severity {severity}")
     for _, arm in trial_set.arms[trial_set.arms.trial == trial_id].iterrows():
-        _echo(f"  arm {arm['arm']}: {arm['drug']}" + (f" {arm['dose_mg_day']:g} mg/day" if pd.notna(arm["dose_mg_day"]) else "")
+        dose = f" {arm['dose_mg_day']:g} mg/day" if pd.notna(arm["dose_mg_day"]) else ""
+        _echo(f"  arm {arm['arm']}: {arm['drug']}{dose}"
               + f", randomised {_cell(arm['randomised'])}  [{arm['source']}: \"{arm['quote']}\"]")
     for _, row in trial_set.outcomes[trial_set.outcomes.trial == trial_id].iterrows():
         numbers = ", ".join(f"{key} {_cell(row[key])}" for key in ("events", "n", "percent", "mean", "sd", "se")
                             if pd.notna(row[key]))
-        flags = (" [derived: " + row["derived"] + "]" if row["derived"] else "") + (" [second-hand]" if row["second_hand"] else "")
+        flags = ((" [derived: " + row["derived"] + "]" if row["derived"] else "")
+                 + (" [second-hand]" if row["second_hand"] else ""))
         _echo(f"  {row['outcome']} ({row['timepoint']}, {row['analysis_set']}) {row['arm']}: {numbers}{flags}")
         _echo(f"      {row['source']} ({row['source_kind']}): \"{row['quote']}\"")
     record = trial_set.records[trial_id]
