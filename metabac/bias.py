@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,10 @@ from metabac.tau2 import METHODS, T_TESTS, Control, Problem, WeightedFit
 
 Array = NDArray[np.float64]
 Predictor = Literal["sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"]
-PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
+PREDICTORS: tuple[Predictor, ...] = get_args(Predictor)
+RegressionModel = Literal["lm", "rma"]
+TrimFillEstimator = Literal["L0", "R0", "Q0"]
+FailSafeType = Literal["Rosenthal", "Orwin", "Rosenberg"]
 # Predictors that vanish as precision grows: the intercept is then the effect of an infinitely large study.
 LIMIT_PREDICTORS = frozenset({"sei", "vi", "ninv", "sqrtninv"})
 
@@ -117,7 +120,7 @@ def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: 
 
 
 def egger(
-    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, model: Literal["lm", "rma"] = "lm",
+    yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, model: RegressionModel = "lm",
     predictor: Predictor = "sei", *,
     ni: ArrayLike | None = None, method: str = "REML", test: str = "z", level: float = 95,
     control: Control | None = None,
@@ -142,8 +145,8 @@ def egger(
     >>> result.df, round(result.statistic, 3)
     (3, 3.216)
     """
-    model = require_choice(model, ("lm", "rma"), "model")  # type: ignore[assignment]
-    predictor = require_choice(predictor, PREDICTORS, "predictor")  # type: ignore[assignment]
+    model = require_choice(model, get_args(RegressionModel), "model")
+    predictor = require_choice(predictor, PREDICTORS, "predictor")
     level = require_level(level)
     yi, vi, _, _ = unpack_effect_sizes(yi, vi)
     y, v, _ = study_inputs(yi, vi, None)
@@ -313,7 +316,7 @@ def _missing_studies(centred: Array, estimator: str) -> tuple[int, float]:
 def trimfill(
     yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z",
     level: float = 95, *,
-    side: Literal["left", "right"] | None = None, estimator: Literal["L0", "R0", "Q0"] = "L0", maxiter: int = 100,
+    side: Literal["left", "right"] | None = None, estimator: TrimFillEstimator = "L0", maxiter: int = 100,
     labels: ArrayLike | None = None, control: Control | None = None,
 ) -> TrimFillResult:
     """Duval and Tweedie's trim-and-fill method, as metafor's ``trimfill``.
@@ -333,7 +336,7 @@ def trimfill(
     method = require_choice(method, METHODS, "method")
     level = require_level(level)
     maxiter = require_whole_number(maxiter, "maxiter")
-    estimator = require_choice(estimator, ("L0", "R0", "Q0"), "estimator")  # type: ignore[assignment]
+    estimator = require_choice(estimator, get_args(TrimFillEstimator), "estimator")
     yi, vi, labels, _ = unpack_effect_sizes(yi, vi, labels)
     y, v, names = study_inputs(yi, vi, labels)
     k = len(y)
@@ -405,7 +408,7 @@ def _round_up(n: float) -> float:
 
 def failsafe_n(
     yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None,
-    type: Literal["Rosenthal", "Orwin", "Rosenberg"] = "Rosenthal",
+    type: FailSafeType = "Rosenthal",
     alpha: float = 0.05, target: float | None = None,
 ) -> FailSafeResult:
     """Fail-safe N, as metafor's ``fsn``.
@@ -419,7 +422,7 @@ def failsafe_n(
 
     N is rounded up to a whole number.
     """
-    type = require_choice(type, ("Rosenthal", "Orwin", "Rosenberg"), "type")  # type: ignore[assignment]
+    type = require_choice(type, get_args(FailSafeType), "type")
     alpha = require_fraction(alpha, "alpha")
     yi, vi, _, _ = unpack_effect_sizes(yi, vi, required=False)
     if vi is None:

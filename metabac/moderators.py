@@ -367,10 +367,10 @@ class SubgroupResult(Result):
         return f"{self.method}: {groups}; test for subgroup differences p = {fmt_p(self.q_between_pvalue)}"
 
 
-def _labels(groups: ArrayLike, k: int) -> np.ndarray:
-    if np.ndim(np.asarray(groups, dtype=object)) != 1:
+def _labels(groups: ArrayLike | None, k: int) -> np.ndarray:
+    if groups is None or np.ndim(np.asarray(groups, dtype=object)) != 1:
         raise InputError(f"groups: expected one label per study, got {groups!r:.60}")
-    values = list(groups) if not isinstance(groups, np.ndarray) else groups.tolist()
+    values = np.asarray(groups, dtype=object).tolist()
     if len(values) != k:
         raise InputError(f"groups: {len(values)} labels for {k} studies")
     missing = [pd.api.types.is_scalar(v) and (pd.isna(v) or str(v).strip() == "") for v in values]

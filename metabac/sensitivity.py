@@ -107,7 +107,7 @@ def _order(order: ArrayLike, labels: list[str] | None, k: int) -> NDArray[np.int
     and all of one kind (numbers, or text: numpy would compare a mix as text)."""
     if np.ndim(np.asarray(order, dtype=object)) != 1:
         raise InputError(f"order: expected one sort key per study, got {order!r:.60}")
-    keys = order.tolist() if isinstance(order, np.ndarray) else list(order)  # type: ignore[union-attr]
+    keys = np.asarray(order, dtype=object).tolist()
     if len(keys) != k:
         raise InputError(f"order: {len(keys)} sort keys for {k} studies")
     for i, key in enumerate(keys):
