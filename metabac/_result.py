@@ -1,15 +1,23 @@
-"""What every result object shares: JSON-ready conversion and metafor-style number formatting.
+"""What every result object shares: JSON-ready conversion and the summary's number formats.
 
-Results never round; these helpers format only when printing.
+Results never round; numbers are formatted only when printing, by :mod:`metabac.formatting`: ``fmt`` is its
+:func:`~metabac.formatting.number` and ``fmt_p`` its :func:`~metabac.formatting.p_value` in metafor's style
+(``<.0001``), as the summaries print them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
+
+from metabac.formatting import number, p_value
+
+fmt = number
+fmt_p = partial(p_value, style="metafor")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -58,22 +66,6 @@ class Result:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.brief()}>"
-
-
-def fmt(value: float, digits: int = 4) -> str:
-    """A number with ``digits`` decimals, or "NA"."""
-    if value is None or not np.isfinite(value):
-        return "NA"
-    return f"{value:.{digits}f}"
-
-
-def fmt_p(value: float, digits: int = 4) -> str:
-    """A p-value as metafor prints it: ``<.0001`` below 10^-digits, otherwise with ``digits`` decimals."""
-    if value is None or not np.isfinite(value):
-        return "NA"
-    if value < 10**-digits:
-        return "<." + "0" * (digits - 1) + "1"
-    return f"{value:.{digits}f}"
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
