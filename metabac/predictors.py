@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
 from metabac._checks import InputError, require_choice, require_fraction, require_whole_number
 from metabac._result import Result
-from metabac.effects import MEASURES, RATIO_MEASURES, effect_sizes
+from metabac.effects import RATIO_MEASURES, Measure, effect_sizes
+from metabac.formatting import effect_text, number, p_text
 from metabac.moderators import metareg, subgroups
 
 CATEGORICAL = {
@@ -67,10 +69,6 @@ class PredictorsResult(Result):
         return "\n".join(lines)
 
 
-def _scale(value: float, measure: str) -> float:
-    return float(np.exp(value)) if measure in RATIO_MEASURES else float(value)
-
-
 def _known(values: pd.Series) -> np.ndarray:
     return ~values.isna().to_numpy() & ~values.astype(str).isin(UNKNOWN).to_numpy()
 
@@ -78,7 +76,7 @@ def _known(values: pd.Series) -> np.ndarray:
 def _categorical_row(es: pd.DataFrame, column: str, measure: str, method: str, test: str,
                      min_per_level: int) -> dict:
     known = _known(es[column])
-    labels = es.loc[known, column].map(lambda v: {True: "yes", False: "no"}.get(v, v) if isinstance(v, (bool, np.bool_))
+    labels = es.loc[known, column].map(lambda v: ("yes" if v else "no") if isinstance(v, (bool, np.bool_))
                                        else v).astype(str)
     counts = labels.value_counts().sort_index()
     row = {"predictor": CATEGORICAL[column], "column": column, "kind": "subgroups",
@@ -89,8 +87,8 @@ def _categorical_row(es: pd.DataFrame, column: str, measure: str, method: str, t
         why = "only one level" if len(counts) < 2 else ", ".join(few) + f" trial(s), fewer than {min_per_level}"
         return {**row, "estimable": False, "finding": f"not estimable ({why})"}
     fit = subgroups(es.yi[known], es.vi[known], labels, method=method, test=test)
-    parts = [f"{level} {_scale(r.estimate, measure):.2f} ({_scale(r.ci_low, measure):.2f} to "
-             f"{_scale(r.ci_high, measure):.2f}), k={int(r.k)}" for level, r in fit.table.iterrows()]
+    parts = [f"{level} {effect_text(measure, r.estimate, r.ci_low, r.ci_high)}, k={int(r.k)}"
+             for level, r in fit.table.iterrows()]
     return {**row, "estimable": True, "estimates": "; ".join(parts), "test": "Q between subgroups",
             "statistic": fit.q_between, "df": fit.q_between_df, "pvalue": fit.q_between_pvalue}
 
@@ -117,8 +115,8 @@ def _finding(row: dict, adjusted: float, alpha: float) -> str:
     word = "differs" if adjusted < alpha else "no clear difference"
     verdict = ("the effect changes with it" if adjusted < alpha else "no clear association") \
         if row["kind"] == "meta-regression" else word
-    return (f"{row['estimates']}; {row['test']} = {row['statistic']:.2f} (df {int(row['df'])}), p = {row['pvalue']:.3g}, "
-            f"adjusted p = {adjusted:.3g}: {verdict}"
+    return (f"{row['estimates']}; {row['test']} = {number(row['statistic'], 2)} (df {int(row['df'])}), "
+            f"{p_text(row['pvalue'])}, {p_text(adjusted, 'adjusted p')}: {verdict}"
             + (f"; {row['k_unknown']} trial(s) without a value left out" if row["k_unknown"] else ""))
 
 
@@ -176,7 +174,7 @@ def predictors(
         ``table`` has one row per predictor: predictor, kind, k, k per level, estimable, estimates, test,
         statistic, df, pvalue, p_adjusted, finding (a plain-language line).
     """
-    measure = require_choice(measure, MEASURES, "measure")  # "rr" is RR: back-transformed like it
+    chosen: Measure = require_choice(measure, get_args(Measure), "measure")  # "rr" is RR: back-transformed like it
     alpha = require_fraction(alpha, "alpha")
     min_per_level = require_whole_number(min_per_level, "min_per_level")
     min_studies = require_whole_number(min_studies, "min_studies", minimum=3)
@@ -184,13 +182,13 @@ def predictors(
     labels = comparisons["study"] if "study" in comparisons.columns else None
     arm_columns = [c for c in ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i")
                    if c in comparisons.columns]
-    es = effect_sizes(measure, labels=labels, **{c: comparisons[c].to_numpy() for c in arm_columns})
+    es = effect_sizes(chosen, labels=labels, **{c: comparisons[c].to_numpy() for c in arm_columns})
     es = es.reset_index(drop=True)
     tested = _columns(comparisons, columns)
     for column in tested:
         es[column] = comparisons[column].to_numpy()
-    rows = [_categorical_row(es, c, measure, method, test, min_per_level) if c in CATEGORICAL
-            else _continuous_row(es, c, measure, method, test, min_studies) for c in tested]
+    rows = [_categorical_row(es, c, chosen, method, test, min_per_level) if c in CATEGORICAL
+            else _continuous_row(es, c, chosen, method, test, min_studies) for c in tested]
     table = pd.DataFrame(rows)
     for column in ("estimates", "test", "statistic", "df", "pvalue", "finding"):
         if column not in table:
@@ -208,4 +206,4 @@ def predictors(
                                            for row in table[estimable].to_dict(orient="records")]
     columns = ["predictor", "column", "kind", "k", "k_unknown", "k_per_level", "estimable", "estimates", "test",
                "statistic", "df", "pvalue", "p_adjusted", "finding"]
-    return PredictorsResult(table[columns], outcome, measure, method, test, adjustment)
+    return PredictorsResult(table[columns], outcome, chosen, method, test, adjustment)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from string import Template
 
@@ -20,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from metabac.effects import RATIO_MEASURES as RATIO
+from metabac.formatting import effect_text, slug
 from metabac.plots.forest import heterogeneity_line, overall_effect_line, subgroup_difference_line
-from metabac.report import ASYMMETRY_MIN_TRIALS, OutcomeAnalysis, Report
+from metabac.report import ASYMMETRY_MIN_TRIALS, OutcomeAnalysis, Report, Sensitivity
 from metabac.report_review import (
     TESTS,
     answer_rows,
@@ -43,11 +43,9 @@ from metabac.report_text import (
     methods_paragraph,
     predictor_rows,
     reproduction_rows,
-    slug,
     small_study_rows,
 )
 from metabac.rob import LABELS
-from metabac.tau2 import critical_value
 
 
 @dataclass(frozen=True)
@@ -105,26 +103,12 @@ def note_ids(report: Report) -> list[list[str]]:
     return ids
 
 
-def natural(measure: str, value: float) -> float:
-    return float(np.exp(value)) if measure in RATIO else float(value)
-
-
-def num(value: float | None, digits: int = 2) -> str:
-    if value is None or not np.isfinite(value):
-        return "NA"
-    return f"{value:.{digits}f}"
-
-
-def effect(measure: str, estimate: float, low: float, high: float) -> str:
-    return (f"{num(natural(measure, estimate))} [{num(natural(measure, low))}, "
-            f"{num(natural(measure, high))}]")
-
-
 def _study_rows(a: OutcomeAnalysis, notes: list[str]) -> tuple[tuple[Cell, ...], ...]:
-    crit = float(critical_value(a.random.level))
+    """One row per study: arm data, analysis set, subgroup, weights and its effect with the interval of the random-
+    effects fit's per-study rows (:meth:`PoolResult.to_frame`, in the order of ``a.studies``)."""
+    intervals = a.random.to_frame().iloc[: len(a.studies)]
     rows = []
-    for note, (_, r) in zip(notes, a.studies.iterrows()):
-        se = math.sqrt(r.vi)
+    for note, (_, r), low, high in zip(notes, a.studies.iterrows(), intervals["ci_low"], intervals["ci_high"]):
         if a.kind == "binary":
             arms = [f"{r.ai:g}/{r.n1i:g}", f"{r.ci:g}/{r.n2i:g}"]
         elif a.kind == "continuous":
@@ -137,7 +121,7 @@ def _study_rows(a: OutcomeAnalysis, notes: list[str]) -> tuple[tuple[Cell, ...],
         rows.append((Cell(f"{r.study}{r.mark or ''}", note), *(Cell(x, note) for x in arms), Cell(analysis_set),
                      Cell(group),
                      Cell(f"{r.weight:.1f}%"), Cell(f"{r.weight_fixed:.1f}%"),
-                     Cell(effect(a.measure, r.yi, r.yi - crit * se, r.yi + crit * se), note)))
+                     Cell(effect_text(a.measure, r.yi, low, high), note)))
     return tuple(rows)
 
 
@@ -156,11 +140,12 @@ def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, s
     fixed_name = "Mantel-Haenszel" if a.fixed.model == "Mantel-Haenszel" else a.fixed.model
     pooled = [
         (Cell(f"Random effects ({a.random.method}, {TESTS.get(a.random.test, a.random.test)})"),
-         Cell(effect(a.measure, a.random.estimate, a.random.ci_low, a.random.ci_high), link=anchor),
-         Cell(effect(a.measure, a.random.estimate, a.random.pi_low, a.random.pi_high) if a.random.k > 2 else "k < 3"),
+         Cell(effect_text(a.measure, a.random.estimate, a.random.ci_low, a.random.ci_high), link=anchor),
+         Cell(effect_text(a.measure, a.random.estimate, a.random.pi_low, a.random.pi_high)
+              if a.random.k > 2 else "k < 3"),
          Cell(p_value(a.random.pvalue))),
         (Cell(f"Fixed effect ({fixed_name})"),
-         Cell(effect(a.measure, a.fixed.estimate, a.fixed.ci_low, a.fixed.ci_high), link=anchor), Cell(""),
+         Cell(effect_text(a.measure, a.fixed.estimate, a.fixed.ci_low, a.fixed.ci_high), link=anchor), Cell(""),
          Cell(p_value(a.fixed.pvalue))),
     ]
     level = f"{a.random.level:g}%"
@@ -171,7 +156,7 @@ def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, s
     if a.groups is not None:
         lines.append(subgroup_difference_line(a.groups))
         for name, fit in a.groups.fits.items():
-            lines.append(f"Subgroup {name}: {a.measure} {effect(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}"
+            lines.append(f"Subgroup {name}: {a.measure} {effect_text(a.measure, fit.estimate, fit.ci_low, fit.ci_high)}"
                          f", k = {fit.k}; {heterogeneity_line(fit)}")
         if a.groups.missing:
             lines.append(f"Not classified: {len(a.groups.missing)} trial(s) without a subgroup value, shown without a "
@@ -195,7 +180,7 @@ def _outcome_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, s
                                  "need not hold for the patients within them (ecological bias)."))
         blocks.append(Block("table", "predictors", header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows)))
     if a.sensitivity is not None:
-        blocks += _sensitivity_blocks(a, notes, images)
+        blocks += _sensitivity_blocks(a, a.sensitivity, notes, images)
     return blocks
 
 
@@ -212,9 +197,9 @@ def _judgement_blocks(a: OutcomeAnalysis, images: Mapping[str, str]) -> list[Blo
         out.append(_text_table("risk of bias", ("Trial", *[LABELS.get(c, c) for c in rob.columns]),
                                [(str(study), *map(str, row)) for study, row in rob.iterrows()]))
     header, rows = grade_rows(a)
-    if rows:
-        certainty = a.appraisal.certainty.certainty
-        out += [Block("h3", f"Certainty of the evidence, GRADE ({a.outcome}): {certainty_text(certainty)}",
+    certainty = a.appraisal.certainty if a.appraisal is not None else None
+    if certainty is not None and rows:
+        out += [Block("h3", f"Certainty of the evidence, GRADE ({a.outcome}): {certainty_text(certainty.certainty)}",
                       f"grade-{stem}"), _text_table("GRADE", header, rows)]
     return out
 
@@ -223,8 +208,9 @@ def _text_table(caption: str, header: tuple[str, ...], rows: list[tuple[str, ...
     return Block("table", caption, header=header, rows=tuple(tuple(Cell(c) for c in r) for r in rows))
 
 
-def _sensitivity_blocks(a: OutcomeAnalysis, notes: list[str], images: Mapping[str, str]) -> list[Block]:
-    s, stem = a.sensitivity, slug(a.outcome)
+def _sensitivity_blocks(a: OutcomeAnalysis, s: Sensitivity, notes: list[str],
+                        images: Mapping[str, str]) -> list[Block]:
+    stem = slug(a.outcome)
     header, rows = leave_one_out_rows(a)  # one row per study, in the order of a.studies
     linked = tuple((Cell(r[0], note), *(Cell(c) for c in r[1:])) for note, r in zip(notes, rows))
     out = [Block("h3", f"Sensitivity analyses ({a.outcome})", f"sensitivity-{stem}"),
@@ -323,7 +309,7 @@ def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
                                "records carry (metabac init writes a review folder for them)."))
     ids = note_ids(report)
     if report.coverage is not None:
-        body += [Block("h2", "Data coverage", "coverage"), _coverage_block(report, ids)]
+        body += [Block("h2", "Data coverage", "coverage"), _coverage_block(report.coverage, report, ids)]
     for outcome, reason in report.skipped:
         body.append(Block("p", f"Not pooled: {outcome}: {reason}."))
     for analysis, notes_of in zip(report.analyses, ids):
@@ -339,8 +325,7 @@ def blocks(report: Report, images: Mapping[str, str]) -> list[Block]:
             Block("list", "contents", rows=tuple((c,) for c in contents)), *body]
 
 
-def _coverage_block(report: Report, ids: list[list[str]]) -> Block:
-    frame = report.coverage
+def _coverage_block(frame: pd.DataFrame, report: Report, ids: list[list[str]]) -> Block:
     first_note: dict[tuple[str, str], str] = {}  # (trial, outcome) -> the footnote of its first comparison
     for a, notes in zip(report.analyses, ids):
         for note, (_, row) in zip(notes, a.studies.iterrows()):
@@ -416,8 +401,12 @@ def render_markdown(report: Report, images: Mapping[str, str] | None = None) -> 
             lines.append("|" + "---|" * len(b.header))
             for row in b.rows:  # one footnote mark per row and source, on its first number
                 seen: set[str] = set()
-                cells = [esc(c.text) + (f"[^{c.note}]" if c.note in notes and not (c.note in seen or seen.add(c.note))
-                                        else "") for c in row]
+                cells = []
+                for c in row:
+                    note = c.note if c.note in notes and c.note not in seen else None
+                    if note is not None:
+                        seen.add(note)
+                    cells.append(esc(c.text) + (f"[^{note}]" if note is not None else ""))
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
         elif b.kind == "notes":
@@ -487,7 +476,8 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
         elif b.kind == "table":
             head = "".join(f"<th>{e(h)}</th>" for h in b.header)
             body = "".join("<tr>" + "".join(_html_cell(c, notes, numbers, e) for c in row) + "</tr>" for row in b.rows)
-            parts.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
+            parts.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+                         "</div>")
         elif b.kind == "notes":
             items = "".join(f'<li id="fn-{e(key)}">{e(_note_text(note))}'
                             + (f' <a href="{e(note["url"])}">source</a>' if note.get("url", "").startswith(
@@ -496,13 +486,14 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
     return PAGE.substitute(title=e("metabac report"), body="\n".join(parts), stamp=e(stamp_text(report)))
 
 
-def _html_cell(cell: Cell, notes: Mapping[str, Mapping[str, str]], numbers: Mapping[str, int], e) -> str:
+def _html_cell(cell: Cell, notes: Mapping[str, Mapping[str, str]], numbers: Mapping[str, int],
+               e: Callable[[object], str]) -> str:
     text = e(cell.text)
     numeric = (bool(re.match(r"^[-−+]?[0-9.]", cell.text)) and len(cell.text) <= 40) or cell.text in ("", "—", "NA")
     cls = ' class="missing t"' if cell.text == "missing" else "" if numeric else ' class="t"'
     if cell.link:
         text = f'<a href="#{e(cell.link)}">{text}</a>'
-    if cell.note in notes:
+    if cell.note is not None and cell.note in notes:
         tip = e(_note_text(notes[cell.note]))
         return (f'<td{cls} title="{tip}">{text}<sup><a href="#fn-{e(cell.note)}">{numbers[cell.note]}</a></sup>'
                 f"</td>")

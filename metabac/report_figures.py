@@ -30,7 +30,7 @@ from metabac.plots.diagnostics import baujat_plot, cumulative_forest
 from metabac.plots.forest import forest
 from metabac.plots.funnel import funnel
 from metabac.plots.rob import summary_bars, traffic_light
-from metabac.render import slug
+from metabac.formatting import slug
 from metabac.report import Report
 
 SVG_SALT = "metabac"

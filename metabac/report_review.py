@@ -9,13 +9,14 @@ evidence is very uncertain"), and an interval that includes no effect is never r
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 import pandas as pd
 
 from metabac.certainty import APPRECIABLE_RR
 from metabac.effects import RATIO_MEASURES
+from metabac.formatting import effect_text, natural_scale, number, p_text, p_value, slug
 from metabac.report import BAYES_PRIOR_TEXT, OutcomeAnalysis, Report
 
 SYMBOLS = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very low": "⊕◯◯◯"}
@@ -29,25 +30,10 @@ def outcome_name(outcome: str) -> str:
     return outcome.replace("_", " ")
 
 
-def number(value: Any, digits: int = 2) -> str:
-    return "NA" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
-
-
-def p_value(p: Any) -> str:
-    """A p-value as journals print it: three decimals (four below 0.001), "< 0.0001" below that."""
-    if p is None or not np.isfinite(p):
-        return "NA"
-    return "< 0.0001" if p < 0.0001 else f"{p:.4f}" if p < 0.001 else f"{p:.3f}"
-
-
-def natural(measure: str, value: float) -> float:
-    return math.exp(value) if measure in RATIO_MEASURES else value
-
-
-def interval(measure: str, estimate: float, low: float, high: float, level: float) -> str:
-    """``RR 2.18 (95% CI 0.82 to 5.76)`` on the natural scale, at the interval's own level."""
-    return (f"{measure} {number(natural(measure, estimate))} ({level:g}% CI {number(natural(measure, low))} to "
-            f"{number(natural(measure, high))})")
+def interval(measure: str, estimate: SupportsFloat, low: SupportsFloat, high: SupportsFloat, level: float) -> str:
+    """An effect in a sentence, named and on the natural scale at its interval's level:
+    ``RR 2.18 (95% CI 0.82 to 5.76)``."""
+    return f"{measure} {effect_text(measure, estimate, low, high, level=level)}"
 
 
 def certainty_text(level: str | None) -> str:
@@ -70,7 +56,7 @@ def statement(a: OutcomeAnalysis, intervention: str = "the intervention") -> str
         return f"{intervention} {up} {name}."
     if fit.ci_high < null:
         return f"{intervention} {down} {name}."
-    low, high = natural(a.measure, fit.ci_low), natural(a.measure, fit.ci_high)
+    low, high = natural_scale(a.measure, fit.ci_low), natural_scale(a.measure, fit.ci_high)
     if a.measure in RATIO_MEASURES and APPRECIABLE_RR[0] <= low and high <= APPRECIABLE_RR[1]:
         return f"{intervention} {none} {name}."
     return (f"The interval includes both benefit and harm: {intervention.lower()} {up.split()[0]} increase or reduce "
@@ -93,10 +79,15 @@ def effect_line(a: OutcomeAnalysis) -> str:
     fit = a.main
     if not fit.is_random:
         return f"{interval(a.measure, fit.estimate, fit.ci_low, fit.ci_high, fit.level)}, fixed effect ({fit.model})"
-    pi = "" if fit.k < 3 else (f"; {fit.level:g}% prediction interval {number(natural(a.measure, fit.pi_low))} "
-                               f"to {number(natural(a.measure, fit.pi_high))}")
+    pi = "" if fit.k < 3 else (f"; {fit.level:g}% prediction interval {_natural(a.measure, fit.pi_low)} "
+                               f"to {_natural(a.measure, fit.pi_high)}")
     return (f"{interval(a.measure, fit.estimate, fit.ci_low, fit.ci_high, fit.level)}, random effects ({fit.method}, "
             f"{TESTS.get(fit.test, fit.test)}){pi}")
+
+
+def _natural(measure: str, value: SupportsFloat) -> str:
+    """A bound of an interval on the natural scale, two decimals."""
+    return number(natural_scale(measure, value), 2)
 
 
 def bayes_text(measure: str, fit: Any, intervention: str, outcome: str) -> str:
@@ -104,9 +95,9 @@ def bayes_text(measure: str, fit: Any, intervention: str, outcome: str) -> str:
     predictive interval for a new trial and the probability that the effect lies above no effect."""
     mu, new = fit.mu, fit.prediction
     above = float(fit.prob("mu", lower=0.0))
-    return (f"{measure} {number(natural(measure, mu.median))} ({fit.level:g}% credible interval "
-            f"{number(natural(measure, mu.low))} to {number(natural(measure, mu.high))}; a new trial "
-            f"{number(natural(measure, new.low))} to {number(natural(measure, new.high))}); posterior probability "
+    return (f"{measure} {_natural(measure, mu.median)} ({fit.level:g}% credible interval "
+            f"{_natural(measure, mu.low)} to {_natural(measure, mu.high)}; a new trial "
+            f"{_natural(measure, new.low)} to {_natural(measure, new.high)}); posterior probability "
             f"that {intervention.lower()} increases {outcome_name(outcome)} ({measure} above "
             f"{'1' if measure in RATIO_MEASURES else '0'}): {above:.2f}")
 
@@ -147,17 +138,18 @@ def published_beside(report: Report, outcome: str) -> list[str]:
 def answer_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[tuple[str, ...], str]]]:
     """One row per pooled outcome: the answer, the effect, the certainty, what is missing, published estimates."""
     header = ("Outcome", "Answer", "Effect", "Certainty", "Evidence used and missing", "Published pooled estimates")
-    rows = []
+    rows: list[tuple[tuple[str, ...], str]] = []
     for a in report.analyses:
         certainty = a.appraisal.certainty.certainty if a.appraisal and a.appraisal.certainty else None
         bayes = a.appraisal.bayes if a.appraisal else None
-        effect = effect_line(a) + (f". Bayesian, few trials: {bayes_text(a.measure, bayes, report.arm_names[0], a.outcome)}"
-                                   if bayes is not None else "")
+        bayesian = "" if bayes is None else \
+            f". Bayesian, few trials: {bayes_text(a.measure, bayes, report.arm_names[0], a.outcome)}"
+        effect = effect_line(a) + bayesian
         rows.append(((f"{outcome_name(a.outcome)} ({timepoint_text(a)})", statement(a, report.arm_names[0]),
                       effect,
                       certainty_text(certainty), missing_text(a),
                       "; ".join(published_beside(report, a.outcome)) or "none in the registry"),
-                     f"outcome-{a.outcome.replace('_', '-')}"))
+                     f"outcome-{slug(a.outcome)}"))
     for outcome, reason in report.skipped:   # an outcome others pooled is named even where we cannot pool it
         published = published_beside(report, outcome)
         if published:
@@ -191,7 +183,8 @@ def sof_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]], li
     level = f"{report.options.level:g}%"
     header = ("Outcome (timepoint)", f"Risk with {control}", f"Risk with {experimental} ({level} CI)",
               f"Relative effect ({level} CI)", "Participants analysed (studies)", "Certainty", "Comments")
-    rows, notes = [], []
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
     for a in report.analyses:
         s = a.sof
         marks = []
@@ -204,17 +197,18 @@ def sof_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]], li
         if np.isfinite(s.assumed_control_risk):
             with_control = f"{1000 * s.assumed_control_risk:.0f} per 1000"
             with_experimental = (f"{s.corresponding_risk:.0f} per 1000 ({s.corresponding_low:.0f} to "
-                                 f"{s.corresponding_high:.0f}): {signed(s.absolute)} per 1000 ({signed(s.absolute_low)} "
-                                 f"to {signed(s.absolute_high)})")
+                                 f"{s.corresponding_high:.0f}): {signed(s.absolute)} per 1000 "
+                                 f"({signed(s.absolute_low)} to {signed(s.absolute_high)})")
         else:
-            with_control = f"mean {number(s.assumed_control_mean)}" if np.isfinite(s.assumed_control_mean) else "—"
-            with_experimental = (f"{s.measure} {number(s.absolute)} ({number(s.absolute_low)} to "
-                                 f"{number(s.absolute_high)})")
-        level = certainty.certainty if certainty else None
+            with_control = f"mean {number(s.assumed_control_mean, 2)}" if np.isfinite(s.assumed_control_mean) else "—"
+            with_experimental = (f"{s.measure} {number(s.absolute, 2)} ({number(s.absolute_low, 2)} to "
+                                 f"{number(s.absolute_high, 2)})")
+        rating = certainty.certainty if certainty else None
         rows.append((f"{outcome_name(a.outcome)} ({timepoint_text(a)})", with_control, with_experimental,
-                     f"{s.measure} {number(s.relative)} ({number(s.relative_low)} to {number(s.relative_high)})",
+                     f"{s.measure} {number(s.relative, 2)} ({number(s.relative_low, 2)} to "
+                     f"{number(s.relative_high, 2)})",
                      f"{s.participants} ({s.k} RCTs)",
-                     certainty_text(level) + (f" (notes {', '.join(marks)})" if marks else ""),
+                     certainty_text(rating) + (f" (notes {', '.join(marks)})" if marks else ""),
                      statement(a, report.arm_names[0])))
     for outcome, reason in report.skipped:
         rows.append((outcome_name(outcome), "—", "—", "—", "—", "not rated", f"Not pooled: {reason}"))
@@ -240,8 +234,8 @@ def appraisal_lines(a: OutcomeAnalysis, intervention: str = "the intervention") 
         return lines
     if ap.wald is not None:
         w = ap.wald
-        lines.append(f"Sensitivity, Wald-type (z) interval: {interval(a.measure, w.estimate, w.ci_low, w.ci_high, w.level)}"
-                     f", p = {p_value(w.pvalue)}.")
+        lines.append(f"Sensitivity, Wald-type (z) interval: "
+                     f"{interval(a.measure, w.estimate, w.ci_low, w.ci_high, w.level)}, {p_text(w.pvalue)}.")
     if ap.itt_only is not None:
         f = ap.itt_only
         lines.append(f"Sensitivity, trials analysed by intention to treat only (without {', '.join(ap.not_itt)}):"
@@ -249,8 +243,8 @@ def appraisal_lines(a: OutcomeAnalysis, intervention: str = "the intervention") 
     if ap.bayes is not None:
         lines.append(f"Bayesian random effects ({len(a.studies)} trials; prior {BAYES_PRIOR_TEXT}): "
                      f"{bayes_text(a.measure, ap.bayes, intervention, a.outcome)}; τ median "
-                     f"{number(ap.bayes.tau.median, 3)} ({ap.bayes.level:g}% credible interval {number(ap.bayes.tau.low, 3)} to "
-                     f"{number(ap.bayes.tau.high, 3)}).")
+                     f"{number(ap.bayes.tau.median, 3)} ({ap.bayes.level:g}% credible interval "
+                     f"{number(ap.bayes.tau.low, 3)} to {number(ap.bayes.tau.high, 3)}).")
     for group, fit in ap.bayes_groups:
         lines.append(f"Bayesian random effects, subgroup {group} ({int(fit.k)} trials, same prior): "
                      f"{bayes_text(a.measure, fit, intervention, a.outcome)}.")
@@ -271,8 +265,8 @@ def appraisal_lines(a: OutcomeAnalysis, intervention: str = "the intervention") 
 def grade_rows(a: OutcomeAnalysis) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     header = ("GRADE domain", "Rated down", "Basis", "Reason")
     certainty = a.appraisal.certainty if a.appraisal else None
-    rows = [(d.domain, f"−{d.levels}" if d.levels else "0", d.basis, d.reason)
-            for d in (certainty.domains if certainty else ())]
+    rows: list[tuple[str, ...]] = [(d.domain, f"−{d.levels}" if d.levels else "0", d.basis, d.reason)
+                                   for d in (certainty.domains if certainty else ())]
     return header, rows
 
 
@@ -280,9 +274,10 @@ def moderator_rows(m: Any, measure: str) -> tuple[tuple[str, ...], list[tuple[st
     """One meta-regression: each coefficient with its interval and p, then the omnibus and permutation tests."""
     fit, perm = m.fit, m.permutation
     header = ("Coefficient", f"Estimate ({fit.level:g}% CI)", "p", "Permutation p")
-    rows = [(name, f"{number(b, 4)} ({number(lo, 4)} to {number(hi, 4)})", p_value(p),
-             p_value(perm.pvalue[i]) if perm is not None else "—")
-            for i, (name, b, lo, hi, p) in enumerate(zip(fit.names, fit.coef, fit.ci_low, fit.ci_high, fit.pvalue))]
+    rows: list[tuple[str, ...]] = [
+        (name, f"{number(b, 4)} ({number(lo, 4)} to {number(hi, 4)})", p_value(p),
+         p_value(perm.pvalue[i]) if perm is not None else "—")
+        for i, (name, b, lo, hi, p) in enumerate(zip(fit.names, fit.coef, fit.ci_low, fit.ci_high, fit.pvalue))]
     test = "F" if fit.test != "z" else "QM"
     rows.append((f"omnibus ({test}, df {', '.join(map(str, fit.qm_df))})", number(fit.qm, 3), p_value(fit.qm_pvalue),
                  p_value(perm.qm_pvalue) if perm is not None else "—"))
@@ -301,16 +296,16 @@ def within_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]]]
     header = ("Trial", "Modifier", "Outcome", "Subgroup results (as published)", "Interaction", "Direction",
               "Source")
     who = report.who_responds
-    rows = []
+    rows: list[tuple[str, ...]] = []
     if who is None:
         return header, rows
     for r in who.within.itertuples():
         test = " ".join(x for x in (str(r.interaction_test or ""), str(r.interaction_p_text or "")) if x and
                         x != "nan")
         if r.estimable:
-            est = (f"ratio {number(r.ratio)} (95% CI {number(r.ratio_ci_lower)} to {number(r.ratio_ci_upper)})"
-                   if np.isfinite(r.ratio) else f"{number(r.interaction)} (95% CI {number(r.interaction_ci_lower)}"
-                   f" to {number(r.interaction_ci_upper)})")
+            est = (f"ratio {effect_text(None, r.ratio, r.ratio_ci_lower, r.ratio_ci_upper, level=95)}"
+                   if np.isfinite(r.ratio) else
+                   effect_text(None, r.interaction, r.interaction_ci_lower, r.interaction_ci_upper, level=95))
             test = "; ".join(x for x in (test, f"{r.contrast}: {est}") if x)
         rows.append((str(r.study), outcome_name(str(r.modifier)), str(r.outcome), str(r.subgroups) or "none",
                      test or "not published", str(r.direction),
@@ -327,7 +322,8 @@ def pooled_interaction_lines(report: Report) -> list[str]:
         name = outcome_name(str(r.modifier))
         if r.estimable:
             lines.append(f"{name} ({r.contrast}), pooled within-trial interaction over {r.k} trials: "
-                         f"{interval(str(r.measure), r.estimate, r.ci_lower, r.ci_upper, report.options.level)}, p = {p_value(r.pvalue)}.")
+                         f"{interval(str(r.measure), r.estimate, r.ci_lower, r.ci_upper, report.options.level)}, "
+                         f"{p_text(r.pvalue)}.")
         else:
             lines.append(f"{name}: pooled within-trial interaction not estimable: {r.reason}.")
     return lines
@@ -338,7 +334,7 @@ def severity_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...]
     class would flip, where it rests on an assumed drink size."""
     header = ("Trial", "Severity", "g/day", "Basis", "Drink size used", "Class flips below", "Threshold (g/day)")
     who = report.who_responds
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in (who.severity.itertuples() if who is not None else ()):
         size = "—" if not _number_like(r.severity_drink_size_g) else (
             f"{r.severity_drink_size_g:g} g" + (" (assumed)" if _yes(r.severity_drink_size_assumed) else ""))
@@ -360,6 +356,7 @@ def published_rows(report: Report) -> tuple[tuple[str, ...], list[tuple[str, ...
     header = ("Review", "Analysis", "Modifier", "Finding", "Quote", "Note")
     who = report.who_responds
     frame = who.published if who is not None else pd.DataFrame()
-    rows = [(f"second-hand: {r.citation}", str(r.kind), str(r.modifier), str(r.finding), f"“{r.quote}”",
-             str(r.note) if isinstance(r.note, str) else "") for r in frame.itertuples()]
+    rows: list[tuple[str, ...]] = [
+        (f"second-hand: {r.citation}", str(r.kind), str(r.modifier), str(r.finding), f"“{r.quote}”",
+         str(r.note) if isinstance(r.note, str) else "") for r in frame.itertuples()]
     return header, rows

@@ -5,7 +5,6 @@ Every function formats numbers that :func:`metabac.report.build_report` computed
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from metabac.effects import MEASURE_NAMES
-from metabac.effects import RATIO_MEASURES as RATIO
+from metabac.formatting import effect_text, number, p_value, printed_decimals
 from metabac.report import Report
 
 ESTIMATORS = {"REML": "restricted maximum likelihood (REML; Viechtbauer 2005)", "DL": "DerSimonian-Laird",
@@ -24,11 +23,6 @@ SHARED_CONTROL = {"combine": "dose arms sharing one control group were combined 
                              "(counts summed; means and SDs by the Cochrane Handbook formula, Table 6.5.a), so no "
                              "control participant is counted twice",
                   "split": "the shared control group was divided between the dose comparisons by an integer rule"}
-
-
-def slug(text: str) -> str:
-    """A lower-case, hyphenated id for anchors and file names."""
-    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
 def _measures(report: Report) -> str:
@@ -101,38 +95,26 @@ def methods_paragraph(report: Report) -> str:
     return text
 
 
-def _n(value: float, digits: int = 2) -> str:
-    return "NA" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
-
-
 def predictor_rows(result: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """One row per candidate predictor: its analysis, trials, p and Holm-adjusted p ("—" where not estimable)."""
     table: pd.DataFrame = result.table
-    header = ("Predictor", "Analysis", "Trials", "Per level", "p", "Holm-adjusted p", "Finding")
-    rows = [(str(r.predictor), str(r.kind), str(r.k), str(r.k_per_level),
-             _n(r.pvalue, 3) if pd.notna(r.pvalue) else "—", _n(r.p_adjusted, 3) if pd.notna(r.p_adjusted) else "—",
-             str(r.finding)) for r in table.itertuples()]
+    header: tuple[str, ...] = ("Predictor", "Analysis", "Trials", "Per level", "p", "Holm-adjusted p", "Finding")
+    rows: list[tuple[str, ...]] = [
+        (str(r.predictor), str(r.kind), str(r.k), str(r.k_per_level),
+         p_value(r.pvalue) if pd.notna(r.pvalue) else "—", p_value(r.p_adjusted) if pd.notna(r.p_adjusted) else "—",
+         str(r.finding)) for r in table.itertuples()]
     return header, rows
-
-
-def _p(value: float) -> str:
-    """A p-value with three decimals, or "<0.001"."""
-    return "NA" if value is None or not np.isfinite(value) else "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _effect(measure: str, estimate: float, low: float, high: float) -> str:
-    to_natural = np.exp if measure in RATIO else (lambda x: x)
-    return f"{_n(to_natural(estimate))} [{_n(to_natural(low))}, {_n(to_natural(high))}]"
 
 
 def leave_one_out_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """One row per omitted trial: the pooled effect without it, τ², I², and its influence diagnostics."""
     s = a.sensitivity
-    header = ("Trial omitted", f"{a.measure} [{a.random.level:g}% CI] without it", "p", "τ²", "I²",
-              "Standardised residual", "Cook's distance", "Influential")
-    rows = []
+    header: tuple[str, ...] = ("Trial omitted", f"{a.measure} [{a.random.level:g}% CI] without it", "p", "τ²", "I²",
+                               "Standardised residual", "Cook's distance", "Influential")
+    rows: list[tuple[str, ...]] = []
     for (study, loo), (_, inf) in zip(s.leave_one_out.iterrows(), s.influence.iterrows()):
-        rows.append((str(study), _effect(a.measure, loo.estimate, loo.ci_low, loo.ci_high), _p(loo.pvalue),
-                     _n(loo.tau2, 3), f"{loo.i2:.0f}%", _n(inf.rstudent), _n(inf.cook_d),
+        rows.append((str(study), effect_text(a.measure, loo.estimate, loo.ci_low, loo.ci_high), p_value(loo.pvalue),
+                     number(loo.tau2, 3), f"{loo.i2:.0f}%", number(inf.rstudent, 2), number(inf.cook_d, 2),
                      "yes" if inf.influential else "no"))
     return header, rows
 
@@ -146,28 +128,28 @@ def _asymmetry(pvalue: float, low_power: bool) -> str:
 def small_study_rows(a: Any) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """Egger, Begg, Peters, trim-and-fill and fail-safe N, one row each."""
     s = a.sensitivity
-    header = ("Method", "Result", "p", "Reads as")
-    rows = []
+    header: tuple[str, ...] = ("Method", "Result", "p", "Reads as")
+    rows: list[tuple[str, ...]] = []
     if s.egger is not None:
         rows.append(("Egger's regression (weighted, t test of the standard-error slope)",
-                     f"t({s.egger.df}) = {_n(s.egger.statistic)}; limit estimate "
-                     f"{_effect(a.measure, s.egger.limit_estimate, s.egger.ci_low, s.egger.ci_high)}",
-                     _p(s.egger.pvalue), _asymmetry(s.egger.pvalue, s.low_power)))
+                     f"t({s.egger.df}) = {number(s.egger.statistic, 2)}; limit estimate "
+                     f"{effect_text(a.measure, s.egger.limit_estimate, s.egger.ci_low, s.egger.ci_high)}",
+                     p_value(s.egger.pvalue), _asymmetry(s.egger.pvalue, s.low_power)))
     if s.begg is not None:
-        rows.append(("Begg's rank correlation", f"Kendall's τ = {_n(s.begg.tau)}", _p(s.begg.pvalue),
+        rows.append(("Begg's rank correlation", f"Kendall's τ = {number(s.begg.tau, 2)}", p_value(s.begg.pvalue),
                      _asymmetry(s.begg.pvalue, s.low_power)))
     if s.peters is not None:
-        rows.append(("Peters' regression on 1/N (binary)", f"t({s.peters.df}) = {_n(s.peters.statistic)}",
-                     _p(s.peters.pvalue), _asymmetry(s.peters.pvalue, s.low_power)))
+        rows.append(("Peters' regression on 1/N (binary)", f"t({s.peters.df}) = {number(s.peters.statistic, 2)}",
+                     p_value(s.peters.pvalue), _asymmetry(s.peters.pvalue, s.low_power)))
     if s.trimfill is not None:
         t = s.trimfill
         rows.append((f"Trim-and-fill ({t.estimator}, {a.random.method})",
                      f"k0 = {t.k0} trial(s) imputed on the {t.side}; adjusted {a.measure} "
-                     f"{_effect(a.measure, t.estimate, t.ci_low, t.ci_high)}", _p(t.pvalue),
+                     f"{effect_text(a.measure, t.estimate, t.ci_low, t.ci_high)}", p_value(t.pvalue),
                      "no missing trials estimated" if t.k0 == 0 else "adjusted estimate, under its assumptions"))
     f = s.failsafe
     if f is not None:
-        rows.append(("Fail-safe N (Rosenberg)", f"N = {f.n:g} null trials of average size", _p(f.pvalue),
+        rows.append(("Fail-safe N (Rosenberg)", f"N = {f.n:g} null trials of average size", p_value(f.pvalue),
                      f"the fixed-effect estimate would lose significance (α = {f.alpha:g}) beyond N added null "
                      "trials" if f.pvalue < f.alpha else "nothing to overturn: the fixed-effect estimate is not "
                                                          f"significant (α = {f.alpha:g})"))
@@ -183,16 +165,16 @@ def _printed(value: Any, like: str) -> str:
     """``value`` with as many decimals as the published string ``like``."""
     if value is None or not np.isfinite(value):
         return "—"
-    decimals = len(like.split(".")[1]) if "." in like else 0
     # Half away from zero, as papers round: 6.25 prints as 6.3 where Python's format gives 6.2.
     exact = Decimal(f"{float(value):.12g}")  # drop float noise (exp(log(6.25)) = 6.2499999999999991)
-    return str(exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+    return str(exact.quantize(Decimal(1).scaleb(-printed_decimals(like)), rounding=ROUND_HALF_UP))
 
 
 def reproduction_rows(table: pd.DataFrame) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     """One row per published analysis: the published and the reproduced numbers, the worst verdict and why."""
-    header = ("Published analysis", "Analysis", "Published", "Reproduced", "Verdict", "Reason or missing inputs")
-    rows = []
+    header: tuple[str, ...] = ("Published analysis", "Analysis", "Published", "Reproduced", "Verdict",
+                               "Reason or missing inputs")
+    rows: list[tuple[str, ...]] = []
     for (entry, analysis), group in table.groupby(["entry", "analysis"], sort=False):
         published = "; ".join(f"{q} {p}" for q, p in zip(group.quantity, group.published))
         reproduced = "; ".join(f"{q} {_printed(r, str(p).lstrip('<'))}" for q, r, p in

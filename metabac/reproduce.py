@@ -23,6 +23,7 @@ import pandas as pd
 from metabac._checks import InputError
 from metabac.defaults import bundled_trials
 from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, MEASURES, RATIO_MEASURES
+from metabac.formatting import printed_decimals
 from metabac.pooling import pool
 from metabac.profiles import PROFILE_NAMES, ProfiledResult, analyse, apply_conventions, get_profile
 from metabac.tau2 import METHODS
@@ -207,8 +208,7 @@ def printed_precision(text: str) -> tuple[float, float, str]:
     if printed is None:
         raise InputError(f"not a printed number: {text!r} (write it as printed, e.g. \"1.42\" or \"<0.001\")")
     number = printed["number"]
-    decimals = len(number.split(".")[1]) if "." in number else 0
-    return float(number), 0.5 * 10.0**-decimals, printed["relation"] or "="
+    return float(number), 0.5 * 10.0 ** -printed_decimals(number), printed["relation"] or "="
 
 
 def _inline_inputs(table: dict, origin: str) -> Inputs:

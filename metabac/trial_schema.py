@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import Any
 
 from metabac._checks import InputError
+from metabac.formatting import printed_decimals
 
 Number = (int, float)
 
@@ -454,14 +455,6 @@ class _Walk:
         elif isinstance(node, ListOf) and isinstance(value, list):
             for i, item in enumerate(value):
                 self.visit(item, node.value, f"{where}[{i}]")
-
-
-def printed_decimals(value: float) -> int:
-    """Decimals of a number as written in TOML (57 -> 0, 11.9 -> 1)."""
-    if isinstance(value, int):
-        return 0
-    text = repr(float(value))
-    return len(text.split(".")[1]) if "." in text and "e" not in text else 0
 
 
 def percent_matches(percent: float, events: int, n: int) -> bool:

@@ -7,6 +7,7 @@ import json
 import click
 
 from metabac.defaults import bundled_trials
+from metabac.formatting import printed_decimals
 from metabac.profiles import PROFILE_NAMES
 
 
@@ -14,8 +15,7 @@ def _number(value: float, published: str) -> str:
     """The reproduced value with two more decimals than were printed."""
     if value != value:  # NaN
         return "NA"
-    decimals = len(published.split(".")[1]) if "." in published else 0
-    return f"{value:.{decimals + 2}f}"
+    return f"{value:.{printed_decimals(published) + 2}f}"
 
 
 @click.command("reproduce",

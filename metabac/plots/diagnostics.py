@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from metabac.effects import RATIO_MEASURES
+from metabac.formatting import natural_scale
 from metabac.plots.style import (
     BLUE,
     GREY,
@@ -99,7 +99,7 @@ def labbe(events_treated, n_treated, events_control, n_control, fit: PoolResult 
     base = np.linspace(0.001, 0.999, 200)
     ax.plot([0, 1], [0, 1], color=GREY, lw=0.8, ls="--", label="no effect")
     if fit is not None and fit.measure in ("RR", "OR", "RD", "PETO"):
-        effect = float(np.exp(fit.estimate)) if fit.measure in RATIO_MEASURES else float(fit.estimate)
+        effect = natural_scale(fit.measure, fit.estimate)
         if fit.measure == "RR":
             curve = effect * base
         elif fit.measure == "RD":

@@ -14,13 +14,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 from matplotlib.transforms import blended_transform_factory
-from scipy import stats
 
 from metabac._checks import InputError
 from metabac.effects import RATIO_MEASURES as RATIO
+from metabac.formatting import effect_text, number, p_text
 from metabac.moderators import SubgroupResult
 from metabac.plots.style import BLACK, BLUE, GREY, INK, LITERAL, RATIO_TICKS, fit_label, pooled_studies
-from metabac.pooling import PoolResult
+from metabac.pooling import PoolResult, pool
 from metabac.tau2 import T_TESTS, q_based_i2
 
 WIDTH = 14.0  # inches
@@ -41,36 +41,27 @@ class _Row:
     bold: bool = False
 
 
-def _p(value: float) -> str:
-    if value is None or not np.isfinite(value):
-        return "NA"
-    return "P < 0.0001" if value < 1e-4 else f"P = {value:.2g}" if value < 0.01 else f"P = {value:.2f}"
-
-
-def _num(value: float, digits: int = 2) -> str:
-    return "NA" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
-
-
 def heterogeneity_line(fit: PoolResult) -> str:
     """RevMan's line, with the Q-profile intervals wherever tau² is printed (Cochrane Handbook chapter 10):
     "Heterogeneity: Tau² = … [lower, upper]; Chi² = …, df = … (P = …); I² = …% [lower, upper]"."""
     if fit.k < 2:
         return "Heterogeneity: not applicable (one trial)"
     if not fit.is_random or fit.model != "inverse variance":
-        return (f"Heterogeneity: Chi² = {_num(fit.q)}, df = {fit.q_df} ({_p(fit.q_pvalue)}); "
+        return (f"Heterogeneity: Chi² = {number(fit.q, 2)}, df = {fit.q_df} ({p_text(fit.q_pvalue, 'P')}); "
                 f"I² = {fit.i2:.0f}%")
     ci = fit.confint()
     # a bound beyond the search limit is shown as "> limit" (metafor's convention), I² to one decimal there
     upper = ">" if ci.upper_censored else ""
     i2_high = f"{upper}{ci.i2.ci_high:.1f}" if ci.upper_censored else f"{ci.i2.ci_high:.0f}"
-    return (f"Heterogeneity: Tau² = {_num(fit.tau2)} [{_num(ci.tau2.ci_low)}, {upper}{_num(ci.tau2.ci_high)}]; "
-            f"Chi² = {_num(fit.q)}, df = {fit.q_df} ({_p(fit.q_pvalue)}); I² = {fit.i2:.0f}% "
+    return (f"Heterogeneity: Tau² = {number(fit.tau2, 2)} [{number(ci.tau2.ci_low, 2)}, "
+            f"{upper}{number(ci.tau2.ci_high, 2)}]; "
+            f"Chi² = {number(fit.q, 2)}, df = {fit.q_df} ({p_text(fit.q_pvalue, 'P')}); I² = {fit.i2:.0f}% "
             f"[{ci.i2.ci_low:.0f}%, {i2_high}%]")
 
 
 def overall_effect_line(fit: PoolResult) -> str:
     name = "t" if fit.test in T_TESTS else "Z"
-    return f"Test for overall effect: {name} = {abs(fit.statistic):.2f} ({_p(fit.pvalue)})"
+    return f"Test for overall effect: {name} = {abs(fit.statistic):.2f} ({p_text(fit.pvalue, 'P')})"
 
 
 def subgroup_difference_line(result: SubgroupResult) -> str:
@@ -81,13 +72,8 @@ def subgroup_difference_line(result: SubgroupResult) -> str:
         return (f"Test for subgroup differences: not estimable (one classified subgroup, "
                 f"{', '.join(map(str, result.fits))}{unclassified})")
     i2 = float(q_based_i2(result.q_between, result.q_between_df))
-    return (f"Test for subgroup differences: Chi² = {_num(result.q_between)}, df = {result.q_between_df} "
-            f"({_p(result.q_between_pvalue)}), I² = {i2:.0f}%")
-
-
-def _effect_text(measure: str, estimate: float, low: float, high: float) -> str:
-    f = np.exp if measure in RATIO else (lambda x: x)
-    return f"{_num(f(estimate))} [{_num(f(low))}, {_num(f(high))}]"
+    return (f"Test for subgroup differences: Chi² = {number(result.q_between, 2)}, df = {result.q_between_df} "
+            f"({p_text(result.q_between_pvalue, 'P')}), I² = {i2:.0f}%")
 
 
 def _arm_kind(studies: pd.DataFrame) -> str | None:
@@ -111,7 +97,6 @@ def model_name(fit: PoolResult) -> str:
 
 def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, groups: SubgroupResult | None,
           measure: str, arms: str | None, arm_labels: tuple[str, str]) -> list[_Row]:
-    crit = stats.norm.ppf(0.5 + random.level / 200)
     blanks = ("",) * {"binary": 4, "continuous": 6, None: 0}[arms]
     model = model_name(random)
     fixed_name = model_name(fixed) if fixed is not None else ""
@@ -119,26 +104,26 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
     max_weight = float(np.max(studies["weight"])) if len(studies) else 1.0
 
     def study_row(row: pd.Series) -> _Row:
-        se = math.sqrt(row.vi)
         weights = (f"{row.weight:.1f}%", f"{row.weight_fixed:.1f}%" if fixed is not None else "")
         label = fit_label(row.study, LABEL_POINTS - MARK_ROOM, FONT)
         return _Row("study", (f"{label}{row.get('mark', '') or ''}", *_arm_cells(row, arms), *weights,
-                              _effect_text(measure, row.yi, row.yi - crit * se, row.yi + crit * se)),
-                    row.yi, row.yi - crit * se, row.yi + crit * se, float(row.weight) / max_weight)
+                              effect_text(measure, row.yi, row.ci_low, row.ci_high)),
+                    float(row.yi), float(row.ci_low), float(row.ci_high), float(row.weight) / max_weight)
 
     def diamond(label: str, fit: PoolResult, members: pd.DataFrame, weight: str, weight_fixed: str) -> _Row:
         n1, n2 = (f"{members.n1i.sum():g}", f"{members.n2i.sum():g}") if arms else ("", "")
         totals = {"binary": ("", n1, "", n2), "continuous": ("", "", n1, "", "", n2), None: ()}[arms]
         return _Row("diamond", (label, *totals, weight, weight_fixed,
-                                _effect_text(measure, fit.estimate, fit.ci_low, fit.ci_high)),
-                    fit.estimate, fit.ci_low, fit.ci_high, bold=True)
+                                effect_text(measure, fit.estimate, fit.ci_low, fit.ci_high)),
+                    float(fit.estimate), float(fit.ci_low), float(fit.ci_high), bold=True)
 
     if groups is not None and "group" in studies:
         for name, fit in groups.fits.items():
             members = studies[studies["group"].astype(str) == name]
             rows.append(_Row("group", (fit_label(name, LABEL_POINTS, FONT, "bold"),), bold=True))
             rows += [study_row(r) for _, r in members.iterrows()]
-            rows.append(diamond(f"Subtotal ({random.level:g}% CI, {model})", fit, members, f"{members.weight.sum():.1f}%",
+            rows.append(diamond(f"Subtotal ({random.level:g}% CI, {model})", fit, members,
+                                f"{members.weight.sum():.1f}%",
                                 f"{members.weight_fixed.sum():.1f}%" if fixed is not None else ""))
             rows.append(_Row("text", (heterogeneity_line(fit),)))
             rows.append(_Row("text", (overall_effect_line(fit),)))
@@ -154,8 +139,8 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
         rows.append(diamond(f"Total ({fixed.level:g}% CI, {fixed_name})", fixed, studies, "", "100.0%"))
     if random.is_random and random.k > 2 and np.isfinite(random.pi_low):
         rows.append(_Row("pi", ("Prediction interval", *blanks, "", "",
-                                _effect_text(measure, random.estimate, random.pi_low, random.pi_high)),
-                         random.estimate, random.pi_low, random.pi_high))
+                                effect_text(measure, random.estimate, random.pi_low, random.pi_high)),
+                         float(random.estimate), float(random.pi_low), float(random.pi_high)))
     rows.append(_Row("text", (heterogeneity_line(random),)))
     rows.append(_Row("text", (overall_effect_line(random),)))
     if groups is not None:
@@ -177,12 +162,27 @@ def _limits(rows: list[_Row], measure: str) -> tuple[float, float]:
 
 
 def _studies_of(fit: PoolResult, groups: SubgroupResult | None) -> pd.DataFrame:
-    """The study table of a pooled result: its labels, yi, vi and weights (and subgroup labels)."""
-    labels = list(fit.labels) if fit.labels else [f"study {i + 1}" for i in range(len(fit.yi))]
-    studies = pd.DataFrame({"study": labels, "yi": fit.yi, "vi": fit.vi, "weight": fit.weights})
+    """The study table of a pooled result, from its per-study rows (:meth:`PoolResult.to_frame`): labels, yi, vi,
+    intervals and weights (and subgroup labels)."""
+    frame = fit.to_frame().iloc[:-1]  # the last row is the pooled one
+    studies = pd.DataFrame({"study": frame.index.to_numpy(), "yi": fit.yi, "vi": fit.vi,
+                            "ci_low": frame["ci_low"].to_numpy(), "ci_high": frame["ci_high"].to_numpy(),
+                            "weight": frame["weight"].to_numpy()})
     if groups is not None and len(groups.groups) == len(studies):
         studies["group"] = list(groups.groups)
     return studies
+
+
+def _with_intervals(studies: pd.DataFrame, random: PoolResult) -> pd.DataFrame:
+    """The study table with each study's interval at ``random``'s level: its own ``ci_low`` and ``ci_high`` where it
+    has them, else those of :meth:`PoolResult.to_frame` of ``random`` where it holds these studies, else of a
+    fixed-effect fit of the table's yi and vi (Mantel-Haenszel and Peto results hold no per-study effects)."""
+    if {"ci_low", "ci_high"} <= set(studies.columns):
+        return studies
+    holder = random if len(random.yi) == len(studies) else pool(
+        studies["yi"].to_numpy(dtype=float), studies["vi"].to_numpy(dtype=float), method="EE", level=random.level)
+    frame = holder.to_frame().iloc[: len(studies)]
+    return studies.assign(ci_low=frame["ci_low"].to_numpy(), ci_high=frame["ci_high"].to_numpy())
 
 
 def forest(
@@ -241,6 +241,7 @@ def forest(
             raise InputError(f"forest: the study table has {len(studies)} rows and no 'weight' column, and the fit "
                              f"has weights of shape {np.shape(random.weights)}")
         studies = studies.assign(weight=random.weights)
+    studies = _with_intervals(studies, random)
     measure = measure or random.measure or ""
     arms = _arm_kind(studies)
     if "weight_fixed" not in studies:

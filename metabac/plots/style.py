@@ -4,6 +4,7 @@ as the literal text they are (never mathtext or TeX), cut to fit with an ellipsi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -21,7 +22,7 @@ INK, GREY, BLUE, BLACK, RED, LIGHT = "#222222", "#777777", "#1f4e9c", "#000000",
 RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 # Text properties for every string a figure draws: "$x$" in a study label is drawn as typed, not parsed as
 # mathtext (which crashes on "$\frac{$" and silently typesets "$x$"), also when rcParams turn on usetex.
-LITERAL = {"parse_math": False, "usetex": False}
+LITERAL: dict[str, Any] = {"parse_math": False, "usetex": False}
 _MEASURE = TextToPath()
 
 
@@ -123,7 +124,7 @@ def pooled_studies(result: object, plot: str) -> PoolResult:
         raise InputError(f"{plot}: cannot draw a {type(result).__name__}; pass a pooled result (mb.pool, "
                          "mb.subgroups)")
     if np.ndim(fit.estimate) != 0:
-        raise InputError(f"{plot}: cannot draw a batch of {len(fit.estimate)} meta-analyses; pool one")
+        raise InputError(f"{plot}: cannot draw a batch of {np.size(fit.estimate)} meta-analyses; pool one")
     if len(fit.yi) == 0:
         raise InputError(f"{plot}: the {fit.model} result holds no per-study effect sizes; draw a fit of "
                          "mb.pool (or, for a forest plot, pass the study table with this result)")
