@@ -25,12 +25,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from metabac._checks import InputError
+from metabac.formatting import slug
 from metabac.plots.bubble import bubble
 from metabac.plots.diagnostics import baujat_plot, cumulative_forest
 from metabac.plots.forest import forest
 from metabac.plots.funnel import funnel
 from metabac.plots.rob import summary_bars, traffic_light
-from metabac.formatting import slug
 from metabac.report import Report
 
 SVG_SALT = "metabac"

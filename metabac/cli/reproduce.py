@@ -7,15 +7,13 @@ import json
 import click
 
 from metabac.defaults import bundled_trials
-from metabac.formatting import printed_decimals
+from metabac.formatting import number, printed_decimals
 from metabac.profiles import PROFILE_NAMES
 
 
 def _number(value: float, published: str) -> str:
-    """The reproduced value with two more decimals than were printed."""
-    if value != value:  # NaN
-        return "NA"
-    return f"{value:.{printed_decimals(published) + 2}f}"
+    """The reproduced value with two more decimals than were printed ("NA" where there is none)."""
+    return number(value, printed_decimals(published) + 2)
 
 
 @click.command("reproduce",
