@@ -43,6 +43,7 @@ from scipy import stats
 from metabac._checks import InputError
 from metabac._result import Result, table
 from metabac.effects import RATIO_MEASURES
+from metabac.formatting import natural_scale, number
 from metabac.pooling import PoolResult
 from metabac.rob import OVERALL, fit_comparisons, study_overall
 from metabac.tau2 import critical_value
@@ -185,16 +186,13 @@ def optimal_information_size(control_risk: float, relative_change: float = RELAT
     return 2 * math.ceil(per_arm - 1e-9)
 
 
-def _natural(value: float, ratio: bool) -> float:
-    return math.exp(value) if ratio else value
-
-
 def imprecision_rule(fit: PoolResult, participants: int, ois: int, *, mid: float | None = None) -> Verdict:
     """Rate down for a confidence interval that includes no effect or both appreciable benefit and harm, and for
     fewer participants than the optimal information size ``ois``."""
     ratio = fit.measure in RATIO_MEASURES
     low, high = float(fit.ci_low), float(fit.ci_high)
-    shown = f"{fit.measure or 'estimate'} {_natural(low, ratio):.2f} to {_natural(high, ratio):.2f}"
+    shown = f"{fit.measure or 'estimate'} {number(natural_scale(fit.measure, low), 2)} to " \
+            f"{number(natural_scale(fit.measure, high), 2)}"
     bounds = tuple(math.log(b) for b in APPRECIABLE_RR) if ratio else ((-mid, mid) if mid is not None else None)
     both = bounds is not None and low <= bounds[0] and high >= bounds[1]
     null = low <= 0 <= high

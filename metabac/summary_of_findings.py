@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 
 from metabac._checks import InputError
 from metabac._result import Result
-from metabac.effects import RATIO_MEASURES as RATIO
+from metabac.formatting import natural_scale
 
 BINARY = frozenset({"OR", "RR", "RD", "PETO"})
 
@@ -120,8 +120,7 @@ def summary_of_findings(
     >>> round(sof.absolute), round(sof.absolute_low), round(sof.absolute_high)
     (100, 40, 175)
     """
-    natural = np.exp if measure in RATIO else (lambda x: x)
-    relative = (float(natural(estimate)), float(natural(ci_low)), float(natural(ci_high)))
+    relative = (natural_scale(measure, estimate), natural_scale(measure, ci_low), natural_scale(measure, ci_high))
     nan = float("nan")
     if measure not in BINARY or (control_events is None and control_n is None):
         # continuous measures, or a binary one pooled from effect sizes alone: no control risk to apply it to
