@@ -44,7 +44,7 @@ from metabac._result import Result, to_jsonable
 from metabac.effects import BINARY_MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import Problem, WeightedFit, critical_value, q_based_i2, two_sided_p
+from metabac.tau2 import q_based_i2
 
 Model = Literal["fixed", "random"]
 Pooling = Literal["IV", "MH", "PETO"]
@@ -185,29 +185,19 @@ def analyse(
     return ProfiledResult(apply_conventions(result, prof), prof)
 
 
-def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, labels, prof: Profile,
-                     arms: dict) -> PoolResult:
-    """Random effects for an MH analysis: IV on escalc effect sizes, tau² from the MH-based Q under revman5."""
+def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, labels: ArrayLike | None,
+                     prof: Profile, arms: dict[str, ArrayLike]) -> PoolResult:
+    """Random effects for an MH analysis: IV on escalc effect sizes; under ``mh_random="mh_q"`` (revman5) with the
+    DerSimonian-Laird tau² = max(0, (Q_MH − (k − 1))/(Σw − Σw²/Σw)), w = 1/vi, from the MH-based Q, and that Q."""
     es = effect_sizes(measure, labels=labels, drop00=prof.drop00 or prof.mh_random == "mh_q", **arms)
     yi, vi = es.yi.to_numpy(), es.vi.to_numpy()
     kept = None if labels is None else list(es["study"])
-    iv = pool(yi, vi, method="DL" if prof.mh_random == "mh_q" else method, level=level, measure=measure.upper(),
-              labels=kept, test=prof.test)
     if prof.mh_random == "iv":
-        return iv
+        return pool(yi, vi, method=method, level=level, measure=measure.upper(), labels=kept, test=prof.test)
     w = 1 / vi
     tau2 = max(0.0, (mh.q - mh.q_df) / (w.sum() - (w**2).sum() / w.sum())) if mh.q_df > 0 else 0.0
-    problem = Problem.intercept_only(yi, vi)
-    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2))
-    estimate, se = float(fit.beta[0, 0]), float(np.sqrt(fit.xwx_inv[0, 0, 0]))
-    crit = float(critical_value(level))
-    statistic = estimate / se
-    return dataclasses.replace(
-        iv, estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
-        statistic=statistic, pvalue=float(two_sided_p(statistic)), tau2=tau2, q=mh.q,
-        q_pvalue=mh.q_pvalue, weights=100 * fit.w[0] / fit.w[0].sum(), model="inverse variance",
-        method="DL",
-    )
+    fit = pool(yi, vi, tau2=tau2, level=level, measure=measure.upper(), labels=kept, test=prof.test)
+    return dataclasses.replace(fit, q=mh.q, q_pvalue=mh.q_pvalue, method="DL", tau2_fixed=False)
 
 
 def apply_conventions(result: PoolResult, prof: Profile) -> PoolResult:

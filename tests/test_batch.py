@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import metabac as mb
-import metabac.single as single_module
 import metabac.tau2 as tau2_module
+import metabac.wls as wls_module
 from metabac.moderators import fit_mixed_model
-from metabac.tau2 import Control, Problem, WeightedFit, estimate_tau2
+from metabac.tau2 import Control, estimate_tau2
+from metabac.wls import Problem, WeightedFit
 
 RTOL = 1e-12
 FIELDS = ("estimate", "se", "ci_low", "ci_high", "statistic", "pvalue", "tau2", "q", "q_pvalue", "i2", "h2",
@@ -265,8 +266,8 @@ def test_chunked_permutation_test_equals_one_batch(monkeypatch: pytest.MonkeyPat
 
 
 def test_chunk_rows_respects_the_budget() -> None:
-    assert tau2_module.chunk_rows(20, 2) * 8 * 20 * (7 + 5 * 2) <= tau2_module.CHUNK_BYTES
-    assert tau2_module.chunk_rows(10**9, 3) == 1
+    assert wls_module.chunk_rows(20, 2) * 8 * 20 * (7 + 5 * 2) <= wls_module.CHUNK_BYTES
+    assert wls_module.chunk_rows(10**9, 3) == 1
 
 
 def test_paule_mandel_newton_on_the_batch_equals_brent_per_problem() -> None:
@@ -274,7 +275,8 @@ def test_paule_mandel_newton_on_the_batch_equals_brent_per_problem() -> None:
     y, v, mask = padded(rows)
     problem = Problem.intercept_only(y, v, mask)
     newton = estimate_tau2(problem, "PM")
-    brent = estimate_tau2(problem, "PM", Control(absolute=True, xtol=1e-300, threshold=1e-300))
+    brent = estimate_tau2(problem, "PM", Control(stopping="absolute", root_finder="brent", xtol=1e-300,
+                                                 threshold=1e-300))
     np.testing.assert_allclose(newton.tau2, brent.tau2, rtol=1e-10, atol=1e-15)
     assert newton.iterations.max() <= 8
 
@@ -294,7 +296,8 @@ def test_rounding_noise_at_the_root_does_not_stall_convergence(method: str) -> N
     fit = estimate_tau2(Problem.intercept_only(y, v), method)
     assert fit.converged.all() and fit.iterations[0] < 100
     if method == "PM":
-        brent = estimate_tau2(Problem.intercept_only(y, v), "PM", Control(absolute=True, xtol=1e-300, tau2_max=1e6))
+        brent = estimate_tau2(Problem.intercept_only(y, v), "PM",
+                              Control(stopping="absolute", root_finder="brent", xtol=1e-300, tau2_max=1e6))
         assert fit.tau2[0] == pytest.approx(brent.tau2[0], rel=1e-12)
 
 
@@ -327,7 +330,7 @@ def test_single_step_halving_equals_the_batched_one() -> None:
     tau2[-5:] = [0.5, 0.5, 1.0, 0.0, 1e-300]
     batched = tau2_module._halve_into(tau2, adj, low, high)
     for i in range(low.size):
-        assert single_module.halve_into(tau2[i], adj[i], low[i], high[i]) == batched[i], i
+        assert tau2_module.halve_into(tau2[i], adj[i], low[i], high[i]) == batched[i], i
 
 
 @pytest.mark.parametrize("batched", [False, True], ids=["one analysis", "batch of one"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "metabac"
-NUMBERS = {"_checks", "_result", "defaults", "effects", "tau2", "single", "pooling", "mantel_haenszel", "moderators",
+NUMBERS = {"_checks", "_result", "defaults", "effects", "wls", "tau2", "single", "pooling", "mantel_haenszel", "moderators",
            "sensitivity", "simulation", "bias", "bayes", "bayes_priors", "bayes_posterior",
            "profiles", "summary_of_findings", "severity"}
 DOMAIN = {"trial_schema", "trials", "predictors", "reproduce", "io", "interaction", "rob", "certainty", "review"}

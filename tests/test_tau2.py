@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 import metabac as mb
-from metabac.tau2 import Problem, WeightedFit, q_statistic
 from conftest import load_reference
+from metabac.wls import Problem, WeightedFit, q_statistic
 
 BCG = next(c for c in load_reference() if c["dataset"] == "bcg" and c["measure"] == "RR" and c["kind"] == "pool")
 Y, V = np.array(BCG["yi"]), np.array(BCG["vi"])
