@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, NamedTuple, TypeVar, overload
+from typing import Any, Generic, NamedTuple, TypeVar, get_args, overload
 
 import numpy as np
 import pandas as pd
@@ -35,8 +35,8 @@ from metabac.single import fit_one
 from metabac.tau2 import (
     METHODS,
     T_TESTS,
-    TESTS,
     Control,
+    TestName,
     critical_value,
     estimate_tau2,
     knapp_hartung_factor,
@@ -46,7 +46,6 @@ from metabac.tau2 import (
 )
 from metabac.wls import Problem, WeightedFit, q_statistic, require_representable, unscale, variance_scale
 
-Test = Literal["z", "knha", "adhoc"]
 Array = NDArray[np.float64]
 
 
@@ -291,7 +290,7 @@ def fit_problem(problem: Problem, method: str, test: str, level: float, control:
     Problems whose sampling variances lie beyond 2^±100 are fitted to y/s, v/s² and scaled back
     (:func:`metabac.wls.variance_scale`), grouped by their s.
     """
-    scale = variance_scale(problem.v, problem.mask)
+    scale = np.atleast_1d(variance_scale(problem.v, problem.mask))
     if np.all(scale == 1):
         return _fit_problem(problem, method, test, level, control, tau2)
     parts = []
@@ -375,7 +374,7 @@ def pool(
     yi: OneAnalysis | pd.DataFrame,
     vi: OneAnalysis | None = None,
     method: str = "REML",
-    test: Test = "z",
+    test: str = "z",
     level: float = 95,
     *,
     measure: str | None = None,
@@ -391,7 +390,7 @@ def pool(
     yi: Batch,
     vi: Batch,
     method: str = "REML",
-    test: Test = "z",
+    test: str = "z",
     level: float = 95,
     *,
     measure: str | None = None,
@@ -407,7 +406,7 @@ def pool(
     yi: ArrayLike | pd.DataFrame,
     vi: ArrayLike | None = None,
     method: str = "REML",
-    test: Test = "z",
+    test: str = "z",
     level: float = 95,
     *,
     measure: str | None = None,
@@ -422,7 +421,7 @@ def pool(
     yi: ArrayLike | pd.DataFrame,
     vi: ArrayLike | None = None,
     method: str = "REML",
-    test: Test = "z",
+    test: str = "z",
     level: float = 95,
     *,
     measure: str | None = None,
@@ -484,7 +483,7 @@ def pool(
     """
     yi, vi, labels, measure = unpack_effect_sizes(yi, vi, labels, measure)
     method = require_choice(method, METHODS, "method")
-    test = require_choice(test, TESTS, "test")  # type: ignore[assignment]
+    test = require_choice(test, get_args(TestName), "test")
     level = require_level(level)
     names = label_list(labels)
     control = Control() if control is None else control
@@ -536,7 +535,8 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
     limit = (max(100.0, 10 * float(result.tau2)) if tau2_max is None else float(tau2_max)) / s2
     alpha = 1 - result.level / 100
     targets = np.array([stats.chi2.ppf(1 - alpha / 2, df), stats.chi2.ppf(alpha / 2, df)])
-    both = Problem(*(np.repeat(a, 2, axis=0) for a in (problem.y, problem.v, problem.X, problem.mask)))
+    both = Problem(np.repeat(problem.y, 2, axis=0), np.repeat(problem.v, 2, axis=0), np.repeat(problem.X, 2, axis=0),
+                   np.repeat(problem.mask, 2, axis=0))
     if np.isfinite(limit):
         censored = q_statistic(both, np.full(2, limit)) > targets
         bounds = np.full(2, limit)

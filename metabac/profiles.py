@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -162,8 +162,9 @@ def analyse(
     1.42
     """
     prof = get_profile(profile)
-    model = require_choice(model, ("fixed", "random"), "model")  # type: ignore[assignment]
-    pooling = require_choice(pooling, ("IV", "MH", "PETO"), "pooling")  # type: ignore[assignment]
+    model = require_choice(model, get_args(Model), "model")
+    pooling = require_choice(pooling, get_args(Pooling), "pooling")
+    cells: dict[str, Any] = arms  # escalc-named arm data, passed on by name
     method = method or prof.method
     if model == "fixed":
         method = "EE"
@@ -171,14 +172,14 @@ def analyse(
     if pooling == "PETO":
         if model == "random":
             raise InputError("pooling: Peto's method is a fixed-effect method; use model='fixed'")
-        result = peto(level=level, labels=labels, **arms)
+        result = peto(level=level, labels=labels, **cells)
     elif pooling == "MH":
         mh = mantel_haenszel(measure, level=level, labels=labels, add_inside=prof.mh_add_inside,  # type: ignore[arg-type]
-                             rd_variance=prof.mh_rd_variance, **arms)
-        result = mh if model == "fixed" else _random_after_mh(mh, measure, method, level, labels, prof, arms)
+                             rd_variance=prof.mh_rd_variance, **cells)
+        result = mh if model == "fixed" else _random_after_mh(mh, measure, method, level, labels, prof, cells)
     else:
         es = effect_sizes(measure, labels=labels, drop00=prof.drop00 and binary,  # type: ignore[arg-type]
-                          smd_correction=prof.smd_correction, smd_vtype=prof.smd_vtype, **arms)
+                          smd_correction=prof.smd_correction, smd_vtype=prof.smd_vtype, **cells)
         kept = None if labels is None else list(es["study"])
         result = pool(es.yi.to_numpy(), es.vi.to_numpy(), method=method, level=level, measure=measure.upper(),
                       labels=kept, test=prof.test if model == "random" else "z")
@@ -186,10 +187,11 @@ def analyse(
 
 
 def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, labels: ArrayLike | None,
-                     prof: Profile, arms: dict[str, ArrayLike]) -> PoolResult:
+                     prof: Profile, arms: dict[str, Any]) -> PoolResult:
     """Random effects for an MH analysis: IV on escalc effect sizes; under ``mh_random="mh_q"`` (revman5) with the
     DerSimonian-Laird tau² = max(0, (Q_MH − (k − 1))/(Σw − Σw²/Σw)), w = 1/vi, from the MH-based Q, and that Q."""
-    es = effect_sizes(measure, labels=labels, drop00=prof.drop00 or prof.mh_random == "mh_q", **arms)
+    es = effect_sizes(measure, labels=labels, drop00=prof.drop00 or prof.mh_random == "mh_q",  # type: ignore[arg-type]
+                      **arms)
     yi, vi = es.yi.to_numpy(), es.vi.to_numpy()
     kept = None if labels is None else list(es["study"])
     if prof.mh_random == "iv":

@@ -46,13 +46,15 @@ Array = NDArray[np.float64]
 METHODS: tuple[str, ...] = ("EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 # Tests of the pooled effect: Wald (z), Hartung-Knapp-Sidik-Jonkman (knha) and its modified form (adhoc, metafor's
 # name); the last two use the t distribution with the variance factor of :func:`knapp_hartung_factor`.
-TESTS: tuple[str, ...] = ("z", "knha", "adhoc")
+TestName = Literal["z", "knha", "adhoc"]
+TESTS: tuple[str, ...] = get_args(TestName)
 T_TESTS = frozenset({"knha", "adhoc"})
+Degrees = int | NDArray[np.int64] | NDArray[np.float64]  # degrees of freedom: one, or one per problem
 Stopping = Literal["relative", "absolute"]
 RootFinder = Literal["newton", "brent"]
 
 
-def critical_value(level: float, df: NDArray[np.float64] | int | None = None) -> NDArray[np.float64]:
+def critical_value(level: float, df: Degrees | None = None) -> NDArray[np.float64]:
     """The two-sided critical value at ``level`` percent: z_{1/2 + level/200}, or t with ``df`` degrees of freedom
     (NaN where df <= 0). Scalars give 0-d arrays, arrays of df arrays."""
     upper = 0.5 + level / 200
@@ -63,7 +65,7 @@ def critical_value(level: float, df: NDArray[np.float64] | int | None = None) ->
         return np.where(degrees > 0, special.stdtrit(np.maximum(degrees, 1), upper), np.nan)
 
 
-def two_sided_p(statistic: NDArray[np.float64] | float, df: NDArray[np.float64] | int | None = None
+def two_sided_p(statistic: NDArray[np.float64] | float, df: Degrees | None = None
                 ) -> NDArray[np.float64]:
     """The two-sided p-value of a z statistic, or of a t statistic with ``df`` degrees of freedom (NaN where
     df <= 0): 2·Φ(−|z|) or 2·F_t(−|t|; df)."""
@@ -74,7 +76,7 @@ def two_sided_p(statistic: NDArray[np.float64] | float, df: NDArray[np.float64] 
         return np.where(degrees > 0, 2 * special.stdtr(np.maximum(degrees, 1), -np.abs(statistic)), np.nan)
 
 
-def q_based_i2(q: NDArray[np.float64] | float, df: NDArray[np.float64] | int) -> NDArray[np.float64]:
+def q_based_i2(q: NDArray[np.float64] | float, df: Degrees) -> NDArray[np.float64]:
     """I² from Cochran's Q, 100·max(0, Q − df)/Q (Higgins & Thompson 2002), 0 where Q or df is 0: the fixed-effect
     model's I² and RevMan's (the random-effects I² is computed from tau² instead)."""
     q, degrees = np.asarray(q, dtype=float), np.asarray(df)
@@ -82,7 +84,7 @@ def q_based_i2(q: NDArray[np.float64] | float, df: NDArray[np.float64] | int) ->
         return np.where((q > 0) & (degrees > 0), np.maximum(0.0, 100 * (q - degrees) / q), 0.0)
 
 
-def knapp_hartung_factor(rss: NDArray[np.float64] | float, df: NDArray[np.float64] | int, test: str
+def knapp_hartung_factor(rss: NDArray[np.float64] | float, df: Degrees, test: str
                          ) -> NDArray[np.float64]:
     """The variance factor s² = Σw(y − Xβ̂)²/(k − p) of the Knapp-Hartung (Sidik-Jonkman) test (Knapp & Hartung
     2003, eq. 10), 0 where the weighted residual sum of squares is within rounding of 0 (as metafor); under
@@ -259,7 +261,7 @@ def sidik_jonkman_one(y: Array, v: Array, control: Control, fixed: OneFit) -> Sc
     return ScalarTau2(max(float(tau0 * OneFit(y, v, tau0).rss() / (k - 1)), 0.0))
 
 
-def _outside(new: Array, low: Array, high: Array) -> tuple[Array, Array]:
+def _outside(new: Array, low: Array, high: Array) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Where ``new`` is below the bracket and where above it. ``high`` and a ``low`` above 0 are evaluated tau²
     values and excluded (landing on one again would repeat a step); a ``low`` of 0 may be reached (metafor's rule)."""
     return np.where(low > 0, new <= low, new < low), new >= high
@@ -402,8 +404,8 @@ def _fisher_scoring(problem: Problem, control: Control, step: Step, start: Array
             going = ~finished
             if not going.any():
                 break
-            index, current, scale, low, high, previous_tau2, previous_step = (
-                a[going] for a in (index, current, scale, low, high, previous_tau2, previous_step))
+            index, current, scale, low, high = index[going], current[going], scale[going], low[going], high[going]
+            previous_tau2, previous_step = previous_tau2[going], previous_step[going]
             sub = sub.rows(going)
     else:
         tau2[index] = current
