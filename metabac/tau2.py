@@ -120,8 +120,9 @@ class Control:
         require_whole_number(self.maxiter, "Control: maxiter")
         require_positive_number(self.threshold, "Control: threshold")
         require_positive_number(self.xtol, "Control: xtol")
-        require_choice(self.stopping, get_args(Stopping), "Control: stopping")
-        require_choice(self.root_finder, get_args(RootFinder), "Control: root_finder")
+        object.__setattr__(self, "stopping", require_choice(self.stopping, get_args(Stopping), "Control: stopping"))
+        object.__setattr__(self, "root_finder",
+                           require_choice(self.root_finder, get_args(RootFinder), "Control: root_finder"))
         if self.tau2_max is not None:
             require_positive_number(self.tau2_max, "Control: tau2_max")
 

@@ -361,3 +361,26 @@ def test_single_analysis_numbers_have_the_batched_types(method: str) -> None:
         fit = mb.pool(yi, vi, method=method)
         assert all(type(getattr(fit, name)) is np.float64 for name in FIELDS)
         assert all(type(getattr(fit, name)) is int for name in ("k", "q_df", "iterations"))
+
+
+@pytest.mark.parametrize("method", ["HE", "REML", "PM"])
+def test_an_estimator_without_a_scalar_form_runs_one_analysis_as_a_batch_of_one(
+        method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry's fallback: an entry with only its batched form gives a single analysis the same numbers."""
+    rows = mixed_problems()
+    scalar = [mb.pool(yi, vi, method=method) for yi, vi in rows]
+    entry = tau2_module.TAU2_ESTIMATORS[method]
+    monkeypatch.setitem(tau2_module.TAU2_ESTIMATORS, method, tau2_module.Estimator(entry.batch))
+    for (yi, vi), want in zip(rows, scalar):
+        got = mb.pool(yi, vi, method=method)
+        assert isinstance(got, mb.PoolResult) and got.iterations == want.iterations
+        for name in FIELDS:
+            np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=RTOL, atol=1e-15, err_msg=name)
+
+
+def test_one_analysis_gives_a_pool_result_and_a_batch_a_pool_batch() -> None:
+    y, v = simulated(3, 6, 0.1, seed=8)
+    batch = mb.pool(y, v)
+    assert isinstance(mb.pool(y[0], v[0]), mb.PoolResult) and isinstance(batch, mb.PoolBatch)
+    frame = batch.to_frame()
+    assert list(frame.index) == [0, 1, 2] and frame["tau2"].tolist() == batch.tau2.tolist()
