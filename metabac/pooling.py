@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, TypeVar, get_args, overload
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -35,8 +35,8 @@ from metabac.single import fit_one
 from metabac.tau2 import (
     METHODS,
     T_TESTS,
+    TEST_NAMES,
     Control,
-    TestName,
     critical_value,
     estimate_tau2,
     knapp_hartung_factor,
@@ -483,7 +483,7 @@ def pool(
     """
     yi, vi, labels, measure = unpack_effect_sizes(yi, vi, labels, measure)
     method = require_choice(method, METHODS, "method")
-    test = require_choice(test, get_args(TestName), "test")
+    test = require_choice(test, TEST_NAMES, "test")
     level = require_level(level)
     names = label_list(labels)
     control = Control() if control is None else control

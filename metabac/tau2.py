@@ -47,11 +47,14 @@ METHODS: tuple[str, ...] = ("EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "E
 # Tests of the pooled effect: Wald (z), Hartung-Knapp-Sidik-Jonkman (knha) and its modified form (adhoc, metafor's
 # name); the last two use the t distribution with the variance factor of :func:`knapp_hartung_factor`.
 TestName = Literal["z", "knha", "adhoc"]
-TESTS: tuple[str, ...] = get_args(TestName)
+TEST_NAMES: tuple[TestName, ...] = get_args(TestName)
+TESTS: tuple[str, ...] = TEST_NAMES
 T_TESTS = frozenset({"knha", "adhoc"})
 Degrees = int | NDArray[np.int64] | NDArray[np.float64]  # degrees of freedom: one, or one per problem
 Stopping = Literal["relative", "absolute"]
 RootFinder = Literal["newton", "brent"]
+STOPPING_RULES: tuple[Stopping, ...] = get_args(Stopping)
+ROOT_FINDERS: tuple[RootFinder, ...] = get_args(RootFinder)
 
 
 def critical_value(level: float, df: Degrees | None = None) -> NDArray[np.float64]:
@@ -120,9 +123,11 @@ class Control:
         require_whole_number(self.maxiter, "Control: maxiter")
         require_positive_number(self.threshold, "Control: threshold")
         require_positive_number(self.xtol, "Control: xtol")
-        object.__setattr__(self, "stopping", require_choice(self.stopping, get_args(Stopping), "Control: stopping"))
-        object.__setattr__(self, "root_finder",
-                           require_choice(self.root_finder, get_args(RootFinder), "Control: root_finder"))
+        if self.stopping not in STOPPING_RULES:  # canonical spellings need no call (pool makes a Control each time)
+            object.__setattr__(self, "stopping", require_choice(self.stopping, STOPPING_RULES, "Control: stopping"))
+        if self.root_finder not in ROOT_FINDERS:
+            object.__setattr__(self, "root_finder",
+                               require_choice(self.root_finder, ROOT_FINDERS, "Control: root_finder"))
         if self.tau2_max is not None:
             require_positive_number(self.tau2_max, "Control: tau2_max")
 
