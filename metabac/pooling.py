@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, TypeVar, overload
+from typing import Any, Generic, NamedTuple, TypedDict, TypeVar, Unpack, overload
 
 import numpy as np
 import pandas as pd
@@ -369,52 +369,25 @@ OneAnalysis = Sequence[float] | np.ndarray[tuple[int], np.dtype[Any]]
 Batch = Sequence[Sequence[float]] | np.ndarray[tuple[int, int], np.dtype[Any]]
 
 
-@overload
-def pool(
-    yi: OneAnalysis | pd.DataFrame,
-    vi: OneAnalysis | None = None,
-    method: str = "REML",
-    test: str = "z",
-    level: float = 95,
-    *,
-    measure: str | None = None,
-    labels: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    control: Control | None = None,
-    tau2: float | None = None,
-) -> PoolResult: ...
+class PoolOptions(TypedDict, total=False):
+    """The keyword-only arguments of :func:`pool` (for its overloads, which differ only in the shape of yi, vi)."""
+
+    measure: str | None
+    labels: ArrayLike | None
+    mask: ArrayLike | None
+    control: Control | None
+    tau2: float | None
 
 
 @overload
-def pool(
-    yi: Batch,
-    vi: Batch,
-    method: str = "REML",
-    test: str = "z",
-    level: float = 95,
-    *,
-    measure: str | None = None,
-    labels: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    control: Control | None = None,
-    tau2: float | None = None,
-) -> PoolBatch: ...
-
-
+def pool(yi: OneAnalysis | pd.DataFrame, vi: OneAnalysis | None = None, method: str = "REML", test: str = "z",
+         level: float = 95, **options: Unpack[PoolOptions]) -> PoolResult: ...
 @overload
-def pool(
-    yi: ArrayLike | pd.DataFrame,
-    vi: ArrayLike | None = None,
-    method: str = "REML",
-    test: str = "z",
-    level: float = 95,
-    *,
-    measure: str | None = None,
-    labels: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    control: Control | None = None,
-    tau2: float | None = None,
-) -> PoolResult | PoolBatch: ...
+def pool(yi: Batch, vi: Batch, method: str = "REML", test: str = "z", level: float = 95,
+         **options: Unpack[PoolOptions]) -> PoolBatch: ...
+@overload
+def pool(yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z",
+         level: float = 95, **options: Unpack[PoolOptions]) -> PoolResult | PoolBatch: ...
 
 
 def pool(
