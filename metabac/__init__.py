@@ -29,7 +29,7 @@ from metabac.interaction import pool_interactions, subgroup_effects, within_tria
 from metabac.io import StudyTable, read_study_table, read_table
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
-from metabac.pooling import HeterogeneityCI, Interval, PoolResult, pool
+from metabac.pooling import HeterogeneityCI, Interval, PoolBatch, PoolResult, pool
 from metabac.predictors import PredictorsResult, predictors
 from metabac.profiles import PROFILE_NAMES, PROFILES, Profile, ProfiledResult, analyse
 from metabac.reproduce import reproduce
@@ -54,6 +54,7 @@ __all__ = [
     "SubgroupResult",
     "metareg",
     "subgroups",
+    "PoolBatch",
     "PoolResult",
     "bayes",
     "BayesResult",

@@ -27,7 +27,8 @@ from metabac._result import Result, fmt, fmt_p, to_jsonable
 from metabac.effects import cells_from_arms, effect_sizes
 from metabac.moderators import metareg
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import METHODS, T_TESTS, Control, Problem, WeightedFit
+from metabac.tau2 import METHODS, T_TESTS, Control
+from metabac.wls import Problem, WeightedFit
 
 Array = NDArray[np.float64]
 Predictor = Literal["sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"]

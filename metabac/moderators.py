@@ -32,16 +32,12 @@ from metabac.tau2 import (
     T_TESTS,
     TESTS,
     Control,
-    Problem,
-    WeightedFit,
-    chunk_rows,
     critical_value,
     estimate_tau2,
     knapp_hartung_factor,
-    require_representable,
     two_sided_p,
-    variance_scale,
 )
+from metabac.wls import Problem, WeightedFit, chunk_rows, require_representable, variance_scale
 
 Array = NDArray[np.float64]
 MISSING_LABEL = "(missing)"

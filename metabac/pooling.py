@@ -8,9 +8,11 @@ with the same numbers to 1e-12 (tests/test_batch.py).
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Generic, NamedTuple, TypedDict, TypeVar, Unpack, overload
 
 import numpy as np
 import pandas as pd
@@ -33,23 +35,17 @@ from metabac.single import fit_one
 from metabac.tau2 import (
     METHODS,
     T_TESTS,
-    TESTS,
+    TEST_NAMES,
     Control,
-    Problem,
-    WeightedFit,
     critical_value,
     estimate_tau2,
     knapp_hartung_factor,
     q_based_i2,
-    q_statistic,
-    require_representable,
     solve_q_equation,
     two_sided_p,
-    unscale,
-    variance_scale,
 )
+from metabac.wls import Problem, WeightedFit, q_statistic, require_representable, unscale, variance_scale
 
-Test = Literal["z", "knha", "adhoc"]
 Array = NDArray[np.float64]
 
 
@@ -99,9 +95,14 @@ class HeterogeneityCI(NamedTuple):
                 f"{fmt(self.i2.ci_high, 2)}]>")
 
 
+Float = TypeVar("Float", float, Array)  # a pooled number: a float for one analysis, shape (batch,) for a batch
+Count = TypeVar("Count", int, NDArray[np.int64])  # a count, likewise
+
+
 @dataclass(frozen=True, repr=False)
-class PoolResult(Result):
-    """One fitted meta-analysis, or a batch of them (numeric fields then have shape (batch,)).
+class PooledFit(Result, Generic[Float, Count]):
+    """The numbers of a pooled analysis, shared by :class:`PoolResult` (one analysis: floats and ints) and
+    :class:`PoolBatch` (many: arrays of shape (batch,)).
 
     Attributes
     ----------
@@ -109,7 +110,7 @@ class PoolResult(Result):
         Pooled estimate (on the analysis scale, e.g. log RR), its standard error, confidence interval, z or t
         statistic and two-sided p-value.
     df
-        Degrees of freedom of the t distribution (k − 1) under ``test="knha"``; None for z.
+        Degrees of freedom of the t distribution (k − 1) under ``test="knha"`` or ``"adhoc"``; None for z.
     tau2, q, q_df, q_pvalue, i2, h2
         Between-study variance, Cochran's Q with its df and p-value, I² (percent; tau²-based for random effects,
         Q-based for fixed effect, as metafor) and H².
@@ -117,24 +118,26 @@ class PoolResult(Result):
         Prediction interval: estimate ± crit·√(se² + tau²), crit from z or t(k − 1).
     k, weights
         Number of studies and the percent weight of each study.
+    tau2_fixed
+        True where tau² was given (``pool(..., tau2=)``) rather than estimated.
     """
 
-    estimate: float | Array
-    se: float | Array
-    ci_low: float | Array
-    ci_high: float | Array
-    statistic: float | Array
-    pvalue: float | Array
-    df: int | Array | None
-    tau2: float | Array
-    q: float | Array
-    q_df: int | Array
-    q_pvalue: float | Array
-    i2: float | Array
-    h2: float | Array
-    pi_low: float | Array
-    pi_high: float | Array
-    k: int | Array
+    estimate: Float
+    se: Float
+    ci_low: Float
+    ci_high: Float
+    statistic: Float
+    pvalue: Float
+    df: Count | None
+    tau2: Float
+    q: Float
+    q_df: Count
+    q_pvalue: Float
+    i2: Float
+    h2: Float
+    pi_low: Float
+    pi_high: Float
+    k: Count
     weights: Array
     method: str
     test: str
@@ -144,22 +147,33 @@ class PoolResult(Result):
     labels: tuple[str, ...] | None = None
     yi: Array = field(default_factory=lambda: np.empty(0), repr=False)
     vi: Array = field(default_factory=lambda: np.empty(0), repr=False)
-    vt: float | Array = field(default=float("nan"), repr=False)
     control: Control = field(default_factory=Control, repr=False)
-    iterations: int | Array = 0
+    tau2_fixed: bool = False
 
     @property
     def is_random(self) -> bool:
-        return self.method not in ("EE", "FE") and self.model == "inverse variance"
+        return (self.tau2_fixed or self.method not in ("EE", "FE")) and self.model == "inverse variance"
+
+
+@dataclass(frozen=True, repr=False)
+class PoolResult(PooledFit[float, int]):
+    """One fitted meta-analysis (see :class:`PooledFit` for the fields); ``vt`` is the typical sampling variance
+    behind I² and H², ``iterations`` those of the tau² estimator."""
+
+    vt: float = field(default=float("nan"), repr=False)
+    iterations: int = 0
 
     def confint(self, tau2_max: float | None = None) -> HeterogeneityCI:
         """Q-profile confidence intervals for tau², tau, I² and H² (Viechtbauer 2007).
 
         ``tau2_max`` bounds the search, as metafor's ``control=list(tau2.max=...)``; by default metafor's
-        max(100, 10·tau²). Pass ``float("inf")`` for the exact bounds however far out they lie.
+        max(100, 10·tau²). Pass ``float("inf")`` for the exact bounds however far out they lie. Not available
+        where tau² was given rather than estimated (as metafor).
         """
-        if np.ndim(self.estimate) != 0 or self.model != "inverse variance":
+        if self.model != "inverse variance":
             raise InputError("confint: available for a single inverse-variance analysis")
+        if self.tau2_fixed:
+            raise InputError("confint: tau2 was given, not estimated; there is no interval to compute")
         if tau2_max is not None:
             tau2_max = require_positive_number(tau2_max, "tau2_max", allow_inf=True)
         return q_profile(self, tau2_max)
@@ -187,13 +201,32 @@ class PoolResult(Result):
 
     def brief(self) -> str:
         """Model, k, the estimate with its interval and tau²."""
-        if np.ndim(self.estimate) != 0:
-            return f"batch of {len(self.estimate)} meta-analyses ({self.method})"
         model = self.method if self.model == "inverse variance" else self.model
         scale = SCALE_NAMES.get(self.measure or "")
         return (f"{model}, k = {self.k}: estimate {fmt(self.estimate)}{f' ({scale})' if scale else ''} "
                 f"[{self.level:g}% CI {fmt(self.ci_low)}, {fmt(self.ci_high)}], p = {fmt_p(self.pvalue)}"
                 + (f", tau^2 = {fmt(self.tau2)}" if self.is_random else ""))
+
+
+@dataclass(frozen=True, repr=False)
+class PoolBatch(PooledFit[Array, NDArray[np.int64]]):
+    """A batch of fitted meta-analyses, every number of :class:`PooledFit` an array of shape (batch,) (``weights``,
+    ``yi`` and ``vi`` of shape (batch, k), zero weight for absent studies)."""
+
+    vt: Array = field(default_factory=lambda: np.empty(0), repr=False)
+    iterations: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per problem: estimate, se, CI, p-value, tau², I² and k."""
+        return pd.DataFrame({name: getattr(self, name) for name in
+                             ("estimate", "se", "ci_low", "ci_high", "pvalue", "tau2", "i2", "k")},
+                            index=pd.RangeIndex(len(self.estimate), name="problem"))
+
+    def summary(self, digits: int = 4) -> str:
+        return f"Batch of {len(self.estimate)} meta-analyses ({self.method}); use to_frame() per problem"
+
+    def brief(self) -> str:
+        return f"batch of {len(self.estimate)} meta-analyses ({self.method})"
 
 
 def _ndim(values: ArrayLike) -> int:
@@ -249,20 +282,24 @@ def _prepare_batch(yi: ArrayLike, vi: ArrayLike, mask: ArrayLike | None, labels:
     return Problem.intercept_only(y, v, keep)
 
 
-def fit_problem(problem: Problem, method: str, test: str, level: float, control: Control) -> dict:
-    """Fit every problem of the batch: all PoolResult numbers as arrays of shape (batch,).
+def fit_problem(problem: Problem, method: str, test: str, level: float, control: Control,
+                tau2: float | None = None) -> dict:
+    """Fit every problem of the batch: all PoolBatch numbers as arrays of shape (batch,); ``tau2``, when given, is
+    the between-study variance of every problem instead of an estimate.
 
     Problems whose sampling variances lie beyond 2^±100 are fitted to y/s, v/s² and scaled back
-    (:func:`metabac.tau2.variance_scale`), grouped by their s.
+    (:func:`metabac.wls.variance_scale`), grouped by their s.
     """
-    scale = variance_scale(problem.v, problem.mask)
+    scale = np.atleast_1d(variance_scale(problem.v, problem.mask))
     if np.all(scale == 1):
-        return _fit_problem(problem, method, test, level, control)
+        return _fit_problem(problem, method, test, level, control, tau2)
     parts = []
     for s in np.unique(scale):
         rows = np.flatnonzero(scale == s)
         sub = problem.rows(rows).scaled(np.full(len(rows), s))
-        parts.append((rows, unscale(_fit_problem(sub, method, test, level, control.scaled(s * s)), s)))
+        s2 = float(s * s)
+        numbers = _fit_problem(sub, method, test, level, control.scaled(s2), None if tau2 is None else tau2 / s2)
+        parts.append((rows, unscale(numbers, s)))
     if len(parts) == 1:
         return parts[0][1]
     numbers = {}
@@ -276,7 +313,8 @@ def fit_problem(problem: Problem, method: str, test: str, level: float, control:
     return numbers
 
 
-def _fit_problem(problem: Problem, method: str, test: str, level: float, control: Control) -> dict:
+def _fit_problem(problem: Problem, method: str, test: str, level: float, control: Control,
+                 fixed_tau2: float | None) -> dict:
     """:func:`fit_problem` on data that need no scaling.
 
     Distribution functions come from :mod:`scipy.special` (the functions behind ``scipy.stats``, without its
@@ -286,9 +324,12 @@ def _fit_problem(problem: Problem, method: str, test: str, level: float, control
     fixed = problem.fixed_fit
     q = np.maximum(fixed.rss(), 0.0)
     require_representable(q, problem.scale(), np.max(np.where(problem.mask, problem.v, 0.0), axis=-1))
-    tau = estimate_tau2(problem, method, control)
-    tau2 = tau.tau2
-    random = method not in ("EE", "FE")
+    n = problem.y.shape[0]
+    if fixed_tau2 is None:
+        tau2, iterations = estimate_tau2(problem, method, control)[:2]
+    else:
+        tau2, iterations = np.full(n, fixed_tau2), np.zeros(n, dtype=np.int64)
+    random = fixed_tau2 is not None or method not in ("EE", "FE")
     fit = WeightedFit.at(problem, tau2) if random else fixed
     estimate = fit.beta[:, 0]
     se = np.sqrt(fit.xwx_inv[:, 0, 0])
@@ -318,22 +359,50 @@ def _fit_problem(problem: Problem, method: str, test: str, level: float, control
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
         statistic=statistic, pvalue=pvalue, df=df, tau2=tau2, q=q, q_df=q_df, q_pvalue=q_pvalue, i2=i2, h2=h2,
         pi_low=estimate - pi_half, pi_high=estimate + pi_half, k=k, weights=weights, vt=vt,
-        iterations=tau.iterations,
+        iterations=iterations,
     )
+
+
+# Inputs whose number of dimensions the type says: one analysis (k,) or a batch (batch, k). An array typed without
+# its shape (most are) takes the first overload; its number of dimensions decides at run time.
+OneAnalysis = Sequence[float] | np.ndarray[tuple[int], np.dtype[Any]]
+Batch = Sequence[Sequence[float]] | np.ndarray[tuple[int, int], np.dtype[Any]]
+
+
+class PoolOptions(TypedDict, total=False):
+    """The keyword-only arguments of :func:`pool` (for its overloads, which differ only in the shape of yi, vi)."""
+
+    measure: str | None
+    labels: ArrayLike | None
+    mask: ArrayLike | None
+    control: Control | None
+    tau2: float | None
+
+
+@overload
+def pool(yi: OneAnalysis | pd.DataFrame, vi: OneAnalysis | None = None, method: str = "REML", test: str = "z",
+         level: float = 95, **options: Unpack[PoolOptions]) -> PoolResult: ...
+@overload
+def pool(yi: Batch, vi: Batch, method: str = "REML", test: str = "z", level: float = 95,
+         **options: Unpack[PoolOptions]) -> PoolBatch: ...
+@overload
+def pool(yi: ArrayLike | pd.DataFrame, vi: ArrayLike | None = None, method: str = "REML", test: str = "z",
+         level: float = 95, **options: Unpack[PoolOptions]) -> PoolResult | PoolBatch: ...
 
 
 def pool(
     yi: ArrayLike | pd.DataFrame,
     vi: ArrayLike | None = None,
     method: str = "REML",
-    test: Test = "z",
+    test: str = "z",
     level: float = 95,
     *,
     measure: str | None = None,
     labels: ArrayLike | None = None,
     mask: ArrayLike | None = None,
     control: Control | None = None,
-) -> PoolResult:
+    tau2: float | None = None,
+) -> PoolResult | PoolBatch:
     """Pool effect sizes by inverse-variance weighting, with a fixed-effect or random-effects model.
 
     Parameters
@@ -359,10 +428,19 @@ def pool(
         of shape (batch, k) for a batch.
     control : Control, optional
         Convergence settings; by default the exact root (see :class:`metabac.tau2.Control`).
+    tau2 : float, optional
+        A fixed between-study variance (a finite number >= 0) instead of an estimate, as metafor's
+        ``rma(..., tau2=)`` and PyMARE's: a random-effects model with w = 1/(v + tau²) whatever ``method`` says
+        (which must then not be EE or FE), ``iterations`` 0 and ``tau2_fixed`` true. The other numbers follow from
+        the given tau² as metafor computes them: Q, its df and p-value are Cochran's (from the equal-effects fit,
+        w = 1/v, whatever tau² is); I² = 100 tau²/(vt + tau²) and H² = tau²/vt + 1 with the typical sampling
+        variance vt below; the z test (or the Hartung-Knapp test, with s² = Σw(y − μ̂)²/(k − 1) at the given
+        tau²) and the prediction interval estimate ± crit·√(se² + tau²) use w = 1/(v + tau²). ``confint()`` is not
+        available (there is no tau² to profile).
 
     Returns
     -------
-    PoolResult
+    PoolResult for one analysis, PoolBatch for a batch
 
     Notes
     -----
@@ -378,32 +456,47 @@ def pool(
     """
     yi, vi, labels, measure = unpack_effect_sizes(yi, vi, labels, measure)
     method = require_choice(method, METHODS, "method")
-    test = require_choice(test, TESTS, "test")  # type: ignore[assignment]
+    test = require_choice(test, TEST_NAMES, "test")
     level = require_level(level)
     names = label_list(labels)
     control = Control() if control is None else control
     if not isinstance(control, Control):
         raise InputError(f"control: must be a metabac.Control, got {type(control).__name__}")
+    if tau2 is not None:
+        tau2 = _given_tau2(tau2, method)
     if _ndim(yi) > 1 or _ndim(vi) > 1:
         problem = _prepare_batch(yi, vi, mask, names)
-        numbers = fit_problem(problem, method, test, level, control)
+        numbers = fit_problem(problem, method, test, level, control, tau2)
+        result: type[PoolResult] | type[PoolBatch] = PoolBatch
         y, v = problem.y, problem.v
     else:
         y, v, names = _prepare_one(yi, vi, names, mask)
         if test in T_TESTS and len(y) == 1:
             warnings.warn("Setting test='z' since k = 1 (as metafor does).", stacklevel=2)
             test = "z"
-        numbers = fit_one(y, v, method, test, level, control)
-    return PoolResult(**numbers, method=method, test=test, level=level, measure=canonical_measure(measure),
-                      labels=tuple(names) if names else None, yi=y, vi=v, control=control)
+        numbers = fit_one(y, v, method, test, level, control, tau2)
+        result = PoolResult
+    return result(**numbers, method=method, test=test, level=level, measure=canonical_measure(measure),
+                  labels=tuple(names) if names else None, yi=y, vi=v, control=control, tau2_fixed=tau2 is not None)
+
+
+def _given_tau2(value: float, method: str) -> float:
+    """A tau² given to :func:`pool`: a finite number >= 0, with a random-effects ``method``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(value) and value >= 0):
+        raise InputError(f"tau2: must be a finite number >= 0, got {value!r}")
+    if method in ("EE", "FE"):
+        raise InputError(f"tau2: a given tau2 needs a random-effects model, but method {method!r} fixes tau2 at 0")
+    return float(value)
 
 
 def q_profile(result: PoolResult, tau2_max: float | None = None) -> HeterogeneityCI:
     """Q-profile interval: the tau² where the generalised Q(tau²) equals the χ²(k − 1) quantiles (Viechtbauer 2007).
 
     Lower bound: Q(tau²) = χ²_{1−α/2}; upper bound: Q(tau²) = χ²_{α/2}; a bound is 0 when Q(0) is already below its
-    quantile (both bounds: the interval is empty, flagged ``empty``). The search stops at ``tau2_max`` (metafor's default max(100, 10·tau²)); a bound beyond it is reported
-    as ``tau2_max`` and flagged as censored. I² and H² bounds follow from tau² through vt, as metafor.
+    quantile (both bounds: the interval is empty, flagged ``empty``). The search stops at ``tau2_max`` (metafor's
+    default max(100, 10·tau²)); a bound beyond it is reported as ``tau2_max`` and flagged as censored.
+    I² and H² bounds follow from tau² through vt, as metafor.
     """
     scale = variance_scale(result.vi)  # tau² in units of s², as in the fit (see metabac.tau2.variance_scale)
     s2 = float(scale) ** 2
@@ -415,7 +508,8 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
     limit = (max(100.0, 10 * float(result.tau2)) if tau2_max is None else float(tau2_max)) / s2
     alpha = 1 - result.level / 100
     targets = np.array([stats.chi2.ppf(1 - alpha / 2, df), stats.chi2.ppf(alpha / 2, df)])
-    both = Problem(*(np.repeat(a, 2, axis=0) for a in (problem.y, problem.v, problem.X, problem.mask)))
+    both = Problem(np.repeat(problem.y, 2, axis=0), np.repeat(problem.v, 2, axis=0), np.repeat(problem.X, 2, axis=0),
+                   np.repeat(problem.mask, 2, axis=0))
     if np.isfinite(limit):
         censored = q_statistic(both, np.full(2, limit)) > targets
         bounds = np.full(2, limit)
@@ -445,12 +539,12 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
 
 def format_summary(result: PoolResult, digits: int = 4) -> str:
     """metafor-style text for a single PoolResult."""
-    if np.ndim(result.estimate) != 0:
-        return f"Batch of {len(result.estimate)} meta-analyses ({result.method}); use to_frame() per problem"
     d = digits
     lines = []
     if result.model != "inverse variance":
         lines.append(f"Equal-Effects Model ({result.model} method; k = {result.k})")
+    elif result.tau2_fixed:
+        lines.append(f"Random-Effects Model (k = {result.k}; user-specified tau^2 value)")
     elif result.is_random:
         lines.append(f"Random-Effects Model (k = {result.k}; tau^2 estimator: {result.method})")
     else:
@@ -458,7 +552,8 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
     lines.append("")
     if result.is_random:
         lines += [
-            f"tau^2 (estimated amount of total heterogeneity): {fmt(result.tau2, d)}",
+            f"tau^2 ({'specified' if result.tau2_fixed else 'estimated'} amount of total heterogeneity): "
+            f"{fmt(result.tau2, d)}",
             f"tau (square root of estimated tau^2 value):      {fmt(np.sqrt(result.tau2), d)}",
         ]
     lines += [

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -44,7 +44,7 @@ from metabac._result import Result, to_jsonable
 from metabac.effects import BINARY_MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import Problem, WeightedFit, critical_value, q_based_i2, two_sided_p
+from metabac.tau2 import q_based_i2
 
 Model = Literal["fixed", "random"]
 Pooling = Literal["IV", "MH", "PETO"]
@@ -162,8 +162,9 @@ def analyse(
     1.42
     """
     prof = get_profile(profile)
-    model = require_choice(model, ("fixed", "random"), "model")  # type: ignore[assignment]
-    pooling = require_choice(pooling, ("IV", "MH", "PETO"), "pooling")  # type: ignore[assignment]
+    model = require_choice(model, get_args(Model), "model")
+    pooling = require_choice(pooling, get_args(Pooling), "pooling")
+    cells: dict[str, Any] = arms  # escalc-named arm data, passed on by name
     method = method or prof.method
     if model == "fixed":
         method = "EE"
@@ -171,43 +172,34 @@ def analyse(
     if pooling == "PETO":
         if model == "random":
             raise InputError("pooling: Peto's method is a fixed-effect method; use model='fixed'")
-        result = peto(level=level, labels=labels, **arms)
+        result = peto(level=level, labels=labels, **cells)
     elif pooling == "MH":
         mh = mantel_haenszel(measure, level=level, labels=labels, add_inside=prof.mh_add_inside,  # type: ignore[arg-type]
-                             rd_variance=prof.mh_rd_variance, **arms)
-        result = mh if model == "fixed" else _random_after_mh(mh, measure, method, level, labels, prof, arms)
+                             rd_variance=prof.mh_rd_variance, **cells)
+        result = mh if model == "fixed" else _random_after_mh(mh, measure, method, level, labels, prof, cells)
     else:
         es = effect_sizes(measure, labels=labels, drop00=prof.drop00 and binary,  # type: ignore[arg-type]
-                          smd_correction=prof.smd_correction, smd_vtype=prof.smd_vtype, **arms)
+                          smd_correction=prof.smd_correction, smd_vtype=prof.smd_vtype, **cells)
         kept = None if labels is None else list(es["study"])
         result = pool(es.yi.to_numpy(), es.vi.to_numpy(), method=method, level=level, measure=measure.upper(),
                       labels=kept, test=prof.test if model == "random" else "z")
     return ProfiledResult(apply_conventions(result, prof), prof)
 
 
-def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, labels, prof: Profile,
-                     arms: dict) -> PoolResult:
-    """Random effects for an MH analysis: IV on escalc effect sizes, tau² from the MH-based Q under revman5."""
-    es = effect_sizes(measure, labels=labels, drop00=prof.drop00 or prof.mh_random == "mh_q", **arms)
+def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, labels: ArrayLike | None,
+                     prof: Profile, arms: dict[str, Any]) -> PoolResult:
+    """Random effects for an MH analysis: IV on escalc effect sizes; under ``mh_random="mh_q"`` (revman5) with the
+    DerSimonian-Laird tau² = max(0, (Q_MH − (k − 1))/(Σw − Σw²/Σw)), w = 1/vi, from the MH-based Q, and that Q."""
+    es = effect_sizes(measure, labels=labels, drop00=prof.drop00 or prof.mh_random == "mh_q",  # type: ignore[arg-type]
+                      **arms)
     yi, vi = es.yi.to_numpy(), es.vi.to_numpy()
     kept = None if labels is None else list(es["study"])
-    iv = pool(yi, vi, method="DL" if prof.mh_random == "mh_q" else method, level=level, measure=measure.upper(),
-              labels=kept, test=prof.test)
     if prof.mh_random == "iv":
-        return iv
+        return pool(yi, vi, method=method, level=level, measure=measure.upper(), labels=kept, test=prof.test)
     w = 1 / vi
     tau2 = max(0.0, (mh.q - mh.q_df) / (w.sum() - (w**2).sum() / w.sum())) if mh.q_df > 0 else 0.0
-    problem = Problem.intercept_only(yi, vi)
-    fit = WeightedFit.fit(problem, 1 / (problem.v + tau2))
-    estimate, se = float(fit.beta[0, 0]), float(np.sqrt(fit.xwx_inv[0, 0, 0]))
-    crit = float(critical_value(level))
-    statistic = estimate / se
-    return dataclasses.replace(
-        iv, estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
-        statistic=statistic, pvalue=float(two_sided_p(statistic)), tau2=tau2, q=mh.q,
-        q_pvalue=mh.q_pvalue, weights=100 * fit.w[0] / fit.w[0].sum(), model="inverse variance",
-        method="DL",
-    )
+    fit = pool(yi, vi, tau2=tau2, level=level, measure=measure.upper(), labels=kept, test=prof.test)
+    return dataclasses.replace(fit, q=mh.q, q_pvalue=mh.q_pvalue, method="DL", tau2_fixed=False)
 
 
 def apply_conventions(result: PoolResult, prof: Profile) -> PoolResult:

@@ -27,7 +27,8 @@ from metabac._checks import (
 )
 from metabac._result import Result, fmt, to_jsonable
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import T_TESTS, Control, chunk_rows
+from metabac.tau2 import T_TESTS, Control
+from metabac.wls import chunk_rows
 
 Array = NDArray[np.float64]
 FIT_COLUMNS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "q", "q_pvalue", "tau2", "i2", "h2")

@@ -38,7 +38,8 @@ from metabac.bayes_priors import TauPrior
 from metabac.bayes_priors import tau_prior as make_tau_prior
 from metabac.pooling import pool
 from metabac.sensitivity import Executor
-from metabac.tau2 import METHODS, TESTS, chunk_rows
+from metabac.tau2 import METHODS, TESTS
+from metabac.wls import chunk_rows
 
 Array = NDArray[np.float64]
 # Per (method, test), summed over replicates: CI holds μ, CI width, μ̂ − μ, (μ̂ − μ)², tau², tau² = 0, PI holds θ_new.

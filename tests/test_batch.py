@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import metabac as mb
-import metabac.single as single_module
 import metabac.tau2 as tau2_module
+import metabac.wls as wls_module
 from metabac.moderators import fit_mixed_model
-from metabac.tau2 import Control, Problem, WeightedFit, estimate_tau2
+from metabac.tau2 import Control, estimate_tau2
+from metabac.wls import Problem, WeightedFit
 
 RTOL = 1e-12
 FIELDS = ("estimate", "se", "ci_low", "ci_high", "statistic", "pvalue", "tau2", "q", "q_pvalue", "i2", "h2",
@@ -265,8 +266,8 @@ def test_chunked_permutation_test_equals_one_batch(monkeypatch: pytest.MonkeyPat
 
 
 def test_chunk_rows_respects_the_budget() -> None:
-    assert tau2_module.chunk_rows(20, 2) * 8 * 20 * (7 + 5 * 2) <= tau2_module.CHUNK_BYTES
-    assert tau2_module.chunk_rows(10**9, 3) == 1
+    assert wls_module.chunk_rows(20, 2) * 8 * 20 * (7 + 5 * 2) <= wls_module.CHUNK_BYTES
+    assert wls_module.chunk_rows(10**9, 3) == 1
 
 
 def test_paule_mandel_newton_on_the_batch_equals_brent_per_problem() -> None:
@@ -274,7 +275,8 @@ def test_paule_mandel_newton_on_the_batch_equals_brent_per_problem() -> None:
     y, v, mask = padded(rows)
     problem = Problem.intercept_only(y, v, mask)
     newton = estimate_tau2(problem, "PM")
-    brent = estimate_tau2(problem, "PM", Control(absolute=True, xtol=1e-300, threshold=1e-300))
+    brent = estimate_tau2(problem, "PM", Control(stopping="absolute", root_finder="brent", xtol=1e-300,
+                                                 threshold=1e-300))
     np.testing.assert_allclose(newton.tau2, brent.tau2, rtol=1e-10, atol=1e-15)
     assert newton.iterations.max() <= 8
 
@@ -294,7 +296,8 @@ def test_rounding_noise_at_the_root_does_not_stall_convergence(method: str) -> N
     fit = estimate_tau2(Problem.intercept_only(y, v), method)
     assert fit.converged.all() and fit.iterations[0] < 100
     if method == "PM":
-        brent = estimate_tau2(Problem.intercept_only(y, v), "PM", Control(absolute=True, xtol=1e-300, tau2_max=1e6))
+        brent = estimate_tau2(Problem.intercept_only(y, v), "PM",
+                              Control(stopping="absolute", root_finder="brent", xtol=1e-300, tau2_max=1e6))
         assert fit.tau2[0] == pytest.approx(brent.tau2[0], rel=1e-12)
 
 
@@ -327,7 +330,7 @@ def test_single_step_halving_equals_the_batched_one() -> None:
     tau2[-5:] = [0.5, 0.5, 1.0, 0.0, 1e-300]
     batched = tau2_module._halve_into(tau2, adj, low, high)
     for i in range(low.size):
-        assert single_module.halve_into(tau2[i], adj[i], low[i], high[i]) == batched[i], i
+        assert tau2_module.halve_into(tau2[i], adj[i], low[i], high[i]) == batched[i], i
 
 
 @pytest.mark.parametrize("batched", [False, True], ids=["one analysis", "batch of one"])
@@ -358,3 +361,26 @@ def test_single_analysis_numbers_have_the_batched_types(method: str) -> None:
         fit = mb.pool(yi, vi, method=method)
         assert all(type(getattr(fit, name)) is np.float64 for name in FIELDS)
         assert all(type(getattr(fit, name)) is int for name in ("k", "q_df", "iterations"))
+
+
+@pytest.mark.parametrize("method", ["HE", "REML", "PM"])
+def test_an_estimator_without_a_scalar_form_runs_one_analysis_as_a_batch_of_one(
+        method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry's fallback: an entry with only its batched form gives a single analysis the same numbers."""
+    rows = mixed_problems()
+    scalar = [mb.pool(yi, vi, method=method) for yi, vi in rows]
+    entry = tau2_module.TAU2_ESTIMATORS[method]
+    monkeypatch.setitem(tau2_module.TAU2_ESTIMATORS, method, tau2_module.Estimator(entry.batch))
+    for (yi, vi), want in zip(rows, scalar):
+        got = mb.pool(yi, vi, method=method)
+        assert isinstance(got, mb.PoolResult) and got.iterations == want.iterations
+        for name in FIELDS:
+            np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=RTOL, atol=1e-15, err_msg=name)
+
+
+def test_one_analysis_gives_a_pool_result_and_a_batch_a_pool_batch() -> None:
+    y, v = simulated(3, 6, 0.1, seed=8)
+    batch = mb.pool(y, v)
+    assert isinstance(mb.pool(y[0], v[0]), mb.PoolResult) and isinstance(batch, mb.PoolBatch)
+    frame = batch.to_frame()
+    assert list(frame.index) == [0, 1, 2] and frame["tau2"].tolist() == batch.tau2.tolist()

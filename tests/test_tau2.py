@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 import metabac as mb
-from metabac.tau2 import Problem, WeightedFit, q_statistic
 from conftest import load_reference
+from metabac.wls import Problem, WeightedFit, q_statistic
 
 BCG = next(c for c in load_reference() if c["dataset"] == "bcg" and c["measure"] == "RR" and c["kind"] == "pool")
 Y, V = np.array(BCG["yi"]), np.array(BCG["vi"])
@@ -238,3 +238,11 @@ def test_a_mask_selects_the_studies_of_one_analysis() -> None:
     fit = mb.pool(Y5, V5, mask=[True, False, True, True, 0], labels=list("abcde"))
     assert fit.k == 3 and fit.labels == ("a", "c", "d")
     assert fit.estimate == mb.pool(Y5[[0, 2, 3]], V5[[0, 2, 3]]).estimate
+
+
+@pytest.mark.parametrize("field", ["stopping", "root_finder"])
+def test_control_names_its_stopping_rule_and_root_finder(field: str) -> None:
+    with pytest.raises(mb.InputError, match=f"^Control: {field}: unknown value 'bogus'"):
+        mb.Control(**{field: "bogus"})
+    metafor = mb.Control.metafor()
+    assert (metafor.stopping, metafor.root_finder) == ("absolute", "brent")

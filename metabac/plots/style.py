@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -16,7 +15,7 @@ from matplotlib.transforms import Affine2D
 from metabac._checks import InputError
 from metabac.effects import RATIO_MEASURES
 from metabac.moderators import SubgroupResult
-from metabac.pooling import PoolResult
+from metabac.pooling import PoolBatch, PoolResult
 
 INK, GREY, BLUE, BLACK, RED, LIGHT = "#222222", "#777777", "#1f4e9c", "#000000", "#b22222", "#e8ecf3"
 RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
@@ -120,11 +119,11 @@ def pooled_studies(result: object, plot: str) -> PoolResult:
     :class:`SubgroupResult`), after checking that it is one analysis that holds its studies' yi and vi; anything
     else is a one-line :class:`metabac.InputError` naming the plot."""
     fit = result.overall if isinstance(result, SubgroupResult) else result
+    if isinstance(fit, PoolBatch):
+        raise InputError(f"{plot}: cannot draw a batch of {len(fit.estimate)} meta-analyses; pool one")
     if not isinstance(fit, PoolResult):
         raise InputError(f"{plot}: cannot draw a {type(result).__name__}; pass a pooled result (mb.pool, "
                          "mb.subgroups)")
-    if np.ndim(fit.estimate) != 0:
-        raise InputError(f"{plot}: cannot draw a batch of {np.size(fit.estimate)} meta-analyses; pool one")
     if len(fit.yi) == 0:
         raise InputError(f"{plot}: the {fit.model} result holds no per-study effect sizes; draw a fit of "
                          "mb.pool (or, for a forest plot, pass the study table with this result)")
