@@ -236,7 +236,7 @@ def continuous_arms(arms: Mapping[str, ArrayLike], labels: Sequence[str] | None 
 
 
 def effect_sizes(
-    measure: Measure,
+    measure: str,
     *,
     add: float = 0.5,
     to: AddTo = "only0",
@@ -281,7 +281,7 @@ def effect_sizes(
            yi     vi
     0  0.9163  0.069
     """
-    measure = require_choice(measure, get_args(Measure), "measure")
+    measure = require_choice(measure, MEASURES, "measure")
     to = require_choice(to, get_args(AddTo), "to")
     names = label_list(labels)
     if measure in BINARY_MEASURES:

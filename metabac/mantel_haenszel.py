@@ -18,7 +18,7 @@ from metabac.effects import BINARY_MEASURES, Cells, cells_from_arms
 from metabac.pooling import PoolResult
 from metabac.tau2 import critical_value, q_based_i2, two_sided_p
 
-MHMeasure = Literal["OR", "RR", "RD"]
+MH_MEASURES = ("OR", "RR", "RD")
 RdVariance = Literal["SGR", "GR"]
 
 
@@ -69,7 +69,7 @@ def _result(
 
 
 def mantel_haenszel(
-    measure: MHMeasure, *, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None,
+    measure: str, *, level: float = 95, add: float = 0.5, labels: ArrayLike | None = None,
     add_inside: bool = False, rd_variance: RdVariance = "SGR", **arms: ArrayLike
 ) -> PoolResult:
     """Mantel-Haenszel fixed-effect pooling of 2x2 tables, as metafor's ``rma.mh``.
@@ -106,7 +106,7 @@ def mantel_haenszel(
     A study with a group of no participants is an :class:`InputError` naming it.
     - RD: Σ(a·n2 − c·n1)/N / Σ n1·n2/N; variance of Sato, Greenland & Robins (1989), as metafor.
     """
-    measure = require_choice(measure, get_args(MHMeasure), "measure")
+    measure = require_choice(measure, MH_MEASURES, "measure")
     level = require_level(level)
     rd_variance = require_choice(rd_variance, get_args(RdVariance), "rd_variance")
     cells = _tables(arms, labels)

@@ -369,6 +369,15 @@ OneAnalysis = Sequence[float] | np.ndarray[tuple[int], np.dtype[Any]]
 Batch = Sequence[Sequence[float]] | np.ndarray[tuple[int, int], np.dtype[Any]]
 
 
+class ModelChoice(TypedDict):
+    """The model arguments of :func:`pool` and of the functions that refit it (sensitivity, risk-of-bias
+    re-runs), passed on together as ``**model``."""
+
+    method: str
+    test: str
+    level: float
+
+
 class PoolOptions(TypedDict, total=False):
     """The keyword-only arguments of :func:`pool` (for its overloads, which differ only in the shape of yi, vi)."""
 

@@ -46,7 +46,7 @@ from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES, RATIO_MEASURES
 from metabac.interaction import pool_interactions, within_trial_interactions
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.moderators import MetaRegResult, PermutationResult, SubgroupResult, metareg, subgroups
-from metabac.pooling import PoolResult, pool
+from metabac.pooling import ModelChoice, PoolResult, pool
 from metabac.predictors import predictors
 from metabac.report_sources import Source, measure_for, records_source, table_source
 from metabac.reproduce import reproduce
@@ -392,7 +392,7 @@ def analyse_outcome(arms: pd.DataFrame, outcome: str, options: ReportOptions) ->
     labels = arms["study"].astype(str).to_numpy()
     if kind == "effects":  # yi, vi as given; the measure only names their scale
         measure = arms.attrs.get("measure") or (options.measures[0] if options.measures else "effect")
-        data: dict[str, np.ndarray] = {}
+        data: dict[str, Any] = {}
         es = pd.DataFrame({"yi": arms["yi"].to_numpy(dtype=float), "vi": arms["vi"].to_numpy(dtype=float)})
     else:
         measure = measure_for(kind, outcome, options.measures)
@@ -445,7 +445,7 @@ def sensitivity_of(a: OutcomeAnalysis, options: ReportOptions) -> Sensitivity:
     the report gives only the reason, never a number a reader could quote.
     """
     yi, vi = a.studies["yi"].to_numpy(), a.studies["vi"].to_numpy()
-    model = dict(method=options.tau2_method, test=options.test, level=options.level)
+    model = ModelChoice(method=options.tau2_method, test=options.test, level=options.level)
     labels = a.studies["study"].astype(str).to_numpy()
     failures: list[tuple[str, str]] = []
     binary = {c: a.studies[c].to_numpy(dtype=float) for c in BINARY_ARMS} if a.kind == "binary" else None
@@ -561,10 +561,10 @@ def appraise(a: OutcomeAnalysis, arms: pd.DataFrame, trials: TrialSet | None, op
         rob = table[table.index.isin(a.studies["study"])]
     except InputError:
         rob = None
-    model = dict(measure=a.measure, method=options.tau2_method, test=options.test, level=options.level)
+    model = ModelChoice(method=options.tau2_method, test=options.test, level=options.level)
     return Appraisal(
         heterogeneity=heterogeneity, wald=wald, itt_only=itt_only, not_itt=not_itt if itt_only else (), rob=rob,
-        without_high_risk=without_high_risk(trials, arms, **model) if rob is not None else None,
+        without_high_risk=without_high_risk(trials, arms, measure=a.measure, **model) if rob is not None else None,
         certainty=grade_outcome(trials, arms, fit, overrides=overrides), evidence=evidence_of(a, trials),
         bayes=fit_bayes, bayes_groups=groups_bayes)
 

@@ -29,7 +29,7 @@ from scipy import stats
 from metabac._checks import InputError
 from metabac._result import Result
 from metabac.effects import effect_sizes
-from metabac.pooling import PoolResult, pool
+from metabac.pooling import ModelChoice, PoolResult, pool
 from metabac.trial_schema import ROB_DOMAINS, ROB_JUDGEMENTS, overall_judgement, resolve_path
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ def fit_comparisons(arms: pd.DataFrame, measure: str | None = None, method: str 
     """Pool the comparisons ``arms`` of one outcome (RR for binary arms, MD for continuous ones by default)."""
     binary = "ai" in arms and arms["ai"].notna().all()
     measure = measure or ("RR" if binary else "MD")
-    model = dict(method=method, test=test, level=level)
+    model = ModelChoice(method=method, test=test, level=level)
     columns = ("ai", "n1i", "ci", "n2i") if binary else ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i")
     es = effect_sizes(measure, labels=arms["study"].astype(str).to_numpy(),
                       **{c: arms[c].to_numpy(dtype=float) for c in columns})
@@ -230,12 +230,14 @@ def without_high_risk(trial_set: TrialSet, arms: pd.DataFrame, *, measure: str |
     if outcome is None or arms.empty:
         raise InputError("without_high_risk: needs the comparisons of one outcome (metabac.comparisons)")
     measure = measure or ("RR" if trial_set.vocabulary.kinds[outcome] == "binary" else "MD")
-    model = dict(measure=measure, method=method, test=test, level=level)
+    model = ModelChoice(method=method, test=test, level=level)
     judgements = study_overall(trial_set, arms, outcome)
     keep = np.array([j != "high" for j in judgements])
-    single = {"test": "z"} if keep.sum() == 1 else {}   # one trial left: its own Wald interval, said so by k = 1
-    restricted = fit_comparisons(arms[keep], **{**model, **single}) if keep.any() else None
-    return RobSensitivity(outcome, measure, fit_comparisons(arms, **model), restricted,
+    if keep.sum() == 1:   # one trial left: its own Wald interval, said so by k = 1
+        restricted: PoolResult | None = fit_comparisons(arms[keep], measure, **(model | {"test": "z"}))
+    else:
+        restricted = fit_comparisons(arms[keep], measure, **model) if keep.any() else None
+    return RobSensitivity(outcome, measure, fit_comparisons(arms, measure, **model), restricted,
                           tuple(arms.loc[~keep, "study"]), dict(zip(arms["study"], judgements)))
 
 

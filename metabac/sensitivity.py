@@ -26,7 +26,7 @@ from metabac._checks import (
     unpack_effect_sizes,
 )
 from metabac._result import Result, fmt, to_jsonable
-from metabac.pooling import PoolResult, pool
+from metabac.pooling import Batch, PoolBatch, pool
 from metabac.tau2 import T_TESTS, Control
 from metabac.wls import chunk_rows
 
@@ -35,13 +35,14 @@ FIT_COLUMNS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high", "q"
 
 
 def subset_fits(y: Array, v: Array, mask: NDArray[np.bool_], method: str, test: str = "z", level: float = 95,
-                control: Control | None = None) -> PoolResult:
+                control: Control | None = None) -> PoolBatch:
     """One model per row of ``mask`` (True = study included), fitted in one batched call."""
-    return pool(np.broadcast_to(y, mask.shape), np.broadcast_to(v, mask.shape), method=method, test=test,
-                level=level, mask=mask, control=control)
+    y_rows: Batch = np.broadcast_to(y, mask.shape)
+    v_rows: Batch = np.broadcast_to(v, mask.shape)
+    return pool(y_rows, v_rows, method=method, test=test, level=level, mask=mask, control=control)
 
 
-def fit_table(fits: PoolResult, index: pd.Index) -> pd.DataFrame:
+def fit_table(fits: PoolBatch, index: pd.Index) -> pd.DataFrame:
     """The per-subset numbers of a batched fit as a DataFrame, one row per subset."""
     return pd.DataFrame({name: np.asarray(getattr(fits, name), dtype=float) for name in FIT_COLUMNS}, index=index)
 
