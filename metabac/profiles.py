@@ -174,11 +174,11 @@ def analyse(
             raise InputError("pooling: Peto's method is a fixed-effect method; use model='fixed'")
         result = peto(level=level, labels=labels, **cells)
     elif pooling == "MH":
-        mh = mantel_haenszel(measure, level=level, labels=labels, add_inside=prof.mh_add_inside,  # type: ignore[arg-type]
+        mh = mantel_haenszel(measure, level=level, labels=labels, add_inside=prof.mh_add_inside,
                              rd_variance=prof.mh_rd_variance, **cells)
         result = mh if model == "fixed" else _random_after_mh(mh, measure, method, level, labels, prof, cells)
     else:
-        es = effect_sizes(measure, labels=labels, drop00=prof.drop00 and binary,  # type: ignore[arg-type]
+        es = effect_sizes(measure, labels=labels, drop00=prof.drop00 and binary,
                           smd_correction=prof.smd_correction, smd_vtype=prof.smd_vtype, **cells)
         kept = None if labels is None else list(es["study"])
         result = pool(es.yi.to_numpy(), es.vi.to_numpy(), method=method, level=level, measure=measure.upper(),
@@ -190,7 +190,7 @@ def _random_after_mh(mh: PoolResult, measure: str, method: str, level: float, la
                      prof: Profile, arms: dict[str, Any]) -> PoolResult:
     """Random effects for an MH analysis: IV on escalc effect sizes; under ``mh_random="mh_q"`` (revman5) with the
     DerSimonian-Laird tau² = max(0, (Q_MH − (k − 1))/(Σw − Σw²/Σw)), w = 1/vi, from the MH-based Q, and that Q."""
-    es = effect_sizes(measure, labels=labels, drop00=prof.drop00 or prof.mh_random == "mh_q",  # type: ignore[arg-type]
+    es = effect_sizes(measure, labels=labels, drop00=prof.drop00 or prof.mh_random == "mh_q",
                       **arms)
     yi, vi = es.yi.to_numpy(), es.vi.to_numpy()
     kept = None if labels is None else list(es["study"])
