@@ -10,12 +10,19 @@ files (tests/test_trials.py), report output folders (tests/test_report.py) and t
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from support.bad_input_cases import (
+    BROKEN_CASES,
+    CSV_CASES,
+    FOLDER_CASES,
+    OUTPUT_CASES,
+    REGISTRY_CASES,
+    XLSX_CASES,
+)
 
 import metabac as mb
 from metabac.cli import cli
@@ -263,13 +270,6 @@ def test_command_bad_input_is_one_line_exit_1_and_writes_nothing(kind, args, mes
 
 def table_rows() -> list[tuple[str, str, str]]:
     """(where, kind, message fragment) for every kind of every table, in the order the tests declare them."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_cli_pool import CSV_CASES
-    from test_cli_spreadsheet import XLSX_CASES
-    from test_report import OUTPUT_CASES
-    from test_reproduce import REGISTRY_CASES
-    from test_trials import BROKEN_CASES, FOLDER_CASES
-
     rows = [("library", kind, message) for kind, _, message in LIBRARY]
     rows += [("`metabac pool FILE.csv`", kind, message) for kind, _, _, message in CSV_CASES]
     rows += [("`metabac pool FILE.xlsx`", kind, message) for kind, *_, message in XLSX_CASES]

@@ -15,14 +15,14 @@ import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from support.bad_input_cases import XLSX_CASES
+from support.bcg import BCG_CSV, CNEG, CPOS, TNEG, TPOS
 
 import metabac as mb
 from conftest import REFERENCE_DIR, RTOL_ITERATIVE
 from metabac.cli import cli
 from metabac.io import numeric_column, read_study_table, read_table
-from test_bias import CNEG, CPOS, TNEG, TPOS
 
-BCG_CSV = Path(__file__).parent / "data" / "bcg.csv"
 REFERENCE = json.loads((REFERENCE_DIR / "metafor_bcg_cli.json").read_text(encoding="utf-8"))
 BCG_ARGS = ["--measure", "RR", "--method", "REML", "--by", "alloc", "--mods", "ablat"]
 
@@ -191,26 +191,6 @@ def test_only_the_first_sheet_is_read_and_the_others_are_named(tmp_path: Path) -
     result = CliRunner().invoke(cli, ["pool", str(path), "--method", "EE"])
     assert result.exit_code == 0
     assert result.stderr == f"Warning: {path}: read the first sheet 'Sheet'; ignored the other sheet(s) 'Notes'\n"
-
-
-# (kind, rows of the sheet, saved formula values, change to the workbook, options, fragment of the message); the
-# file is data.xlsx in an empty working folder. docs/bad_input.md lists these kinds (tests/test_bad_input.py).
-XLSX_CASES = [
-    ("text cell in a number column", [["study", "yi", "vi"], ["A", 0.1, 0.02], ["B", "n/a", 0.03]], (), None, [],
-     "data.xlsx: row 3: yi: not a number: 'n/a'"),
-    ("empty required cell", [["yi", "vi"], [0.1, 0.02], [0.3, None]], (), None, [],
-     "data.xlsx: row 3: vi: not a number: '(empty)'"),
-    ("error value of a formula", [["yi", "vi"], [0.1, "=1/0"]], ["#DIV/0!"], None, [],
-     "data.xlsx: row 2: vi: not a number: '#DIV/0!'"),
-    ("formula without a saved value", [["yi", "vi"], [0.1, "=0.01*2"]], (), None, [],
-     "data.xlsx: row 2: vi: formula '=0.01*2' has no saved value"),
-    ("merged header cells", [["effect", None], ["yi", "vi"], [0.1, 0.02]], (),
-     lambda book: book.active.merge_cells("A1:B1"), [], "data.xlsx: row 1: cells A1:B1 are merged (the header)"),
-    ("a date in a number column", [["yi", "vi"], [pd.Timestamp("2020-01-02").to_pydatetime(), 0.02]], (), None, [],
-     "data.xlsx: row 2: yi: not a number: '2020-01-02T00:00:00'"),
-    ("missing column", [["yi", "var"], [0.1, 0.02]], (), None, [],
-     "data.xlsx: missing column vi (or give --measure with arm-level columns; the header has 'yi', 'var')"),
-]
 
 
 @pytest.mark.parametrize(("kind", "rows", "saved", "build", "args", "message"), XLSX_CASES,

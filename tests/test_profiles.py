@@ -4,7 +4,6 @@ exists, on a published RevMan 5 or Stata output with its inputs."""
 from __future__ import annotations
 
 import dataclasses
-
 import math
 
 import numpy as np
