@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from support.bad_input_cases import CSV_CASES
 
 import metabac as mb
-from metabac.cli import cli
+from metabac.cli import cli, main
 
 ROWS = "study,ai,n1i,ci,n2i\nAddolorato 2007,30,42,12,42\nHauser 2017,6,88,9,92\n"
 
@@ -106,19 +107,29 @@ def test_version_and_help() -> None:
     assert "Example:" in runner.invoke(cli, ["pool", "--help"]).output
 
 
-def test_the_script_entry_point_prints_and_exits_like_the_group(tmp_path: Path) -> None:
-    """``main`` (the installed ``metabac`` script) freezes the heap on the way out: output and exit codes stay."""
-    import subprocess
-    import sys
+def _main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``main`` as the script would (its arguments in ``sys.argv``): exit code, stdout, stderr. The heap it
+    freezes on the way out is unfrozen again, after checking that it was frozen."""
+    import gc
 
+    monkeypatch.setattr(sys, "argv", ["metabac", *args])
+    try:
+        with pytest.raises(SystemExit) as leaving:
+            main()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    out, err = capsys.readouterr()
+    return leaving.value.code or 0, out, err
+
+
+def test_the_script_entry_point_prints_and_exits_like_the_group(tmp_path: Path, monkeypatch, capsys) -> None:
+    """``main`` (the installed ``metabac`` script) freezes the heap on the way out: output and exit codes stay."""
     (tmp_path / "data.csv").write_text(ROWS)
-    script = "from metabac.cli import main; main()"
-    ok = subprocess.run([sys.executable, "-c", script, "pool", str(tmp_path / "data.csv"), "--measure", "RR",
-                         "--method", "DL"], capture_output=True, text=True, check=False)
-    assert ok.returncode == 0 and "RR 1.42 [95% CI 0.41, 4.92]" in ok.stdout
-    bad = subprocess.run([sys.executable, "-c", script, "pool", str(tmp_path / "missing.csv")],
-                         capture_output=True, text=True, check=False)
-    assert bad.returncode == 1 and bad.stderr.startswith("Error: ") and "missing.csv" in bad.stderr and not bad.stdout
+    code, out, _ = _main(monkeypatch, capsys, "pool", str(tmp_path / "data.csv"), "--measure", "RR", "--method", "DL")
+    assert code == 0 and "RR 1.42 [95% CI 0.41, 4.92]" in out
+    code, out, err = _main(monkeypatch, capsys, "pool", str(tmp_path / "missing.csv"))
+    assert code == 1 and err.startswith("Error: ") and "missing.csv" in err and not out
 
 
 @pytest.mark.parametrize("kind", ["named pipe", "device", "folder"])

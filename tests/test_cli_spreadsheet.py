@@ -15,11 +15,11 @@ import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import REFERENCE_DIR, RTOL_ITERATIVE
 from support.bad_input_cases import XLSX_CASES
 from support.bcg import BCG_CSV, CNEG, CPOS, TNEG, TPOS
 
 import metabac as mb
-from conftest import REFERENCE_DIR, RTOL_ITERATIVE
 from metabac.cli import cli
 from metabac.io import numeric_column, read_study_table, read_table
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import BundledReview
 from support.bad_input_cases import ORIGINAL_WRITE_TEXT, OUTPUT_CASES, blocker
 from support.reports import HOSTILE, TRIALS, crafted_report, tree
 
@@ -46,12 +47,6 @@ def written(report: Report, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The crafted report written once for the module, in every format with every figure (rendered in this
     process). Tests only read it; a test that changes the folder works on a copy."""
     return write_report(report, tmp_path_factory.mktemp("written") / "reports", workers=1)
-
-
-@pytest.fixture
-def no_figures(monkeypatch):
-    """Skip drawing: the tests of where files go do not need the plots (the slowest part of a write)."""
-    monkeypatch.setattr(report_files, "drawings", lambda report: {})
 
 
 @pytest.fixture
@@ -325,13 +320,10 @@ def test_cli_unknown_trials_folder_is_one_line_error(tmp_path: Path):
     assert not (tmp_path / "r").exists()
 
 
-def test_cli_report_on_the_bundled_trials(tmp_path: Path):
-    out = tmp_path / "reports"
-    trials_before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in TRIALS.rglob("*")
-                     if p.is_file() and "__pycache__" not in p.parts}
-    result = CliRunner().invoke(cli, ["report", "--trials", str(TRIALS), "--out", str(out), "--quiet"])
-    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in TRIALS.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts} == trials_before   # the records are never touched
+def test_cli_report_on_the_bundled_trials(bundled_review: BundledReview):
+    """``metabac report --quiet`` (the bundled trials, ./reports) equals the library and reads as issue 16 asks."""
+    out, result = bundled_review.out, bundled_review.result
+    assert bundled_review.trials_after == bundled_review.trials_before   # the records are never touched
     assert result.exit_code == 0, result.output
     assert result.output == ""  # --quiet: no progress bar, no summary line
     data = json.loads((out / "report.json").read_text())

@@ -26,9 +26,7 @@ def report(tmp_path: Path):
     return crafted_report(tmp_path)
 
 
-@pytest.fixture(autouse=True)
-def no_figures(monkeypatch):
-    monkeypatch.setattr(report_files, "drawings", lambda report: {})
+pytestmark = pytest.mark.usefixtures("no_figures")   # where files go, not what the figures show
 
 
 def _report_entries(out: Path) -> dict[str, bytes | str]:

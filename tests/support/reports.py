@@ -46,3 +46,9 @@ def tree(folder: Path) -> dict[str, bytes | str]:
         entries[key] = (f"-> {os.readlink(path)}" if path.is_symlink() else "dir" if path.is_dir()
                         else path.read_bytes())
     return entries
+
+
+def files_of(folder: Path) -> dict[Path, tuple[bytes, int]]:
+    """Every file below ``folder`` (``__pycache__`` aside) with its bytes and modification time."""
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts}
