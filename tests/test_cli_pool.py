@@ -69,7 +69,8 @@ def test_bad_csv_gives_one_line_error_and_writes_nothing(tmp_path: Path, monkeyp
 def test_spreadsheet_exports_are_read(tmp_path: Path, text: str, encoding: str) -> None:
     result, _ = run(tmp_path, text, "--method", "EE", "--json", encoding=encoding)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["estimate"] == pytest.approx(mb.pool([0.1, 0.3], [0.02, 0.04], method="EE").estimate)
+    expected = mb.pool([0.1, 0.3], [0.02, 0.04], method="EE").estimate
+    assert json.loads(result.output)["estimate"] == pytest.approx(expected)
 
 
 def test_cli_warnings_are_one_line(tmp_path: Path) -> None:

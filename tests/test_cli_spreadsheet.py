@@ -60,7 +60,7 @@ def workbook(path: Path, rows: list[list], saved: list[str] = (), build=None) ->
                 if item.filename == "xl/worksheets/sheet1.xml":
                     values = iter(saved)
 
-                    def cached(match: re.Match) -> bytes:
+                    def cached(match: re.Match, values=values) -> bytes:
                         value = next(values)
                         kind = ' t="e"' if value.startswith("#") else ""  # an error value such as #DIV/0!
                         return f'<c r="{match[1].decode()}"{kind}><f>{match[2].decode()}</f><v>{value}</v>'.encode()

@@ -146,7 +146,8 @@ def test_the_staging_folder_is_inside_out_so_a_read_only_parent_does_not_matter(
                                                                                monkeypatch):
     folders = []
     real = report_files._write_all
-    monkeypatch.setattr(report_files, "_write_all", lambda rep, folder, *a: (folders.append(folder), real(rep, folder, *a)))
+    monkeypatch.setattr(report_files, "_write_all",
+                        lambda rep, folder, *a: (folders.append(folder), real(rep, folder, *a)))
     out = write_report(report, tmp_path / "reports")
     assert [f.parent for f in folders] == [out]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]

@@ -66,7 +66,8 @@ def test_derived_and_second_hand_numbers_are_flagged(shipped):
 
 def test_trials_frame_has_the_predictors(shipped):
     trials = shipped.trials
-    assert trials.loc["jaury2020", ["severity", "severity_basis", "g_per_day"]].tolist() == ["heavy", "baseline mean", 129]
+    assert trials.loc["jaury2020", ["severity", "severity_basis", "g_per_day"]].tolist() == [
+        "heavy", "baseline mean", 129]
     assert trials.loc["hauser2017", "severity_basis"] == "baseline mean, assumed drink size"
     assert pd.isna(trials.loc["garbutt2010", "severity"])        # not classified: missing, never a level "unknown"
     assert pd.isna(trials.loc["garbutt2010", "severity_basis"])
@@ -325,7 +326,8 @@ def test_flip_drink_size_is_where_the_class_changes(tmp_path: Path):
     trials = mb.load_trials(TRIALS).trials
     flip = trials.loc["hauser2017", "flip_drink_size_g"]
     assert flip == pytest.approx(59.6 * 14 / 64, rel=1e-12)
-    assert trials.loc["hauser2017", "severity_drink_size_g"] == 14 and trials.loc["hauser2017", "severity_drink_size_assumed"]
+    assert trials.loc["hauser2017", "severity_drink_size_g"] == 14
+    assert trials.loc["hauser2017", "severity_drink_size_assumed"]
     text = (TRIALS / "hauser2017.toml").read_text(encoding="utf-8")
     for grams, expected in ((flip - 0.01, "moderate"), (flip + 0.01, "heavy")):
         (tmp_path / "hauser2017.toml").write_text(text.replace("grams = 14\n", f"grams = {grams}\n"), encoding="utf-8")
