@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import RTOL_ITERATIVE
 from support.bcg import BCG_VI, BCG_YI, YEARS
 
 import metabac as mb
-from conftest import RTOL_ITERATIVE
 
 
 @pytest.mark.parametrize("method", ["EE", "DL", "REML", "PM"])
