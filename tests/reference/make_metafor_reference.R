@@ -24,6 +24,7 @@ suppressPackageStartupMessages({
   library(metadat)
   library(jsonlite)
 })
+source(file.path("tests", "reference", "write_cases.R"))
 
 args <- commandArgs(trailingOnly = TRUE)
 out <- if (length(args) > 0) args[1] else file.path("tests", "reference", "metafor_reference.json")
@@ -217,8 +218,5 @@ for (measure in c("RR", "OR")) {
 
 generator <- paste("metafor", packageVersion("metafor"), "metadat", packageVersion("metadat"),
                    "control threshold=1e-15 (looser only where it cannot converge, see each r_call) tol=1e-12")
-line <- function(x) toJSON(x, auto_unbox = TRUE, digits = NA, na = "null", null = "null")
-text <- c("{", paste0("\"generator\": ", line(generator), ","), "\"cases\": [",
-          paste0(vapply(cases, line, ""), c(rep(",", length(cases) - 1), "")), "]", "}")
-writeLines(text, out)
+write_cases(list(generator = generator), cases, out)
 message(length(cases), " cases written to ", out)
