@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REFERENCE_DIR, RTOL_ITERATIVE
 from support.bad_input_cases import XLSX_CASES
-from support.bcg import BCG_CSV, CNEG, CPOS, TNEG, TPOS
+from support.bcg import BCG_CSV, CNEG, CPOS, TNEG, TPOS, bcg_xlsx
 
 import metabac as mb
 from metabac.cli import cli
@@ -25,19 +25,6 @@ from metabac.io import numeric_column, read_study_table, read_table
 
 REFERENCE = json.loads((REFERENCE_DIR / "metafor_bcg_cli.json").read_text(encoding="utf-8"))
 BCG_ARGS = ["--measure", "RR", "--method", "REML", "--by", "alloc", "--mods", "ablat"]
-
-
-def bcg_xlsx(path: Path) -> Path:
-    """An Excel copy of bcg.csv: numbers as numbers, text as text (as a spreadsheet program would save it)."""
-    frame = pd.read_csv(BCG_CSV)
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = "BCG"
-    sheet.append(list(frame.columns))
-    for row in frame.itertuples(index=False):
-        sheet.append([value.item() if hasattr(value, "item") else value for value in row])
-    workbook.save(path)
-    return path
 
 
 def workbook(path: Path, rows: list[list], saved: list[str] = (), build=None) -> Path:

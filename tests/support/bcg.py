@@ -19,8 +19,22 @@ BCG = pd.read_csv(BCG_CSV)
 # tpos, tneg, cpos, cneg of dat.bcg: vaccinated with and without TB, controls with and without TB
 TPOS, TNEG, CPOS, CNEG = (BCG[column].to_numpy() for column in ("ai", "bi", "ci", "di"))
 YEARS = BCG["year"].tolist()
-LABELS = BCG["study"].tolist()
 
 _N1, _N2 = TPOS + TNEG, CPOS + CNEG
 BCG_YI = np.log((TPOS / _N1) / (CPOS / _N2))
 BCG_VI = 1 / TPOS - 1 / _N1 + 1 / CPOS - 1 / _N2
+
+
+def bcg_xlsx(path: Path) -> Path:
+    """An Excel copy of bcg.csv at ``path``: numbers as numbers, text as text (as a spreadsheet program would save
+    it)."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "BCG"
+    sheet.append(list(BCG.columns))
+    for row in BCG.itertuples(index=False):
+        sheet.append([value.item() if hasattr(value, "item") else value for value in row])
+    workbook.save(path)
+    return path
