@@ -1,12 +1,22 @@
-"""Shared fixtures and the tolerance policy (see tests/reference/README.md)."""
+"""Shared fixtures and the tolerance policy (see tests/reference/README.md); the one conftest.py of the repository.
+
+Helpers that the test files import live in ``tests/support/`` (no test file imports another).
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
+from support.reports import TRIALS, files_of
 
+from metabac import report_files
+from metabac.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = Path(__file__).parent / "reference"
 
 # Closed-form statistics (effect sizes, EE/DL/HE/HS/SJ, MH, Peto, Q, I², H²): the same arithmetic in another order.
@@ -27,3 +37,51 @@ def load_reference(name: str = "metafor_reference.json") -> list[dict]:
 @pytest.fixture(scope="session")
 def reference_cases() -> list[dict]:
     return load_reference()
+
+
+@pytest.fixture
+def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip drawing: the tests of where files go do not need the plots (the slowest part of a write)."""
+    monkeypatch.setattr(report_files, "drawings", lambda report: {})
+
+
+@dataclass(frozen=True)
+class BundledReview:
+    """One run of ``metabac report --quiet`` with no other option, in an empty folder outside the repository."""
+
+    result: Result
+    folder: Path                          # the working folder it ran in
+    trials_before: dict[Path, tuple]      # the bundled records (bytes, mtime) before and after the run
+    trials_after: dict[Path, tuple]
+
+    @property
+    def out(self) -> Path:
+        return self.folder / "reports"
+
+
+@pytest.fixture(scope="session")
+def bundled_review(tmp_path_factory: pytest.TempPathFactory) -> BundledReview:
+    """The review of the bundled trials, written once for the session by the ``report`` command run in this process
+    (:class:`click.testing.CliRunner`; the installed entry point itself is tested in tests/test_install.py)."""
+    folder = tmp_path_factory.mktemp("anywhere")
+    before = files_of(TRIALS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        result = CliRunner().invoke(cli, ["report", "--quiet"])
+    return BundledReview(result, folder, before, files_of(TRIALS))
+
+
+class _DocstringExamplesRunInTheRepository:
+    """Docstring examples run from the repository root, so that they can name the bundled ``trials/`` folder as a user
+    working in a clone of this repository would (``pytest`` collects them from ``metabac/``, see pyproject.toml).
+    Registered as a plugin so that it reaches the examples outside ``tests/``."""
+
+    @pytest.fixture(autouse=True)
+    def _docstring_examples_run_in_the_repository(self, request: pytest.FixtureRequest,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+        if isinstance(request.node, pytest.DoctestItem):
+            monkeypatch.chdir(ROOT)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_DocstringExamplesRunInTheRepository(), "metabac-docstring-examples")

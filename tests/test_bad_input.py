@@ -1,21 +1,29 @@
 """Bad input: every kind gives one line naming the study or file, the field and the problem.
 
-This file holds the library's table and the other commands' table; CSV files (tests/test_cli_pool.py), Excel
-workbooks (tests/test_cli_spreadsheet.py), trial
-files (tests/test_trials.py), report output folders (tests/test_report.py) and the registry of published analyses
-(tests/test_reproduce.py) have their own. docs/bad_input.md lists every kind of all six tables with its message; ``test_docs_list_every_kind`` keeps it current, and
-``python tests/test_bad_input.py`` rewrites it after a table changes.
+This file holds the library's table and the other commands' table; the tables of CSV files, Excel workbooks, trial
+files, report output folders and the registry of published analyses live in tests/support/bad_input_cases.py, each
+run by its own test file (tests/test_cli_pool.py, test_cli_spreadsheet.py, test_trials.py, test_report.py,
+test_reproduce.py). docs/bad_input.md lists every kind of every table with its message;
+``test_docs_list_every_kind`` keeps it current, and ``python tests/test_bad_input.py`` rewrites it after a table
+changes.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from support.bad_input_cases import (
+    BROKEN_CASES,
+    CSV_CASES,
+    FOLDER_CASES,
+    OUTPUT_CASES,
+    REGISTRY_CASES,
+    XLSX_CASES,
+)
 
 import metabac as mb
 from metabac.cli import cli
@@ -74,10 +82,12 @@ LIBRARY = [
     ("events above group size", lambda: mb.effect_sizes("RR", ai=[6], n1i=[5], ci=[1], n2i=[5]),
      "study 1: ai: 6 events exceed the group size n1i=5"),
     ("group size differs from events + non-events",
-     lambda: mb.effect_sizes("OR", ai=[3], bi=[7], n1i=[12], ci=[1], n2i=[5]), "study 1: n1i: 12 differs from ai + bi = 10"),
+     lambda: mb.effect_sizes("OR", ai=[3], bi=[7], n1i=[12], ci=[1], n2i=[5]),
+     "study 1: n1i: 12 differs from ai + bi = 10"),
     ("binary data without control events", lambda: mb.effect_sizes("OR", ai=[1], n1i=[3]),
      "binary data: need ai and ci, with bi and di or with n1i and n2i"),
-    ("continuous data with a field missing", lambda: mb.effect_sizes("MD", m1i=[1], sd1i=[1], n1i=[3], m2i=[1], n2i=[4]),
+    ("continuous data with a field missing",
+     lambda: mb.effect_sizes("MD", m1i=[1], sd1i=[1], n1i=[3], m2i=[1], n2i=[4]),
      "continuous data: missing sd2i"),
     ("zero group size", lambda: mb.effect_sizes("MD", m1i=[1], sd1i=[1], n1i=[0], m2i=[1], sd2i=[1], n2i=[4]),
      "study 1: n1i: must be positive, got 0"),
@@ -122,19 +132,22 @@ LIBRARY = [
      lambda: mb.mantel_haenszel("OR", ai=[0, 2], n1i=[5, 5], ci=[1, 1], n2i=[5, 5], add=-1),
      "add: the continuity correction must be a number >= 0, got -1"),
     ("batched input with a mask of another shape",
-     lambda: mb.pool(np.zeros((2, 3)), np.ones((2, 3)), mask=np.ones((2, 2))), "mask: shape (2, 2) differs from yi (2, 3)"),
+     lambda: mb.pool(np.zeros((2, 3)), np.ones((2, 3)), mask=np.ones((2, 2))),
+     "mask: shape (2, 2) differs from yi (2, 3)"),
     ("batched problem without studies", lambda: mb.pool(np.zeros((2, 3)), np.ones((2, 3)), mask=np.zeros((2, 3))),
      "mask: a problem of the batch has no studies"),
     ("Fisher scoring stops before the root (REML, maxiter=1)",
      lambda: mb.pool(Y5, V5, method="REML", control=mb.Control(maxiter=1)),
      "REML: tau2 did not converge after 1 iterations"),
     ("Paule-Mandel stops before the root (maxiter=1)",
-     lambda: mb.pool(Y5, V5, method="PM", control=mb.Control(maxiter=1)), "PM: tau2 did not converge after 1 iterations"),
+     lambda: mb.pool(Y5, V5, method="PM", control=mb.Control(maxiter=1)),
+     "PM: tau2 did not converge after 1 iterations"),
     ("unknown outcome", lambda: mb.comparisons(_trials(), "happiness"),
      "outcome: unknown value 'happiness'; choose one of abstinence"),
     ("unknown shared-control rule", lambda: mb.comparisons(_trials(), "abstinence", shared_control="twice"),
      "shared_control: unknown value 'twice'; choose one of combine, split, repeat"),
-    ("simulation of one trial", lambda: mb.simulate([0.1], tau2=0.1), "vi: a simulation needs at least 2 trials, got 1"),
+    ("simulation of one trial", lambda: mb.simulate([0.1], tau2=0.1),
+     "vi: a simulation needs at least 2 trials, got 1"),
     ("negative true tau2", lambda: mb.simulate(V, tau2=-0.1), "tau2: must be a finite number >= 0, got -0.1"),
     ("no replicates", lambda: mb.simulate(V, tau2=0.1, n=0),
      "n: must be a whole number of replicates, at least 1, got 0"),
@@ -146,7 +159,8 @@ LIBRARY = [
     ("mask with NaN", lambda: mb.pool(np.zeros((1, 3)), np.ones((1, 3)), mask=[[1, np.nan, 1]]),
      "mask: must be booleans (or 0 and 1), got nan"),
     ("mask with 0.5", lambda: mb.pool(Y, V, mask=[1, 0.5, 1]), "mask: must be booleans (or 0 and 1), got 0.5"),
-    ("mask with text", lambda: mb.pool(Y, V, mask=["yes", "no", "yes"]), "mask: must be booleans (or 0 and 1), got 'yes'"),
+    ("mask with text", lambda: mb.pool(Y, V, mask=["yes", "no", "yes"]),
+     "mask: must be booleans (or 0 and 1), got 'yes'"),
     ("mask of another shape (one analysis)", lambda: mb.pool(Y, V, mask=[True, False]),
      "mask: shape (2,) differs from yi (3,)"),
     ("labels of the wrong length (pool)", lambda: mb.pool(Y, V, labels=["a", "b"]), "labels: 2 labels for 3 studies"),
@@ -158,7 +172,8 @@ LIBRARY = [
      "Egger's test: rank-deficient design"),
     ("Egger's meta-regression test with equal variances", lambda: mb.egger(Y5, [0.04] * 5, model="rma"),
      "mods: rank-deficient design"),
-    ("Peters' test with equal group sizes", lambda: mb.peters(ai=[3, 4, 5, 6], n1i=[20] * 4, ci=[2, 3, 4, 1], n2i=[20] * 4),
+    ("Peters' test with equal group sizes",
+     lambda: mb.peters(ai=[3, 4, 5, 6], n1i=[20] * 4, ci=[2, 3, 4, 1], n2i=[20] * 4),
      "Peters' test: rank-deficient design"),
     ("Harbord's test fitting every study exactly",
      lambda: mb.harbord(ai=[3, 4, 5, 6], n1i=[20] * 4, ci=[3, 4, 5, 6], n2i=[20] * 4),
@@ -263,13 +278,6 @@ def test_command_bad_input_is_one_line_exit_1_and_writes_nothing(kind, args, mes
 
 def table_rows() -> list[tuple[str, str, str]]:
     """(where, kind, message fragment) for every kind of every table, in the order the tests declare them."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_cli_pool import CSV_CASES
-    from test_cli_spreadsheet import XLSX_CASES
-    from test_report import OUTPUT_CASES
-    from test_reproduce import REGISTRY_CASES
-    from test_trials import BROKEN_CASES, FOLDER_CASES
-
     rows = [("library", kind, message) for kind, _, message in LIBRARY]
     rows += [("`metabac pool FILE.csv`", kind, message) for kind, _, _, message in CSV_CASES]
     rows += [("`metabac pool FILE.xlsx`", kind, message) for kind, *_, message in XLSX_CASES]

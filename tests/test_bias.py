@@ -5,15 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+from support.bcg import BCG_VI, BCG_YI, CNEG, CPOS, TNEG, TPOS
 
 import metabac as mb
-from test_sensitivity import BCG_VI, BCG_YI
-
-# BCG vaccine trials (Colditz et al. 1994; metafor's dat.bcg): tpos, tneg, cpos, cneg.
-TPOS = np.array([4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27])
-TNEG = np.array([119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886])
-CPOS = np.array([11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29])
-CNEG = np.array([128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825])
 
 
 def ols_t(design: np.ndarray, response: np.ndarray, weights: np.ndarray, column: int) -> float:

@@ -11,9 +11,17 @@ import numpy as np
 import pytest
 
 import metabac as mb
-from metabac.certainty import (Override, grade, grade_outcome, imprecision_rule, inconsistency_rule,
-                               indirectness_rule, optimal_information_size, publication_bias_rule,
-                               risk_of_bias_rule)
+from metabac.certainty import (
+    Override,
+    grade,
+    grade_outcome,
+    imprecision_rule,
+    inconsistency_rule,
+    indirectness_rule,
+    optimal_information_size,
+    publication_bias_rule,
+    risk_of_bias_rule,
+)
 
 TRIALS = Path(__file__).resolve().parents[1] / "trials"
 NONE = (0, "no reason")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.bad_input_cases import CSV_CASES
 
 import metabac as mb
-from metabac.cli import cli
+from metabac.cli import cli, main
 
 ROWS = "study,ai,n1i,ci,n2i\nAddolorato 2007,30,42,12,42\nHauser 2017,6,88,9,92\n"
 
@@ -42,72 +44,6 @@ def test_yi_vi_columns_with_bom_and_semicolons(tmp_path: Path) -> None:
     assert "Equal-Effects Model (k = 2)" in result.output
 
 
-# (kind, file contents, options, fragment of the one-line message); the file is data.csv in the working folder.
-# docs/bad_input.md lists these kinds (tests/test_bad_input.py keeps it current).
-BINARY = "study,ai,n1i,ci,n2i\n"
-CSV_CASES = [
-    ("text in a number column", BINARY + "A,30,42,x,42\n", ["--measure", "RR"], "data.csv: row 2: ci: not a number: 'x'"),
-    ("empty cell", "yi,vi\n0.1,0.2\n0.3,\n", [], "data.csv: row 3: vi: not a number: '(empty)'"),
-    ("decimal comma", "yi;vi\n0,1;0,02\n", [], "data.csv: row 2: yi: not a number: '0,1' (decimal comma?"),
-    ("NaN in a number column", "yi,vi\nnan,0.1\n", [], "data.csv: row 2: yi: must be finite, got 'nan'"),
-    ("infinite value", "yi,vi\n0.1,inf\n", [], "data.csv: row 2: vi: must be finite, got 'inf'"),
-    ("zero or negative variance", "yi,vi\n0.1,0.2\n0.1,-1\n", [], "data.csv: row 3: vi: must be positive, got -1"),
-    ("events above group size", BINARY + "A,50,42,12,42\n", ["--measure", "RR"],
-     'data.csv: row 2: study 1 ("A"): ai: 50 events exceed the group size n1i=42'),
-    ("negative count", BINARY + "A,3,10,-1,10\n", ["--measure", "OR"],
-     'data.csv: row 2: study 1 ("A"): ci: must not be negative, got -1'),
-    ("non-integer count", BINARY + "A,2.5,10,1,10\n", ["--measure", "OR"],
-     'data.csv: row 2: study 1 ("A"): ai: must be a whole number, got 2.5'),
-    ("group size differs from events + non-events", "ai,bi,n1i,ci,di\n3,7,12,1,4\n", ["--measure", "OR"],
-     "data.csv: row 2: study 1: n1i: 12 differs from ai + bi = 10"),
-    ("zero SD", "m1i,sd1i,n1i,m2i,sd2i,n2i\n5,1,10,4,1,10\n5,0,10,4,1,10\n", ["--measure", "MD"],
-     "data.csv: row 3: study 2: sd1i: must be positive, got 0"),
-    ("missing yi/vi column", "yi\n0.1\n", [], "data.csv: missing column vi (or give --measure"),
-    ("missing arm column", "study,ai,n1i\nA,3,10\n", ["--measure", "OR"],
-     "data.csv: missing column ci, n2i (OR needs ai, ci with bi, di or with n1i, n2i"),
-    ("missing continuous column", "m1i,sd1i,n1i,m2i,n2i\n5,1,10,4,10\n", ["--measure", "SMD"],
-     "data.csv: missing column sd2i (SMD needs m1i, sd1i, n1i, m2i, sd2i, n2i"),
-    ("different delimiter", "yi|vi\n0.1|0.2\n", [],
-     "data.csv: missing column yi, vi (or give --measure with arm-level columns; the header has 'yi|vi'; columns are "
-     "separated by commas, semicolons or tabs)"),
-    ("row with more fields than the header", "yi,vi\n0.1,0.2,5\n", [], "data.csv: row 2: has 3 fields, the header has 2"),
-    ("empty file", "", [], "data.csv: empty file"),
-    ("header without rows", "yi,vi\n\n", [], "data.csv: no data rows (empty input)"),
-    ("duplicate study ids", "study,yi,vi\nA,0.1,0.2\nB,0.2,0.1\nA,0.3,0.1\n", [],
-     "data.csv: row 4: study: duplicate id 'A' (also on row 2)"),
-    ("duplicate column", "yi,vi,vi\n0.1,0.2,0.3\n", [], "data.csv: column 3: 'vi' appears twice in the header"),
-    ("values under an unnamed column", "yi,vi,\n0.1,0.2,7\n", [], "data.csv: column 3: has values but no name"),
-    ("not UTF-8", "study,yi,vi\nM\u00fcller,0.1,0.2\n", [], "data.csv: not UTF-8 text (invalid"),
-    ("unknown measure", "yi,vi\n0.1,0.2\n", ["--measure", "HR"],
-     "measure: unknown value 'HR'; choose one of OR, RR, RD, PETO, MD, SMD, ROM"),
-    ("unknown method", "yi,vi\n0.1,0.2\n", ["--method", "XYZ"], "method: unknown value 'XYZ'"),
-    ("level outside (0, 100)", "yi,vi\n0.1,0.2\n", ["--level", "120"], "level: must be in (0, 100) percent, got 120"),
-    ("escape code in a study name", BINARY + "A\x1b[2J,50,42,12,42\n", ["--measure", "RR"],
-     'study 1 ("A\\x1b[2J"): ai: 50 events exceed'),
-    ("digit group separator", "yi,vi\n1_000,0.2\n", [], "data.csv: row 2: yi: not a number: '1_000'"),
-    ("digits of another script", "yi,vi\n0.1,\u0661\u0662\n", [], "data.csv: row 2: vi: not a number: '\u0661\u0662'"),
-    ("file not found", None, [], "nope.csv: file not found"),
-    ("--by names a column the file lacks", "yi,vi\n0.1,0.2\n", ["--by", "dose"],
-     "data.csv: --by: no column 'dose' (the header has 'yi', 'vi')"),
-    ("--mods names a column the file lacks", "yi,vi\n0.1,0.2\n", ["--mods", "dose"],
-     "data.csv: --mods: no column 'dose' (the header has 'yi', 'vi')"),
-    ("--label names a column the file lacks", "yi,vi\n0.1,0.2\n", ["--label", "name"],
-     "data.csv: --label: no column 'name' (the header has 'yi', 'vi')"),
-    ("--label column with a label twice", "yi,vi,year\n0.1,0.2,1990\n0.3,0.1,1990\n", ["--label", "year"],
-     "data.csv: row 3: year: duplicate id '1990' (also on row 2)"),
-    ("text in a --mods column", "yi,vi,alloc\n0.1,0.2,random\n0.3,0.1,random\n0.2,0.1,other\n",
-     ["--mods", "alloc"], "data.csv: row 2: alloc: not a number: 'random'"),
-    ("--plot with an unknown suffix", "yi,vi\n0.1,0.2\n", ["--plot", "forest.jpg"],
-     "forest.jpg: --plot: unknown file type '.jpg'; use .png, .svg or .pdf"),
-    ("--plot in a folder that does not exist", "yi,vi\n0.1,0.2\n", ["--plot", "figures/forest.png"],
-     "figures/forest.png: --plot: folder figures not found"),
-    ("--method MH on continuous data", "m1i,sd1i,n1i,m2i,sd2i,n2i\n5,1,10,4,1,10\n", ["--measure", "MD", "--method", "MH"],
-     "--method MH: needs --measure OR or RR or RD with binary arm columns"),
-    ("--method PETO with --by", BINARY + "A,3,10,1,10\n", ["--measure", "OR", "--method", "PETO", "--by", "study"],
-     "--method PETO: --by and --mods fit inverse-variance models"),
-]
-
-
 @pytest.mark.parametrize(("kind", "text", "args", "message"), CSV_CASES, ids=[c[0] for c in CSV_CASES])
 def test_bad_csv_gives_one_line_error_and_writes_nothing(tmp_path: Path, monkeypatch, kind: str, text: str | None,
                                                          args: list[str], message: str) -> None:
@@ -133,7 +69,8 @@ def test_bad_csv_gives_one_line_error_and_writes_nothing(tmp_path: Path, monkeyp
 def test_spreadsheet_exports_are_read(tmp_path: Path, text: str, encoding: str) -> None:
     result, _ = run(tmp_path, text, "--method", "EE", "--json", encoding=encoding)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["estimate"] == pytest.approx(mb.pool([0.1, 0.3], [0.02, 0.04], method="EE").estimate)
+    expected = mb.pool([0.1, 0.3], [0.02, 0.04], method="EE").estimate
+    assert json.loads(result.output)["estimate"] == pytest.approx(expected)
 
 
 def test_cli_warnings_are_one_line(tmp_path: Path) -> None:
@@ -171,19 +108,29 @@ def test_version_and_help() -> None:
     assert "Example:" in runner.invoke(cli, ["pool", "--help"]).output
 
 
-def test_the_script_entry_point_prints_and_exits_like_the_group(tmp_path: Path) -> None:
-    """``main`` (the installed ``metabac`` script) freezes the heap on the way out: output and exit codes stay."""
-    import subprocess
-    import sys
+def _main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``main`` as the script would (its arguments in ``sys.argv``): exit code, stdout, stderr. The heap it
+    freezes on the way out is unfrozen again, after checking that it was frozen."""
+    import gc
 
+    monkeypatch.setattr(sys, "argv", ["metabac", *args])
+    try:
+        with pytest.raises(SystemExit) as leaving:
+            main()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    out, err = capsys.readouterr()
+    return leaving.value.code or 0, out, err
+
+
+def test_the_script_entry_point_prints_and_exits_like_the_group(tmp_path: Path, monkeypatch, capsys) -> None:
+    """``main`` (the installed ``metabac`` script) freezes the heap on the way out: output and exit codes stay."""
     (tmp_path / "data.csv").write_text(ROWS)
-    script = "from metabac.cli import main; main()"
-    ok = subprocess.run([sys.executable, "-c", script, "pool", str(tmp_path / "data.csv"), "--measure", "RR",
-                         "--method", "DL"], capture_output=True, text=True, check=False)
-    assert ok.returncode == 0 and "RR 1.42 [95% CI 0.41, 4.92]" in ok.stdout
-    bad = subprocess.run([sys.executable, "-c", script, "pool", str(tmp_path / "missing.csv")],
-                         capture_output=True, text=True, check=False)
-    assert bad.returncode == 1 and bad.stderr.startswith("Error: ") and "missing.csv" in bad.stderr and not bad.stdout
+    code, out, _ = _main(monkeypatch, capsys, "pool", str(tmp_path / "data.csv"), "--measure", "RR", "--method", "DL")
+    assert code == 0 and "RR 1.42 [95% CI 0.41, 4.92]" in out
+    code, out, err = _main(monkeypatch, capsys, "pool", str(tmp_path / "missing.csv"))
+    assert code == 1 and err.startswith("Error: ") and "missing.csv" in err and not out
 
 
 @pytest.mark.parametrize("kind", ["named pipe", "device", "folder"])

@@ -15,29 +15,16 @@ import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import REFERENCE_DIR, RTOL_ITERATIVE
+from support.bad_input_cases import XLSX_CASES
+from support.bcg import BCG_CSV, CNEG, CPOS, TNEG, TPOS, bcg_xlsx
 
 import metabac as mb
-from conftest import REFERENCE_DIR, RTOL_ITERATIVE
 from metabac.cli import cli
 from metabac.io import numeric_column, read_study_table, read_table
-from test_bias import CNEG, CPOS, TNEG, TPOS
 
-BCG_CSV = Path(__file__).parent / "data" / "bcg.csv"
 REFERENCE = json.loads((REFERENCE_DIR / "metafor_bcg_cli.json").read_text(encoding="utf-8"))
 BCG_ARGS = ["--measure", "RR", "--method", "REML", "--by", "alloc", "--mods", "ablat"]
-
-
-def bcg_xlsx(path: Path) -> Path:
-    """An Excel copy of bcg.csv: numbers as numbers, text as text (as a spreadsheet program would save it)."""
-    frame = pd.read_csv(BCG_CSV)
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = "BCG"
-    sheet.append(list(frame.columns))
-    for row in frame.itertuples(index=False):
-        sheet.append([value.item() if hasattr(value, "item") else value for value in row])
-    workbook.save(path)
-    return path
 
 
 def workbook(path: Path, rows: list[list], saved: list[str] = (), build=None) -> Path:
@@ -60,7 +47,7 @@ def workbook(path: Path, rows: list[list], saved: list[str] = (), build=None) ->
                 if item.filename == "xl/worksheets/sheet1.xml":
                     values = iter(saved)
 
-                    def cached(match: re.Match) -> bytes:
+                    def cached(match: re.Match, values=values) -> bytes:
                         value = next(values)
                         kind = ' t="e"' if value.startswith("#") else ""  # an error value such as #DIV/0!
                         return f'<c r="{match[1].decode()}"{kind}><f>{match[2].decode()}</f><v>{value}</v>'.encode()
@@ -79,9 +66,10 @@ def pool_json(path: Path, *args: str) -> dict:
 
 
 def test_the_bcg_fixture_is_metafors_dat_bcg() -> None:
+    """tests/data/bcg.csv (the one copy of the BCG trials in the tests) holds dat.bcg's counts as R gave them."""
     table = pd.read_csv(BCG_CSV)
-    for column, values in (("ai", TPOS), ("bi", TNEG), ("ci", CPOS), ("di", CNEG)):
-        assert table[column].tolist() == values.tolist()
+    for column, name in (("ai", "tpos"), ("bi", "tneg"), ("ci", "cpos"), ("di", "cneg")):
+        assert table[column].tolist() == REFERENCE["dat_bcg"][name]
 
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
@@ -191,26 +179,6 @@ def test_only_the_first_sheet_is_read_and_the_others_are_named(tmp_path: Path) -
     result = CliRunner().invoke(cli, ["pool", str(path), "--method", "EE"])
     assert result.exit_code == 0
     assert result.stderr == f"Warning: {path}: read the first sheet 'Sheet'; ignored the other sheet(s) 'Notes'\n"
-
-
-# (kind, rows of the sheet, saved formula values, change to the workbook, options, fragment of the message); the
-# file is data.xlsx in an empty working folder. docs/bad_input.md lists these kinds (tests/test_bad_input.py).
-XLSX_CASES = [
-    ("text cell in a number column", [["study", "yi", "vi"], ["A", 0.1, 0.02], ["B", "n/a", 0.03]], (), None, [],
-     "data.xlsx: row 3: yi: not a number: 'n/a'"),
-    ("empty required cell", [["yi", "vi"], [0.1, 0.02], [0.3, None]], (), None, [],
-     "data.xlsx: row 3: vi: not a number: '(empty)'"),
-    ("error value of a formula", [["yi", "vi"], [0.1, "=1/0"]], ["#DIV/0!"], None, [],
-     "data.xlsx: row 2: vi: not a number: '#DIV/0!'"),
-    ("formula without a saved value", [["yi", "vi"], [0.1, "=0.01*2"]], (), None, [],
-     "data.xlsx: row 2: vi: formula '=0.01*2' has no saved value"),
-    ("merged header cells", [["effect", None], ["yi", "vi"], [0.1, 0.02]], (),
-     lambda book: book.active.merge_cells("A1:B1"), [], "data.xlsx: row 1: cells A1:B1 are merged (the header)"),
-    ("a date in a number column", [["yi", "vi"], [pd.Timestamp("2020-01-02").to_pydatetime(), 0.02]], (), None, [],
-     "data.xlsx: row 2: yi: not a number: '2020-01-02T00:00:00'"),
-    ("missing column", [["yi", "var"], [0.1, 0.02]], (), None, [],
-     "data.xlsx: missing column vi (or give --measure with arm-level columns; the header has 'yi', 'var')"),
-]
 
 
 @pytest.mark.parametrize(("kind", "rows", "saved", "build", "args", "message"), XLSX_CASES,

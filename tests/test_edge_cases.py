@@ -15,9 +15,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from conftest import ATOL, ATOL_I2, REFERENCE_DIR, RTOL_CLOSED, RTOL_ITERATIVE
 
 import metabac as mb
-from conftest import ATOL, ATOL_I2, REFERENCE_DIR, RTOL_CLOSED, RTOL_ITERATIVE
 
 with open(REFERENCE_DIR / "metafor_edge_cases.json") as handle:
     CASES = json.load(handle)["cases"]

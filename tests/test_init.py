@@ -33,7 +33,7 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def test_init_then_check_and_report_pool_the_declared_outcome(tmp_path: Path):
+def test_init_then_check_and_report_pool_the_declared_outcome(tmp_path: Path, no_figures):
     folder, out = tmp_path / "a" / "b" / "review", tmp_path / "out"
     made = run("init", str(folder))
     assert made.exit_code == 0, made.output

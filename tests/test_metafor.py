@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ATOL, ATOL_I2, RTOL_CLOSED, RTOL_ITERATIVE, load_reference
 
 import metabac as mb
-from conftest import ATOL, ATOL_I2, RTOL_CLOSED, RTOL_ITERATIVE, load_reference
 
 ITERATIVE = {"ML", "REML", "EB", "PM"}
 FOUNDATION_KINDS = {"effect_sizes", "pool", "confint", "mantel_haenszel", "peto"}

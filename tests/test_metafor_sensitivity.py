@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ATOL, RTOL_CLOSED, RTOL_ITERATIVE, load_reference
 
 import metabac as mb
-from conftest import ATOL, RTOL_CLOSED, RTOL_ITERATIVE, load_reference
 
 CASES = load_reference("metafor_sensitivity.json")
 ITERATIVE = {"REML", "ML", "PM", "EB"}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import statsmodels.api as sm
+from conftest import load_reference
+from statsmodels.regression.linear_model import WLS
+from statsmodels.tools.tools import add_constant
 
 import metabac as mb
-from conftest import load_reference
 
 BCG = next(c for c in load_reference() if c["dataset"] == "bcg" and c["measure"] == "RR" and c["kind"] == "metareg"
            and c["options"]["method"] == "REML")
@@ -17,7 +18,7 @@ Y, V, LATITUDE = np.array(BCG["yi"]), np.array(BCG["vi"]), np.array(BCG["mods"],
 def test_metareg_equals_weighted_least_squares_at_its_tau2() -> None:
     fit = mb.metareg(Y, V, LATITUDE)
     w = 1 / (V + fit.tau2)
-    wls = sm.WLS(Y, sm.add_constant(LATITUDE), weights=w).fit(cov_type="fixed scale")
+    wls = WLS(Y, add_constant(LATITUDE), weights=w).fit(cov_type="fixed scale")
     np.testing.assert_allclose(fit.coef, wls.params, rtol=1e-10)
     np.testing.assert_allclose(fit.se, wls.bse, rtol=1e-10)
 

@@ -11,15 +11,14 @@ import pytest
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from support.bcg import BCG_VI, BCG_YI, CNEG, CPOS, TNEG, TPOS, YEARS
+from support.reports import crafted_report
 
 import metabac as mb
 from metabac.plots.diagnostics import baujat_plot, cumulative_forest, gosh_plot, labbe, radial
 from metabac.plots.forest import LABEL_WIDTH
 from metabac.plots.funnel import funnel
 from metabac.report_figures import figure_bytes, figures
-from test_bias import CNEG, CPOS, TNEG, TPOS
-from test_report import crafted_report
-from test_sensitivity import BCG_VI, BCG_YI, YEARS
 
 
 def scatter_points(fig: Figure) -> list[int]:

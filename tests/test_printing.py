@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from support.bcg import CNEG, CPOS, TNEG, TPOS
 
 import metabac as mb
 from metabac.plots.diagnostics import radial
 from metabac.plots.forest import forest
 from metabac.plots.funnel import funnel
-from test_bias import CNEG, CPOS, TNEG, TPOS
 
 LABELS = [f"trial {i + 1}" for i in range(len(TPOS))]
 GROUPS = ["random"] * 4 + ["alternate"] * 2 + ["random"] * 3 + ["systematic"] * 4

@@ -4,12 +4,12 @@ exists, on a published RevMan 5 or Stata output with its inputs."""
 from __future__ import annotations
 
 import dataclasses
-
 import math
 
 import numpy as np
 import pytest
 from scipy import stats
+from support.bcg import CNEG, CPOS, TNEG, TPOS
 
 import metabac as mb
 from metabac.effects import effect_sizes
@@ -120,10 +120,7 @@ def test_revman5_output_fleiss1993():
 def test_greenland_robins_rd_variance_matches_stata_metan():
     """metafor's test_misc_metan_vs_rma.mh_with_dat.bcg.r: metan prints z = 11.56 (Greenland & Robins variance),
     rma.mh gives 11.4708 (Sato, Greenland & Robins)."""
-    bcg = dict(ai=[4, 6, 3, 62, 33, 180, 8, 505, 29, 17, 186, 5, 27],
-               bi=[119, 300, 228, 13536, 5036, 1361, 2537, 87886, 7470, 1699, 50448, 2493, 16886],
-               ci=[11, 29, 11, 248, 47, 372, 10, 499, 45, 65, 141, 3, 29],
-               di=[128, 274, 209, 12619, 5761, 1079, 619, 87892, 7232, 1600, 27197, 2338, 17825])
+    bcg = dict(ai=TPOS, bi=TNEG, ci=CPOS, di=CNEG)
     assert round(abs(analyse("RD", model="fixed", pooling="MH", profile="revman5", **bcg).result.statistic), 2) == 11.56
     assert round(abs(analyse("RD", model="fixed", pooling="MH", **bcg).result.statistic), 4) == 11.4708
 

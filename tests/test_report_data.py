@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.bcg import BCG_CSV, CNEG, CPOS, TNEG, TPOS, bcg_xlsx
 
 import metabac as mb
 from metabac import report_files
 from metabac.cli import cli
 from metabac.report import ReportOptions, build_report
 
-DATA = Path(__file__).parent / "data" / "bcg.csv"
+DATA = BCG_CSV
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "metafor_bcg_report.json").read_text())["cases"]
 
 
@@ -69,25 +70,18 @@ def test_the_report_has_the_figures_and_no_section_that_needs_trial_records(writ
 
 
 def test_effect_sizes_as_given_and_mantel_haenszel_as_the_main_model(tmp_path: Path):
-    es = mb.effect_sizes("RR", ai=[4, 6, 3, 62], bi=[119, 300, 228, 13536], ci=[11, 29, 11, 248],
-                         di=[128, 274, 209, 12619])
+    es = mb.effect_sizes("RR", ai=TPOS[:4], bi=TNEG[:4], ci=CPOS[:4], di=CNEG[:4])
     csv = tmp_path / "effects.csv"
     csv.write_text("study,yi,vi\n" + "".join(f"S{i},{y!r},{v!r}\n" for i, (y, v) in enumerate(zip(es.yi, es.vi))))
     report = build_report(ReportOptions(data=csv, measures=("RR",), test="z"))
     fit = mb.pool(es.yi, es.vi, method="REML")
     assert float(report.analyses[0].random.estimate) == pytest.approx(float(fit.estimate), rel=1e-12)
     mh = build_report(ReportOptions(data=DATA, measures=("RR",), method="MH"))
-    expected = mb.mantel_haenszel("RR", **{c: _column(c) for c in ("ai", "bi", "ci", "di")})
+    expected = mb.mantel_haenszel("RR", ai=TPOS, bi=TNEG, ci=CPOS, di=CNEG)
     assert mh.analyses[0].sof.relative == pytest.approx(float(pytest.importorskip("numpy").exp(expected.estimate)),
                                                         rel=1e-12)
     with pytest.raises(mb.InputError, match="--method MH needs binary arm data"):
         build_report(ReportOptions(data=csv, measures=("RR",), method="MH"))
-
-
-def _column(name: str) -> list[float]:
-    import pandas as pd
-
-    return pd.read_csv(DATA)[name].astype(float).tolist()
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -124,15 +118,7 @@ def test_the_spreadsheet_is_an_input_the_report_never_writes_near(tmp_path: Path
 
 def test_the_same_report_from_an_excel_copy(tmp_path: Path, monkeypatch):
     """Issue 18: `metabac report` reads an .xlsx as it reads the CSV (first sheet, saved values)."""
-    import openpyxl
-    import pandas as pd
-
-    book = openpyxl.Workbook()
-    frame = pd.read_csv(DATA)
-    book.active.append(list(frame.columns))
-    for row in frame.itertuples(index=False):
-        book.active.append(list(row))
-    book.save(tmp_path / "bcg.xlsx")
+    bcg_xlsx(tmp_path / "bcg.xlsx")
     monkeypatch.setattr(report_files, "drawings", lambda report: {})
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "bcg.xlsx"), "--measure", "RR", "--by", "alloc",

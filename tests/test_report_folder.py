@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.reports import TRIALS, crafted_report, tree
 
 import metabac as mb
 from metabac import report_files, report_folder
 from metabac.cli import cli
 from metabac.report import git_revision
 from metabac.report_files import write_report
-from test_report import TRIALS, _tree, crafted_report
 
 
 @pytest.fixture
@@ -26,13 +26,11 @@ def report(tmp_path: Path):
     return crafted_report(tmp_path)
 
 
-@pytest.fixture(autouse=True)
-def no_figures(monkeypatch):
-    monkeypatch.setattr(report_files, "drawings", lambda report: {})
+pytestmark = pytest.mark.usefixtures("no_figures")   # where files go, not what the figures show
 
 
 def _report_entries(out: Path) -> dict[str, bytes | str]:
-    return {k: v for k, v in _tree(out).items() if k.split("/")[0] in report_folder.REPORT_ENTRIES}
+    return {k: v for k, v in tree(out).items() if k.split("/")[0] in report_folder.REPORT_ENTRIES}
 
 
 def test_manifest_lists_every_file_written_with_its_hash(report, tmp_path: Path):
@@ -54,10 +52,10 @@ def test_an_entry_changed_since_metabac_wrote_it_is_never_replaced(report, tmp_p
         (out / "data" / "thesis.csv").write_text("my own numbers")
     else:
         (out / "figures" / "drafts").mkdir()
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     with pytest.raises(mb.InputError, match="was not written by metabac or has changed since"):
         write_report(report, out)
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 def test_a_forged_manifest_path_is_refused(report, tmp_path: Path):
@@ -80,11 +78,11 @@ def test_the_trials_folder_inside_an_earlier_report_is_never_deleted(tmp_path: P
     """`report --trials proj/data/trials --out proj` deleted every record (exit 0)."""
     project = tmp_path / "proj"
     shutil.copytree(TRIALS, project / "data" / "trials")
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     result = CliRunner().invoke(cli, ["report", "--trials", str(project / "data" / "trials"), "--out",
                                       str(project), "--quiet"])
     assert result.exit_code == 1 and "contains the input" in result.output
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 def test_root_as_out_is_a_one_line_error(tmp_path: Path):
@@ -148,7 +146,8 @@ def test_the_staging_folder_is_inside_out_so_a_read_only_parent_does_not_matter(
                                                                                monkeypatch):
     folders = []
     real = report_files._write_all
-    monkeypatch.setattr(report_files, "_write_all", lambda rep, folder, *a: (folders.append(folder), real(rep, folder, *a)))
+    monkeypatch.setattr(report_files, "_write_all",
+                        lambda rep, folder, *a: (folders.append(folder), real(rep, folder, *a)))
     out = write_report(report, tmp_path / "reports")
     assert [f.parent for f in folders] == [out]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
@@ -156,7 +155,7 @@ def test_the_staging_folder_is_inside_out_so_a_read_only_parent_does_not_matter(
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_folder(report, tmp_path: Path):
     out = write_report(report, tmp_path / "reports")
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
     descriptor = os.open(out / ".metabac-lock", os.O_RDWR)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -164,12 +163,12 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_folder(report, tmp
             write_report(report, out)
     finally:
         os.close(descriptor)
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 def test_a_failure_in_the_writing_leaves_the_previous_report_whole(report, tmp_path: Path, monkeypatch):
     out = write_report(report, tmp_path / "reports")
-    before = _tree(tmp_path)
+    before = tree(tmp_path)
 
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -177,7 +176,7 @@ def test_a_failure_in_the_writing_leaves_the_previous_report_whole(report, tmp_p
     monkeypatch.setattr(report_files, "render_html", fail)
     with pytest.raises(mb.InputError, match="No space left on device"):
         write_report(report, out)
-    assert _tree(tmp_path) == before
+    assert tree(tmp_path) == before
 
 
 def _git(folder: Path, *args: str) -> None:

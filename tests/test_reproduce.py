@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.bad_input_cases import REGISTRY_CASES
 
 import metabac as mb
 from metabac.cli import cli
@@ -142,34 +143,6 @@ def test_cli_json_and_help():
     assert records[0]["profile"] == "metafor"
     help_text = runner.invoke(cli, ["reproduce", "--help"]).output
     assert help_text.rstrip().splitlines()[-1].strip().startswith("metabac reproduce")
-
-
-# (kind, text in normand1999_hine.toml, its replacement, fragment of the message after "<file>: ").
-# docs/bad_input.md lists these kinds (tests/test_bad_input.py keeps it current).
-HINE_FIXED = 'published = { estimate = "2.9444"'
-REGISTRY_CASES = [
-    ("published value infinite", HINE_FIXED, 'published = { estimate = "inf"',
-     "analyses[0].published.estimate: not a printed number: 'inf'"),
-    ("published value NaN", HINE_FIXED, 'published = { estimate = "nan"',
-     "analyses[0].published.estimate: not a printed number: 'nan'"),
-    ("published values not a table", HINE_FIXED + ', ci_low = "0.3831", ci_high = "5.5058" }', 'published = "2.9444"',
-     "analyses[0].published: must be a table, got '2.9444'"),
-    ("arm column shorter than the studies", "ai = [2, 4, 6, 7, 7, 11]", "ai = [2, 4, 6, 7, 7]",
-     "inputs.ai: 5 values for 6 studies"),
-    ("fewer study labels than arm data", 'study = ["1", "2", "3", "4", "5", "6"]', 'study = ["1", "2", "3", "4", "5"]',
-     "inputs.ai: 6 values for 5 studies"),
-    ("arm value given as text", "ai = [2, 4,", 'ai = ["2", 4,', "inputs.ai[0]: must be a finite number, got '2'"),
-    ("unknown arm column", "n1i = [39,", "n1 = [39,", "inputs.n1: unknown key"),
-    ("multiplier not a number", "multiplier = 100", 'multiplier = "100x"',
-     "analyses[0].multiplier: must be a finite number, got '100x'"),
-    ("measure not among the choices", 'measure = "RD"', "measure = 5",
-     "measure: must be one of OR, RR, RD, PETO, MD, SMD, ROM, got 5"),
-    ("level outside (0, 100)", 'model = "fixed"', 'model = "fixed"\nlevel = 150',
-     "analyses[0].level: must be in (0, 100) percent, got 150"),
-    ("unknown model", 'model = "fixed"', 'model = "mixed"', "analyses[0].model: must be one of random, fixed, got 'mixed'"),
-    ("overrides not an array of tables", 'expect = "reproduced"', 'expect = "reproduced"\noverrides = "none"',
-     "overrides: must be an array of tables ([[...]])"),
-]
 
 
 @pytest.mark.parametrize(("kind", "old", "new", "expected"), REGISTRY_CASES, ids=[c[0] for c in REGISTRY_CASES])

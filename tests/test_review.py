@@ -36,8 +36,8 @@ def test_without_a_review_file_the_question_is_generic(folder: Path):
 
 def test_an_override_replaces_the_rule_and_keeps_it_visible(folder: Path):
     text = (folder / "review.toml").read_text()
-    (folder / "review.toml").write_text(text + '\n[overrides.abstinence.imprecision]\nlevels = 1\n'
-                                        'reason = "the panel judged one level enough: the CI crosses 1 only a little"\n')
+    override = 'reason = "the panel judged one level enough: the CI crosses 1 only a little"\n'
+    (folder / "review.toml").write_text(text + '\n[overrides.abstinence.imprecision]\nlevels = 1\n' + override)
     report = build_report(ReportOptions(outcomes=("abstinence",), trials_dir=folder))
     domain = {d.domain: d for d in report.analyses[0].appraisal.certainty.domains}["imprecision"]
     assert (domain.levels, domain.basis) == (1, "override")

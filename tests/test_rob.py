@@ -58,7 +58,8 @@ def _copy_with(tmp_path: Path, old: str, new: str, name: str = "addolorato2002.t
 
 BROKEN = [
     ('facts = ["baseline"]\n', "", "risk_of_bias.randomisation: 'high' without support"),
-    ('facts = ["baseline"]', 'facts = ["baseline[7]"]', "risk_of_bias.randomisation.facts: 'baseline[7]' is not a path"),
+    ('facts = ["baseline"]', 'facts = ["baseline[7]"]',
+     "risk_of_bias.randomisation.facts: 'baseline[7]' is not a path"),
     ('outcomes = ["dropout"]\noverall = "high"', 'outcomes = ["dropout"]\noverall = "low"',
      "risk_of_bias.results[1].overall: 'low', but the rule gives 'high'"),
     ('outcomes = ["dropout"]', 'outcomes = ["craving"]', "'craving' is not an outcome of this record"),

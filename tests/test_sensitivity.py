@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import RTOL_ITERATIVE
+from support.bcg import BCG_VI, BCG_YI, YEARS
 
 import metabac as mb
-from conftest import RTOL_ITERATIVE
-
-BCG_YI = np.array([-0.8893, -1.5854, -1.3481, -1.4416, -0.2175, -0.7861, -1.6209, 0.0120, -0.4694, -1.3713,
-                   -0.3394, 0.4459, -0.0173])
-BCG_VI = np.array([0.3256, 0.1946, 0.4154, 0.0200, 0.0512, 0.0069, 0.2230, 0.0040, 0.0564, 0.0730, 0.0124,
-                   0.5325, 0.0714])
-YEARS = [1948, 1949, 1960, 1977, 1973, 1953, 1973, 1980, 1968, 1961, 1974, 1969, 1976]
 
 
 @pytest.mark.parametrize("method", ["EE", "DL", "REML", "PM"])

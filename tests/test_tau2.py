@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import load_reference
 from scipy import stats
 
 import metabac as mb
-from conftest import load_reference
 from metabac.wls import Problem, WeightedFit, q_statistic
 
 BCG = next(c for c in load_reference() if c["dataset"] == "bcg" and c["measure"] == "RR" and c["kind"] == "pool")
@@ -136,11 +136,11 @@ def test_nonconvergence_is_an_error_not_a_number() -> None:
 
 
 def test_pool_equals_statsmodels_wls_with_fixed_scale() -> None:
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import WLS  # not statsmodels.api: a third of the import time
 
     fit = mb.pool(Y, V, method="REML")
     w = 1 / (V + fit.tau2)
-    wls = sm.WLS(Y, np.ones_like(Y), weights=w).fit(cov_type="fixed scale")
+    wls = WLS(Y, np.ones_like(Y), weights=w).fit(cov_type="fixed scale")
     assert fit.estimate == pytest.approx(wls.params[0], rel=1e-12)
     assert fit.se == pytest.approx(wls.bse[0], rel=1e-12)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from support.bad_input_cases import BROKEN_CASES, FOLDER_CASES
 
 import metabac as mb
 from metabac.cli import cli
@@ -66,7 +66,8 @@ def test_derived_and_second_hand_numbers_are_flagged(shipped):
 
 def test_trials_frame_has_the_predictors(shipped):
     trials = shipped.trials
-    assert trials.loc["jaury2020", ["severity", "severity_basis", "g_per_day"]].tolist() == ["heavy", "baseline mean", 129]
+    assert trials.loc["jaury2020", ["severity", "severity_basis", "g_per_day"]].tolist() == [
+        "heavy", "baseline mean", 129]
     assert trials.loc["hauser2017", "severity_basis"] == "baseline mean, assumed drink size"
     assert pd.isna(trials.loc["garbutt2010", "severity"])        # not classified: missing, never a level "unknown"
     assert pd.isna(trials.loc["garbutt2010", "severity_basis"])
@@ -236,45 +237,6 @@ def test_schema_is_described_from_the_one_declaration():
 
 # --- broken files ----------------------------------------------------------------------------------------------------
 
-# (kind, text in addolorato2002.toml, its replacement, fragment of the message after "<file>: ").
-# docs/bad_input.md lists these kinds (tests/test_bad_input.py keeps it current).
-BROKEN_CASES = [
-    ("TOML syntax error", 'id = "addolorato2002"', 'id = "addolorato2002', "TOML syntax error"),
-    ("key given twice", 'country = "Italy"', 'country = "Italy"\ncountry = "Spain"', "TOML syntax error: Cannot overwrite a value"),
-    ("arm declared twice", "[arms.placebo]\nrole", "[arms.baclofen]\nrole", "TOML syntax error: Cannot declare ('arms', 'baclofen') twice"),
-    ("unknown field", 'country = "Italy"', 'country = "Italy"\ncolour = "blue"', "colour: unknown field"),
-    ("missing required field", 'title = "Baclofen efficacy', 'subtitle = "Baclofen efficacy', "subtitle: unknown field"),
-    ("wrong type", "randomised = 20", 'randomised = "twenty"', "arms.baclofen.randomised: must be an integer, got 'twenty'"),
-    ("value not among the choices", 'control = "placebo"', 'control = "homeopathy"',
-     "design.control: 'homeopathy' is not one of placebo, active"),
-    ("NaN number", "mean = 17.6", "mean = nan", "baseline[0].mean: must be finite, got nan"),
-    ("negative value", "mean = 17.6", "mean = -17.6", "baseline[0].mean: -17.6 is below the minimum 0"),
-    ("badly formed arm name", "[arms.placebo]", '[arms."Placebo!"]', "arms.Placebo!: names are lower case letters, digits and _"),
-    ("arm name ending in a line break", "[arms.placebo]", '[arms."placebo\\n"]',
-     "arms.placebo\\n: names are lower case letters, digits and _"),
-    ("url ending in a line break", 'url = "http://pharmpdf.com/s/stratus.pe1.html"',
-     'url = "http://pharmpdf.com/s/stratus.pe1.html\\n"', "sources.pdf.url: 'http://pharmpdf.com/s/stratus.pe1.html\\n' must match"),
-    ("number without a source", 'events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"\n',
-     "events = 14\nn = 20\npercent = 70.0\n", "outcomes.abstinence.arms.baclofen.source: missing"),
-    ("source not declared", 'events = 14\nn = 20\npercent = 70.0\nsource = "reprint_de"',
-     'events = 14\nn = 20\npercent = 70.0\nsource = "nowhere"', "'nowhere' is not a key of [sources]"),
-    ("dose arm pointing at a missing placebo arm", 'compared_with = "placebo"', 'compared_with = "placebo_b"',
-     "arms.baclofen.compared_with: 'placebo_b' is not a control arm of this trial"),
-    ("no experimental arm", 'role = "experimental"\ndrug = "baclofen"\ncompared_with = "placebo"',
-     'role = "control"\ndrug = "baclofen"', "arms: no experimental arm"),
-    ("result for an unknown arm", "[outcomes.abstinence.arms.placebo]", "[outcomes.abstinence.arms.placebo2]",
-     "'placebo2' is not an arm of this trial"),
-    ("unknown outcome", "[outcomes.dropout]", "[outcomes.happiness]", "outcomes.happiness: unknown name"),
-    ("events above n", "events = 14\nn = 20", "events = 24\nn = 20", "events: 24 is above n = 20"),
-    ("percent disagrees with count", "percent = 70.0", "percent = 75.0", "percent: 75.0 does not match events/n = 14/20"),
-    ("n above randomised", "events = 6\nn = 20", "events = 6\nn = 25", "n: 25 is above the 20 randomised"),
-    ("id differs from file name", 'id = "addolorato2002"', 'id = "addolorato2003"', "differs from the file name"),
-    ("integer beyond 1e308", "mean = 17.6", "mean = 1" + "0" * 400, "baseline[0].mean: a number beyond 1e308"),
-    ("arrays nested too deeply", 'country = "Italy"', 'country = "Italy"\nx = ' + "[" * 5000 + "]" * 5000,
-     "TOML syntax error: arrays or tables nested too deeply"),
-]
-
-
 @pytest.mark.parametrize(("kind", "old", "new", "expected"), BROKEN_CASES, ids=[c[0] for c in BROKEN_CASES])
 def test_broken_file_fails_load_and_check_with_file_and_field(kind, old, new, expected, tmp_path):
     text = EXAMPLE.read_text(encoding="utf-8")
@@ -291,22 +253,6 @@ def test_broken_file_fails_load_and_check_with_file_and_field(kind, old, new, ex
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip().splitlines() == [f"Error: {message}"]
     assert _digest(tmp_path) == before   # nothing rewritten, nothing added
-
-
-def _not_utf8(folder: Path) -> None:
-    (folder / "addolorato2002.toml").write_bytes(EXAMPLE.read_text(encoding="utf-8").encode("latin-1", "replace")
-                                                 .replace(b"Abh", b"Abh\xe4"))
-
-
-# (kind, how to make the folder, fragment of the message)
-FOLDER_CASES = [
-    ("trials folder missing", None, "nowhere: trials folder not found"),
-    ("trials folder without records", lambda folder: (folder / "notes.txt").write_text("x"),
-     "no trial records (*.toml)"),
-    ("trial file not UTF-8", _not_utf8, "addolorato2002.toml: not UTF-8 text"),
-    ("named pipe named like a trial file", lambda folder: os.mkfifo(folder / "pipe.toml"),
-     "pipe.toml: not a regular file (a named pipe)"),
-]
 
 
 @pytest.mark.parametrize(("kind", "make", "expected"), FOLDER_CASES, ids=[c[0] for c in FOLDER_CASES])
@@ -380,7 +326,8 @@ def test_flip_drink_size_is_where_the_class_changes(tmp_path: Path):
     trials = mb.load_trials(TRIALS).trials
     flip = trials.loc["hauser2017", "flip_drink_size_g"]
     assert flip == pytest.approx(59.6 * 14 / 64, rel=1e-12)
-    assert trials.loc["hauser2017", "severity_drink_size_g"] == 14 and trials.loc["hauser2017", "severity_drink_size_assumed"]
+    assert trials.loc["hauser2017", "severity_drink_size_g"] == 14
+    assert trials.loc["hauser2017", "severity_drink_size_assumed"]
     text = (TRIALS / "hauser2017.toml").read_text(encoding="utf-8")
     for grams, expected in ((flip - 0.01, "moderate"), (flip + 0.01, "heavy")):
         (tmp_path / "hauser2017.toml").write_text(text.replace("grams = 14\n", f"grams = {grams}\n"), encoding="utf-8")

@@ -6,19 +6,24 @@
 #
 #   Rscript tests/reference/make_edge_cases.R
 #
-# It writes tests/reference/metafor_edge_cases.json. Needs r-cran-metafor and r-cran-jsonlite.
+# It writes tests/reference/metafor_edge_cases.json (or the file named by its argument), each case with the R call
+# that made it ("r_call", evaluated from that text). Needs r-cran-metafor and r-cran-jsonlite.
 
 suppressPackageStartupMessages({
   library(metafor)
   library(jsonlite)
 })
 
-out_path <- file.path("tests", "reference", "metafor_edge_cases.json")
+args <- commandArgs(trailingOnly = TRUE)
+out_path <- if (length(args) > 0) args[1] else file.path("tests", "reference", "metafor_edge_cases.json")
 methods <- c("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 
 # Tight control: threshold is an absolute change in tau^2. Where tau^2 is ~5e7 the spacing of doubles is ~7e-9, so
 # 1e-15 cannot be reached; those fits fall back to 1e-8 (still 2e-16 relative) and record the threshold used.
-tight <- function(threshold) list(threshold = threshold, maxiter = 10000, tol = 1e-15)
+tight <- function(threshold) sprintf("list(threshold = %g, maxiter = 10000, tol = 1e-15)", threshold)
+
+# Evaluate an R call given as text (the text stored with the case is the call that ran), with yi and vi bound.
+run <- function(text, yi = NULL, vi = NULL) eval(parse(text = text), envir = list(yi = yi, vi = vi))
 
 datasets <- list(
   k1 = list(yi = 0.4, vi = 0.09),
@@ -41,9 +46,9 @@ warnings_of <- function(expr) {
 
 fit_tight <- function(yi, vi, method, test) {
   for (threshold in c(1e-15, 1e-8)) {
-    res <- tryCatch(warnings_of(rma(yi, vi, method = method, test = test, control = tight(threshold))),
-                    error = function(e) NULL)
-    if (!is.null(res)) return(c(res, list(threshold = threshold)))
+    call <- sprintf("rma(yi, vi, method = \"%s\", test = \"%s\", control = %s)", method, test, tight(threshold))
+    res <- tryCatch(warnings_of(run(call, yi, vi)), error = function(e) NULL)
+    if (!is.null(res)) return(c(res, list(threshold = threshold, call = call)))
   }
   stop("no fit for ", method)
 }
@@ -60,7 +65,7 @@ for (name in names(datasets)) {
       r <- res$value
       p <- predict(r)
       cases[[length(cases) + 1]] <- list(
-        dataset = name, kind = "pool", method = method, test = test, yi = d$yi, vi = d$vi,
+        dataset = name, kind = "pool", r_call = res$call, method = method, test = test, yi = d$yi, vi = d$vi,
         threshold = res$threshold, warnings = res$warnings,
         expected = list(estimate = number(r$b), se = number(r$se), ci_low = number(r$ci.lb),
                         ci_high = number(r$ci.ub), statistic = number(r$zval), pvalue = number(r$pval),
@@ -76,13 +81,14 @@ for (name in names(datasets)) {
 for (name in c("k2", "boundary", "homogeneous", "censored_upper")) {
   d <- datasets[[name]]
   for (method in c("DL", "REML")) {
-    r <- rma(d$yi, d$vi, method = method, control = tight(1e-15))
+    fit <- sprintf("rma(yi, vi, method = \"%s\", control = %s)", method, tight(1e-15))
     for (tau2max in list(NULL, 1e12)) {
-      ctrl <- if (is.null(tau2max)) list() else list(tau2.max = tau2max)
-      res <- warnings_of(confint(r, control = c(ctrl, list(tol = 1e-15))))
+      ctrl <- if (is.null(tau2max)) "list(tol = 1e-15)" else sprintf("list(tau2.max = %g, tol = 1e-15)", tau2max)
+      call <- sprintf("confint(%s, control = %s)", fit, ctrl)
+      res <- warnings_of(run(call, d$yi, d$vi))
       ci <- res$value$random
       cases[[length(cases) + 1]] <- list(
-        dataset = name, kind = "confint", method = method, yi = d$yi, vi = d$vi,
+        dataset = name, kind = "confint", r_call = call, method = method, yi = d$yi, vi = d$vi,
         tau2_max = if (is.null(tau2max)) NA else tau2max, warnings = res$warnings,
         expected = list(tau2 = unname(ci["tau^2", ]), i2 = unname(ci["I^2(%)", ]), h2 = unname(ci["H^2", ]),
                         lb_sign = res$value$lb.sign, ub_sign = res$value$ub.sign))
@@ -93,28 +99,34 @@ for (name in c("k2", "boundary", "homogeneous", "censored_upper")) {
 # Non-convergence: what metafor does when its iterations run out.
 d <- list(yi = c(0.1, 0.5, 0.9, -0.3, 0.7), vi = c(0.02, 0.03, 0.05, 0.01, 0.04))
 for (method in c("ML", "REML", "EB", "PM")) {
+  call <- sprintf("rma(yi, vi, method = \"%s\", control = list(maxiter = 1))", method)
   outcome <- tryCatch({
-    res <- warnings_of(rma(d$yi, d$vi, method = method, control = list(maxiter = 1)))
+    res <- warnings_of(run(call, d$yi, d$vi))
     list(error = NA, warnings = res$warnings, tau2 = number(res$value$tau2))
   }, error = function(e) list(error = conditionMessage(e), warnings = character(0), tau2 = NA))
-  cases[[length(cases) + 1]] <- list(dataset = "maxiter_1", kind = "nonconvergence", method = method,
+  cases[[length(cases) + 1]] <- list(dataset = "maxiter_1", kind = "nonconvergence", r_call = call, method = method,
                                      yi = d$yi, vi = d$vi, expected = outcome)
 }
 
 # Double-zero studies with each binary measure: escalc's default correction, and rma.mh / rma.peto on a set with
 # one double-zero study (which they leave out of the sums) and on a set where every study is double-zero.
 dz <- list(ai = c(0, 3, 1), n1i = c(10, 10, 12), ci = c(0, 5, 4), n2i = c(10, 10, 11))
+arms <- paste(sprintf("%s = c(%s)", names(dz), vapply(dz, paste, "", collapse = ", ")), collapse = ", ")
+all_zero <- "ai = c(0, 0), n1i = c(5, 5), ci = c(0, 0), n2i = c(5, 5)"
 for (measure in c("OR", "RR", "RD", "PETO")) {
-  es <- escalc(measure, ai = dz$ai, n1i = dz$n1i, ci = dz$ci, n2i = dz$n2i)
-  dropped <- escalc(measure, ai = dz$ai, n1i = dz$n1i, ci = dz$ci, n2i = dz$n2i, drop00 = TRUE)
-  fixed <- if (measure == "PETO") rma.peto(ai = dz$ai, n1i = dz$n1i, ci = dz$ci, n2i = dz$n2i)
-           else rma.mh(measure = measure, ai = dz$ai, n1i = dz$n1i, ci = dz$ci, n2i = dz$n2i)
-  all00 <- tryCatch(warnings_of(
-    if (measure == "PETO") rma.peto(ai = c(0, 0), n1i = c(5, 5), ci = c(0, 0), n2i = c(5, 5))
-    else rma.mh(measure = measure, ai = c(0, 0), n1i = c(5, 5), ci = c(0, 0), n2i = c(5, 5)))$value,
-    error = function(e) conditionMessage(e))
+  calls <- c(es = sprintf("escalc(\"%s\", %s)", measure, arms),
+             dropped = sprintf("escalc(\"%s\", %s, drop00 = TRUE)", measure, arms),
+             fixed = if (measure == "PETO") sprintf("rma.peto(%s)", arms)
+                     else sprintf("rma.mh(measure = \"%s\", %s)", measure, arms),
+             all00 = if (measure == "PETO") sprintf("rma.peto(%s)", all_zero)
+                     else sprintf("rma.mh(measure = \"%s\", %s)", measure, all_zero))
+  es <- run(calls[["es"]])
+  dropped <- run(calls[["dropped"]])
+  fixed <- run(calls[["fixed"]])
+  all00 <- tryCatch(warnings_of(run(calls[["all00"]]))$value, error = function(e) conditionMessage(e))
   cases[[length(cases) + 1]] <- list(
-    dataset = "double_zero", kind = "double_zero", measure = measure, input = dz,
+    dataset = "double_zero", kind = "double_zero", r_call = paste(calls, collapse = "; "), measure = measure,
+    input = dz,
     expected = list(yi = unname(as.numeric(es$yi)), vi = unname(as.numeric(es$vi)),
                     yi_drop00 = unname(as.numeric(dropped$yi)),
                     fixed_estimate = number(fixed$b), fixed_se = number(fixed$se), fixed_q = number(fixed$QE),

@@ -5,7 +5,8 @@
 #
 #   Rscript tests/reference/make_interaction_reference.R
 #
-# It writes tests/reference/metafor_interaction.json. The inputs are invented subgroup results (risk
+# It writes tests/reference/metafor_interaction.json (or the file named by its argument); each fit carries the R call
+# that made it ("r_call"). The inputs are invented subgroup results (risk
 # ratios with 95% CIs in women and in men, four trials), the same numbers tests/test_interaction.py
 # writes into trial records. Per trial: yi = log(RR women) - log(RR men), vi = the sum of the subgroup
 # variances, each SE = (log(upper) - log(lower)) / (2 * qnorm(0.975)); then rma(yi, vi).
@@ -25,10 +26,10 @@ se <- function(lo, hi) (log(hi) - log(lo)) / (2 * z)
 yi <- log(subgroups$rr_w) - log(subgroups$rr_m)
 vi <- se(subgroups$lo_w, subgroups$hi_w)^2 + se(subgroups$lo_m, subgroups$hi_m)^2
 
-ctrl <- list(threshold = 1e-12, maxiter = 10000)
 fit_for <- function(method) {
-  fit <- rma(yi, vi, method = method, control = ctrl)
-  list(method = method, estimate = as.numeric(fit$beta), se = fit$se, ci_lower = fit$ci.lb,
+  call <- sprintf("rma(yi, vi, method = \"%s\", control = list(threshold = 1e-12, maxiter = 10000))", method)
+  fit <- eval(parse(text = call))   # the text stored as r_call is the call that ran
+  list(method = method, r_call = call, estimate = as.numeric(fit$beta), se = fit$se, ci_lower = fit$ci.lb,
        ci_upper = fit$ci.ub, pvalue = fit$pval, tau2 = fit$tau2, i2 = fit$I2)
 }
 
@@ -38,5 +39,6 @@ out <- list(
   subgroups = subgroups, yi = yi, vi = vi,
   fits = lapply(c("REML", "DL", "EE"), fit_for)
 )
-write_json(out, file.path("tests", "reference", "metafor_interaction.json"), digits = NA, auto_unbox = TRUE,
-           pretty = TRUE)
+args <- commandArgs(trailingOnly = TRUE)
+write_json(out, if (length(args) > 0) args[1] else file.path("tests", "reference", "metafor_interaction.json"),
+           digits = NA, auto_unbox = TRUE, pretty = TRUE)

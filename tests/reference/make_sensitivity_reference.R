@@ -15,7 +15,9 @@ suppressPackageStartupMessages({
 })
 have_meta <- suppressWarnings(suppressPackageStartupMessages(requireNamespace("meta", quietly = TRUE)))
 
-out_path <- file.path("tests", "reference", "metafor_sensitivity.json")
+args <- commandArgs(trailingOnly = TRUE)
+out_path <- if (length(args) > 0) args[1] else file.path("tests", "reference", "metafor_sensitivity.json")
+source(file.path("tests", "reference", "write_cases.R"))
 
 # Tight convergence control for every iterative estimator. For rma.uni, 'threshold' and
 # 'maxiter' govern the Fisher scoring of REML/ML/EB; 'tol' governs uniroot (PM/PMM/GENQM,
@@ -484,7 +486,5 @@ meta_block <- list(
   n_cases = length(cases)
 )
 
-json <- toJSON(list(meta = meta_block, cases = cases),
-               digits = NA, auto_unbox = TRUE, na = "null", null = "null", pretty = FALSE)
-writeLines(json, out_path)
+write_cases(list(meta = meta_block), cases, out_path)   # one case per line
 message("wrote ", out_path, " with ", length(cases), " cases")
