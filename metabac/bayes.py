@@ -34,7 +34,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from metabac._checks import InputError, label_list, require_choice, require_level, study_inputs
 from metabac._result import fmt, table, to_jsonable
-from metabac.bayes_posterior import Model, NormalMixture, TauPosterior, mode, shortest_interval
+from metabac.bayes_mixture import NormalMixture
+from metabac.bayes_posterior import Model, TauPosterior
 from metabac.bayes_priors import TauPrior, tau_prior
 from metabac.effects import RATIO_MEASURES, SCALE_NAMES
 from metabac.pooling import _ndim, _prepare_batch
@@ -149,7 +150,7 @@ class BayesResult:
         if name == "tau":
             out = getattr(self.posterior.tau, what)(flat)
         else:
-            out = getattr(_select(self.posterior.mixture, [j]), what)(flat[:, None, :])[:, 0]
+            out = getattr(self.posterior.mixture.select([j]), what)(flat[:, None, :])[:, 0]
         out = out.reshape((batch, *x.shape))
         return out if self.batched else (float(out[0]) if x.ndim == 0 else out[0])
 
@@ -180,8 +181,8 @@ class BayesResult:
         kind = require_choice(kind, ("shortest", "central"), "kind")  # type: ignore[assignment]
         name, j = self._index(parameter, study)
         assert self.posterior is not None
-        dist = self.posterior.tau if name == "tau" else _select(self.posterior.mixture, [j])
-        low, high = _intervals(dist, fraction, name == "tau", shortest=kind == "shortest")
+        dist = self.posterior.tau if name == "tau" else self.posterior.mixture.select([j])
+        low, high = _intervals(dist, fraction, shortest=kind == "shortest")
         low, high = (low, high) if name == "tau" else (low[:, 0], high[:, 0])
         return (low, high) if self.batched else (float(low[0]), float(high[0]))
 
@@ -215,21 +216,18 @@ class BayesResult:
         return self.summary()
 
 
-def _select(mixture: NormalMixture, columns: list[int]) -> NormalMixture:
-    return NormalMixture(mixture.weight[:, 0, 0, :], mixture.mean[:, columns, 0, :], mixture.sd[:, columns, 0, :])
-
-
-def _intervals(dist: TauPosterior | NormalMixture, level: float, is_tau: bool, shortest: bool
-               ) -> tuple[Array, Array]:
-    """Equal-tailed or shortest intervals; for the mixture of shape (B, J)."""
-    tails = np.array([(1 - level) / 2, (1 + level) / 2, 0.005, 0.995])
-    shape = (dist.tau.shape[0], 1) if is_tau else dist.mean.shape[:2] + (1,)
-    q = dist.quantile(np.broadcast_to(tails, shape[:-1] + (4,)).copy())
+def _intervals(dist: TauPosterior | NormalMixture, level: float, shortest: bool) -> tuple[Array, Array]:
+    """Equal-tailed or shortest intervals: (B,) for tau, (B, J) for a mixture."""
+    tails = np.array([(1 - level) / 2, (1 + level) / 2, 0.995])
+    if isinstance(dist, TauPosterior):
+        q = dist.quantile(np.tile(tails, (dist.tau.shape[0], 1)))
+        peak = dist.mode(q[:, 2]) if shortest else q[:, 0]
+    else:
+        q = dist.quantile(np.broadcast_to(tails[:2], (*dist.shape, 2)).copy())
+        peak = dist.mode() if shortest else q[..., 0]
     if not shortest:
         return q[..., 0], q[..., 1]
-    low = np.zeros(q.shape[:-1]) if is_tau else q[..., 2]
-    peak = mode(dist, low, q[..., 3], is_tau)
-    return shortest_interval(dist, level, (q[..., 0], q[..., 1]), peak, is_tau)
+    return dist.shortest_interval(level, (q[..., 0], q[..., 1]), peak)
 
 
 def _mu_prior(mu_prior: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -359,15 +357,14 @@ def _fit(model: Model, level: float) -> dict:
     mean = np.concatenate([mu_hat[:, None], mu_hat[:, None], theta_mean.transpose(0, 2, 1)], axis=1)
     var = np.concatenate([var_hat[:, None], (var_hat + tau**2)[:, None], theta_var.transpose(0, 2, 1)], axis=1)
     mixture = NormalMixture(weight / weight.sum(axis=1, keepdims=True), mean, np.sqrt(var))
-    pair, studies = _select(mixture, [0, 1]), _select(mixture, list(range(2, mean.shape[1])))
-    tails = np.array([0.5, (1 - level) / 2, (1 + level) / 2, 0.005, 0.995])
+    pair, studies = mixture.select([0, 1]), mixture.select(list(range(2, mean.shape[1])))
+    tails = np.array([0.5, (1 - level) / 2, (1 + level) / 2, 0.995])
     q_tau = post.quantile(np.tile(tails, (len(mean), 1)))
-    q_pair = pair.quantile(np.tile(tails, (len(mean), 2, 1)))
+    q_pair = pair.quantile(np.tile(tails[:3], (len(mean), 2, 1)))
     q_theta = studies.quantile(np.tile(tails[:3], (len(mean), mean.shape[1] - 2, 1)))
-    mode_tau = mode(post, np.zeros(len(mean)), q_tau[:, 4], True)
-    mode_pair = mode(pair, q_pair[..., 3], q_pair[..., 4], False)
-    short_tau = shortest_interval(post, level, (q_tau[:, 1], q_tau[:, 2]), mode_tau, True)
-    short_pair = shortest_interval(pair, level, (q_pair[..., 1], q_pair[..., 2]), mode_pair, False)
+    mode_tau, mode_pair = post.mode(q_tau[:, 3]), pair.mode()
+    short_tau = post.shortest_interval(level, (q_tau[:, 1], q_tau[:, 2]), mode_tau)
+    short_pair = pair.shortest_interval(level, (q_pair[..., 1], q_pair[..., 2]), mode_pair)
 
     decay = model.decay
     finite = [np.array([model.prior.moment_is_finite(r, d) for d in decay]) for r in (1, 2)]

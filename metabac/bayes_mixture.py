@@ -1,0 +1,282 @@
+"""Normal mixtures over the quadrature nodes of tau: the marginal posteriors of mu, a new trial's effect and each
+trial's theta_i (:mod:`metabac.bayes_posterior`), with their CDF, density, derivatives and quantiles.
+
+A parameter is P(x) = Σ_n w_n Φ(z_n), z_n = (x − m_n)/s_n, over the N nodes of tau; its derivatives are
+
+    P^(r)(x) = (−1)^(r−1) Σ_n w_n s_n^−r He_{r−1}(z_n) φ(z_n),   r >= 1,
+
+with He the probabilists' Hermite polynomials (He_0 = 1, He_1 = z, He_{r+1} = z He_r − r He_{r−1}). One evaluation
+at x costs one ``ndtr`` and one ``exp`` per node (the derivatives are a few multiplications more); it runs in chunks
+of rows small enough for the working arrays to stay in cache, and only on the points still unsolved.
+
+Quantiles (:meth:`NormalMixture.quantile`): an evaluation at x gives P and its first ORDER derivatives; the step d
+solves the Taylor polynomial Σ_{r <= ORDER} P^(r)(x) d^r / r! = p (Newton's method on the polynomial, no further
+evaluation), and the Lagrange remainder bounds how far P(x + d) can be from that polynomial:
+
+    |P(x + d) − T(d)| <= M |d|^(ORDER+1),   M = K √(ORDER!) / (√(2π) (ORDER+1)!) · Σ_n w_n s_n^−(ORDER+1),
+
+because |He_r(z) φ(z)| <= K √(r!) / √(2π) for every z, K = 1.086435 (Cramér's inequality, Abramowitz & Stegun
+22.14.17). x + d is accepted when that bound plus the polynomial's residual is below 10^-13 |x + d| P'(x) (a relative
+error of 10^-13 in the quantile) or below 10^-14 min(p, 1 − p); otherwise the next evaluation is at x + d, kept
+inside the bracket [lo, hi] that holds the root (its midpoint where x + d would leave it). The bracket starts as the
+smallest and largest of the components' own p-quantiles (bounded through the components' smallest and largest
+mean and SD, among those of weight above 10^-15, which move P by less than that), and the first point is the quantile of the compressed mixture (:meth:`NormalMixture.compressed`: GROUP
+consecutive nodes moment-matched by one normal), close enough that one evaluation usually suffices.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+from metabac.bayes_search import RTOL, mode, shortest_interval
+
+Array = NDArray[np.float64]
+Index = NDArray[np.intp]
+ORDER = 4  # derivatives per evaluation in the quantile search
+GROUP = 8  # nodes per component of the compressed mixture
+CHUNK = 1 << 15  # array elements per chunk of an evaluation (256 KiB per working array)
+CRAMER = 1.086435
+POLISH = 20  # Newton steps for a mode
+SQRT_2PI = math.sqrt(2 * math.pi)
+REMAINDER = CRAMER * math.sqrt(math.factorial(ORDER)) / (SQRT_2PI * math.factorial(ORDER + 1))
+
+
+class NormalMixture:
+    """J parameters per problem, each a mixture over the same N nodes: P(x) = Σ_n weight_n Φ((x − mean_n)/sd_n).
+
+    ``weight`` has shape (B, N) and sums to 1 along N; ``mean`` and ``sd`` (B, J, N). Arguments of ``cdf``, ``pdf``,
+    ``dlogpdf`` and ``quantile`` are (B, J, m): m points (or probabilities) for each parameter of each problem.
+    """
+
+    def __init__(self, weight: Array, mean: Array, sd: Array) -> None:
+        self.weight, self.mean, self.sd = weight, mean, sd
+        batch, self.width, nodes = mean.shape
+        self._rows_mean = mean.reshape(batch * self.width, nodes)
+        self._rows_inv_sd = 1 / sd.reshape(batch * self.width, nodes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(B, J): problems and parameters."""
+        return self.mean.shape[0], self.mean.shape[1]
+
+    def select(self, columns: list[int]) -> NormalMixture:
+        """The mixture of the parameters ``columns`` only."""
+        return NormalMixture(self.weight, self.mean[:, columns], self.sd[:, columns])
+
+    # --- evaluation ---------------------------------------------------------------------------------------------
+
+    def _points(self, x: Array) -> tuple[Index, Index]:
+        """Problem and parameter index of every element of x (B, J, m), flattened."""
+        batch, width, m = x.shape
+        problem = np.repeat(np.arange(batch), width * m)
+        return problem, problem * width + np.tile(np.repeat(np.arange(width), m), batch)
+
+    def derivatives(self, problem: Index, row: Index, x: Array, order: int, with_cdf: bool = True) -> Array:
+        """P(x) and P'(x) … P^(order)(x) at points x (P,) of the parameters ``row`` (problem·J + parameter) of
+        ``problem``: shape (P, order + 1), column 0 NaN unless ``with_cdf``."""
+        out = np.full((len(x), order + 1), np.nan)
+        step = max(1, CHUNK // self.weight.shape[1])
+        for start in range(0, len(x), step):
+            part = slice(start, start + step)
+            out[part] = self._derivatives_chunk(problem[part], row[part], x[part], order, with_cdf)
+        out[:, 1:] /= SQRT_2PI
+        return out
+
+    def _derivatives_chunk(self, problem: Index, row: Index, x: Array, order: int, with_cdf: bool) -> Array:
+        out = np.full((len(x), order + 1), np.nan)
+        z = np.take(self._rows_mean, row, axis=0)
+        np.subtract(x[:, None], z, out=z)
+        inv_sd = np.take(self._rows_inv_sd, row, axis=0)
+        z *= inv_sd
+        weight = np.take(self.weight, problem, axis=0)
+        if with_cdf:
+            out[:, 0] = np.einsum("cn,cn->c", special.ndtr(z), weight)
+        if order == 0:
+            return out
+        term = np.square(z)  # becomes w_n φ(z_n) √(2π) / s_n^r
+        term *= -0.5
+        np.exp(term, out=term)
+        term *= weight
+        term *= inv_sd
+        out[:, 1] = term.sum(axis=1)
+        previous, hermite = np.ones_like(z), z
+        for r in range(2, order + 1):
+            term *= inv_sd
+            out[:, r] = (-1) ** (r - 1) * np.einsum("cn,cn->c", hermite, term)
+            if r < order:
+                previous, hermite = hermite, z * hermite - (r - 1) * previous
+        return out
+
+    def _evaluate(self, x: Array, order: int, with_cdf: bool) -> Array:
+        problem, row = self._points(x)
+        return self.derivatives(problem, row, x.ravel(), order, with_cdf).reshape(*x.shape, order + 1)
+
+    def cdf(self, x: Array) -> Array:
+        return self._evaluate(x, 0, True)[..., 0]
+
+    def pdf(self, x: Array) -> Array:
+        return self._evaluate(x, 1, False)[..., 1]
+
+    def dlogpdf(self, x: Array) -> Array:
+        """d/dx log f(x)."""
+        d = self._evaluate(x, 2, False)
+        return d[..., 2] / d[..., 1]
+
+    def cdf_pdf_dlogpdf(self, x: Array) -> tuple[Array, Array, Array]:
+        """CDF, density and d/dx log density at x, from one evaluation."""
+        d = self._evaluate(x, 2, True)
+        return d[..., 0], d[..., 1], d[..., 2] / d[..., 1]
+
+    def moments(self) -> tuple[Array, Array]:
+        """Mean and variance (B, J) of each parameter by the quadrature."""
+        w = self.weight[:, None, :]
+        mean = (w * self.mean).sum(axis=-1)
+        variance = (w * (np.square(self.sd) + np.square(self.mean - mean[..., None]))).sum(axis=-1)
+        return mean, variance
+
+    # --- mode and shortest interval ------------------------------------------------------------------------------
+
+    def mode(self) -> Array:
+        """The mode (B, J) of each parameter: the mode of the compressed mixture (:func:`bayes_search.mode` between
+        its 0.5% and 99.5% quantiles), polished on the full mixture by Newton's method on g = d/dx log f = P''/P'
+        (g' = P'''/P' − g²) until a step is below 10^-13 (|x| + the bracket's width). Where a step would leave the
+        bracket or g' >= 0 (not a maximum), :func:`bayes_search.mode` on the full mixture decides instead."""
+        coarse = self.compressed
+        bracket = coarse.quantile(np.broadcast_to(np.array([0.005, 0.995]), (*self.shape, 2)).copy())
+        lo, hi = bracket[..., 0].ravel(), bracket[..., 1].ravel()
+        x = mode(coarse, bracket[..., 0], bracket[..., 1], False).ravel()
+        problem, row = self._points(x.reshape(*self.shape, 1))
+        scale = np.abs(x) + (hi - lo)
+        active, failed = np.arange(x.size), np.zeros(x.size, dtype=bool)
+        for _ in range(POLISH):
+            if not active.size:
+                break
+            d = self.derivatives(problem[active], row[active], x[active], 3, with_cdf=False)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                g = d[:, 2] / d[:, 1]
+                slope = d[:, 3] / d[:, 1] - g**2
+                step = -g / slope
+                new = x[active] + step
+            ok = np.isfinite(new) & (slope < 0) & (new >= lo[active]) & (new <= hi[active])
+            x[active] = np.where(ok, new, x[active])
+            failed[active[~ok]] = True
+            active = active[ok & (np.abs(step) > RTOL * scale[active])]
+        failed[active] = True
+        if failed.any():
+            index = np.flatnonzero(failed)
+            rest = self._subset(problem[index], row[index] % self.width)
+            x[index] = mode(rest, lo[index, None], hi[index, None], False)[:, 0]
+        return x.reshape(self.shape)
+
+    def shortest_interval(self, level: float, start: tuple[Array, Array], peak: Array) -> tuple[Array, Array]:
+        """The shortest intervals (B, J) holding ``level`` (a fraction): :func:`bayes_search.shortest_interval` on
+        the compressed mixture from ``start`` (the equal-tailed intervals), then on the full mixture from there."""
+        coarse = shortest_interval(self.compressed, level, start, peak, False)
+        return shortest_interval(self, level, coarse, peak, False)
+
+    def _subset(self, problem: Index, column: Index) -> NormalMixture:
+        """A batch of one-parameter mixtures: parameter column[i] of problem[i]."""
+        return NormalMixture(self.weight[problem], self.mean[problem, column][:, None],
+                             self.sd[problem, column][:, None])
+
+    # --- quantiles ----------------------------------------------------------------------------------------------
+
+    @cached_property
+    def compressed(self) -> NormalMixture:
+        """The mixture with each run of GROUP consecutive nodes replaced by one normal of the same weight, mean and
+        variance (nodes are ordered by tau, so a run's components are close); a start for the quantile search."""
+        batch, width, nodes = self.mean.shape
+        groups = -(-nodes // GROUP)
+        pad = groups * GROUP - nodes
+        weight = np.pad(self.weight, ((0, 0), (0, pad))).reshape(batch, 1, groups, GROUP)
+        mean = np.pad(self.mean, ((0, 0), (0, 0), (0, pad)), mode="edge").reshape(batch, width, groups, GROUP)
+        sd = np.pad(self.sd, ((0, 0), (0, 0), (0, pad)), mode="edge").reshape(batch, width, groups, GROUP)
+        total = weight.sum(axis=-1)
+        share = np.divide(weight, total[..., None], out=np.full(weight.shape, 1 / GROUP), where=total[..., None] > 0)
+        group_mean = (share * mean).sum(axis=-1)
+        variance = (share * (np.square(sd) + np.square(mean - group_mean[..., None]))).sum(axis=-1)
+        return NormalMixture(total[:, 0], group_mean, np.sqrt(variance))
+
+    def quantile(self, p: Array) -> Array:
+        """Quantiles (B, J, m) for probabilities p (B, J, m): see the module docstring."""
+        low_mean, high_mean, low_sd, high_sd = (a[..., None] for a in self._spread)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = special.ndtri(p)
+            lo = low_mean + z * np.where(z >= 0, low_sd, high_sd)
+            hi = high_mean + z * np.where(z >= 0, high_sd, low_sd)
+        if self.weight.shape[1] > 4 * GROUP:
+            start = self.compressed.quantile(p)
+        else:
+            average = self.moments()[0][..., None] + z * np.einsum("bn,bjn->bj", self.weight, self.sd)[..., None]
+            start = np.where(np.isfinite(average), average, (lo + hi) / 2)
+        x = np.clip(start, lo, hi)
+        problem, row = self._points(p)
+        solved = self._solve(problem, row, p.ravel(), lo.ravel(), hi.ravel(), x.ravel())
+        return solved.reshape(p.shape)
+
+    @cached_property
+    def _spread(self) -> tuple[Array, Array, Array, Array]:
+        """Smallest and largest mean and SD (B, J) of the components of weight above 10^-15: every component's
+        p-quantile m + s z lies between min m + z (min s if z >= 0 else max s) and max m + z (max s or min s), and
+        so does the mixture's (the components left out move P by less than 10^-15 each)."""
+        heavy = (self.weight > 1e-15)[:, None, :]
+        return (np.where(heavy, self.mean, np.inf).min(axis=-1), np.where(heavy, self.mean, -np.inf).max(axis=-1),
+                np.where(heavy, self.sd, np.inf).min(axis=-1), np.where(heavy, self.sd, -np.inf).max(axis=-1))
+
+    @cached_property
+    def _remainder(self) -> Array:
+        """M of the module docstring for each row (problem·J + parameter)."""
+        return REMAINDER * np.einsum("bn,bjn->bj", self.weight, self._rows_inv_sd.reshape(self.sd.shape)
+                                     ** (ORDER + 1)).ravel()
+
+    def _solve(self, problem: Index, row: Index, p: Array, lo: Array, hi: Array, x: Array,
+               iterations: int = 100) -> Array:
+        """Solve P(x) = p for every point: Taylor steps with a bounded remainder, inside the bracket [lo, hi]."""
+        lo, hi, x = lo.copy(), hi.copy(), x.copy()
+        bound = self._remainder
+        active = np.flatnonzero(np.isfinite(p) & (lo < hi))
+        for _ in range(iterations):
+            if not active.size:
+                break
+            pa, xa, la, ha = p[active], x[active], lo[active], hi[active]
+            d = self.derivatives(problem[active], row[active], xa, ORDER)
+            below = d[:, 0] < pa
+            la, ha = np.where(below, xa, la), np.where(below, ha, xa)
+            step, residual = _taylor_root(d, pa)
+            with np.errstate(invalid="ignore", over="ignore"):
+                error = bound[row[active]] * np.abs(step) ** (ORDER + 1) + residual
+                new = xa + step
+                inside = np.isfinite(new) & (new >= la) & (new <= ha)
+                tolerance = np.maximum(RTOL * np.abs(new) * d[:, 1], 1e-14 * np.minimum(pa, 1 - pa))
+            done = (inside & (error <= tolerance)) | (d[:, 0] == pa) | (ha - la <= RTOL * np.abs(xa))
+            x[active] = np.where(d[:, 0] == pa, xa, np.where(inside, new, (la + ha) / 2))
+            lo[active], hi[active] = la, ha
+            active = active[~done]
+        return x
+
+
+def _taylor_root(d: Array, p: Array, iterations: int = 8) -> tuple[Array, Array]:
+    """The root nearest 0 of T(s) = Σ_r d_r s^r / r! − p (d: P and its derivatives at a point, (P, ORDER + 1)) by
+    Newton's method from the Newton step of P, and |T| there."""
+    coefficients = d / np.array([math.factorial(r) for r in range(d.shape[1])])
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        step = (p - d[:, 0]) / d[:, 1]
+        for _ in range(iterations):
+            value, slope = _horner(coefficients, step)
+            step = step - (value - p) / slope
+        value = _horner(coefficients, step)[0]
+    return step, np.abs(value - p)
+
+
+def _horner(coefficients: Array, s: Array) -> tuple[Array, Array]:
+    """The polynomial Σ_r c_r s^r (coefficients (P, R)) and its derivative at s (P,)."""
+    value, slope = coefficients[:, -1].copy(), np.zeros_like(s)
+    for c in coefficients[:, -2::-1].T:
+        slope = slope * s + value
+        value = value * s + c
+    return value, slope
