@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "metabac"
 NUMBERS = {"_checks", "_result", "formatting", "defaults", "effects", "wls", "tau2", "single", "pooling",
            "mantel_haenszel", "moderators", "sensitivity", "simulation", "bias", "bayes", "bayes_priors",
-           "bayes_posterior", "profiles", "summary_of_findings", "severity"}
+           "bayes_posterior", "bayes_mixture", "bayes_search", "profiles", "summary_of_findings", "severity"}
 DOMAIN = {"trial_schema", "trials", "predictors", "reproduce", "io", "interaction", "rob", "certainty", "review"}
 PRESENTATION_PACKAGES = ("matplotlib", "click", "metabac.plots", "metabac.cli", "metabac.report", "metabac.render")
 DOMAIN_PACKAGES = tuple(f"metabac.{name}" for name in DOMAIN)
