@@ -77,7 +77,12 @@ class _Posterior:
     """The computed posterior of every problem, kept for ``cdf``/``quantile``/``interval`` after the fit."""
 
     tau: TauPosterior
-    mixture: NormalMixture  # parameters: mu, prediction, theta_1..K
+    pair: NormalMixture  # parameters: mu, prediction
+    studies: NormalMixture  # parameters: theta_1..K
+
+    def mixture(self, j: int) -> NormalMixture:
+        """Parameter j of mu, prediction, theta_1..K alone."""
+        return self.pair.select([j]) if j < 2 else self.studies.select([j - 2])
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class BayesResult:
         if name == "tau":
             out = getattr(self.posterior.tau, what)(flat)
         else:
-            out = getattr(self.posterior.mixture.select([j]), what)(flat[:, None, :])[:, 0]
+            out = getattr(self.posterior.mixture(j), what)(flat[:, None, :])[:, 0]
         out = out.reshape((batch, *x.shape))
         return out if self.batched else (float(out[0]) if x.ndim == 0 else out[0])
 
@@ -181,7 +186,7 @@ class BayesResult:
         kind = require_choice(kind, ("shortest", "central"), "kind")  # type: ignore[assignment]
         name, j = self._index(parameter, study)
         assert self.posterior is not None
-        dist = self.posterior.tau if name == "tau" else self.posterior.mixture.select([j])
+        dist = self.posterior.tau if name == "tau" else self.posterior.mixture(j)
         low, high = _intervals(dist, fraction, shortest=kind == "shortest")
         low, high = (low, high) if name == "tau" else (low[:, 0], high[:, 0])
         return (low, high) if self.batched else (float(low[0]), float(high[0]))
@@ -354,14 +359,16 @@ def _fit(model: Model, level: float) -> dict:
     used = (post.weight > 1e-17).any(axis=0)
     tau, mu_hat, var_hat, weight = post.tau[:, used], post.mu_hat[:, used], post.var_hat[:, used], post.weight[:, used]
     theta_mean, theta_var = model.theta(tau, mu_hat, var_hat)
-    mean = np.concatenate([mu_hat[:, None], mu_hat[:, None], theta_mean.transpose(0, 2, 1)], axis=1)
-    var = np.concatenate([var_hat[:, None], (var_hat + tau**2)[:, None], theta_var.transpose(0, 2, 1)], axis=1)
-    mixture = NormalMixture(weight / weight.sum(axis=1, keepdims=True), mean, np.sqrt(var))
-    pair, studies = mixture.select([0, 1]), mixture.select(list(range(2, mean.shape[1])))
+    weight = weight / weight.sum(axis=1, keepdims=True)
+    pair = NormalMixture(weight, np.stack([mu_hat, mu_hat], axis=1),
+                         np.sqrt(np.stack([var_hat, var_hat + tau**2], axis=1)))
+    studies = NormalMixture(weight, np.ascontiguousarray(theta_mean.transpose(0, 2, 1)),
+                            np.sqrt(theta_var.transpose(0, 2, 1)))
+    batch, width = len(weight), studies.shape[1]
     tails = np.array([0.5, (1 - level) / 2, (1 + level) / 2, 0.995])
-    q_tau = post.quantile(np.tile(tails, (len(mean), 1)))
-    q_pair = pair.quantile(np.tile(tails[:3], (len(mean), 2, 1)))
-    q_theta = studies.quantile(np.tile(tails[:3], (len(mean), mean.shape[1] - 2, 1)))
+    q_tau = post.quantile(np.tile(tails, (batch, 1)))
+    q_pair = pair.quantile(np.tile(tails[:3], (batch, 2, 1)))
+    q_theta = studies.quantile(np.tile(tails[:3], (batch, width, 1)))
     mode_tau, mode_pair = post.mode(q_tau[:, 3]), pair.mode()
     short_tau = post.shortest_interval(level, (q_tau[:, 1], q_tau[:, 2]), mode_tau)
     short_pair = pair.shortest_interval(level, (q_pair[..., 1], q_pair[..., 2]), mode_pair)
@@ -369,7 +376,7 @@ def _fit(model: Model, level: float) -> dict:
     decay = model.decay
     finite = [np.array([model.prior.moment_is_finite(r, d) for d in decay]) for r in (1, 2)]
     tau_mean, tau_sq = post.moment(1), post.moment(2)
-    mix_mean, mix_var = mixture.moments()
+    mix_mean, mix_var = (np.concatenate(both, axis=1) for both in zip(pair.moments(), studies.moments()))
     heavy = np.zeros(mix_mean.shape, dtype=bool)
     heavy[:, :2] = True
     mix_mean = np.where(heavy & ~finite[0][:, None], np.nan, mix_mean)
@@ -385,16 +392,16 @@ def _fit(model: Model, level: float) -> dict:
     theta = StudySummary(*(np.where(absent, np.nan, a) for a in (
         mix_mean[:, 2:], mix_sd[:, 2:], q_theta[..., 0], q_theta[..., 1], q_theta[..., 2])))
     log_l0 = post.log_lik[:, 0]
-    bf_mu0 = np.full(len(mean), np.nan)
+    bf_mu0 = np.full(batch, np.nan)
     if not model.flat:
-        density0 = pair.pdf(np.zeros((len(mean), 2, 1)))[:, 0, 0]
+        density0 = pair.pdf(np.zeros((batch, 2, 1)))[:, 0, 0]
         prior0 = np.exp(-0.5 * (model.mu_mean / model.mu_sd) ** 2) / (model.mu_sd * math.sqrt(2 * math.pi))
         bf_mu0 = density0 / prior0
     return dict(
         mu=summary(0), prediction=summary(1),
         tau=Summary(tau_mean, tau_sd, q_tau[:, 0], mode_tau, q_tau[:, 1], q_tau[:, 2], *short_tau),
         theta=theta, log_marginal_likelihood=post.log_z, bf_tau0=np.exp(log_l0 - post.log_z), bf_mu0=bf_mu0,
-        k=model.k, posterior=_Posterior(post, mixture),
+        k=model.k, posterior=_Posterior(post, pair, studies),
     )
 
 

@@ -54,10 +54,11 @@ class NormalMixture:
     """
 
     def __init__(self, weight: Array, mean: Array, sd: Array) -> None:
-        self.weight, self.mean, self.sd = weight, mean, sd
+        # rows are gathered by np.take in every evaluation: C order keeps each row contiguous
+        self.weight, self.mean, self.sd = (np.ascontiguousarray(a) for a in (weight, mean, sd))
         batch, self.width, nodes = mean.shape
-        self._rows_mean = mean.reshape(batch * self.width, nodes)
-        self._rows_inv_sd = 1 / sd.reshape(batch * self.width, nodes)
+        self._rows_mean = self.mean.reshape(batch * self.width, nodes)
+        self._rows_inv_sd = 1 / self.sd.reshape(batch * self.width, nodes)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -142,18 +142,20 @@ class TauPosterior:
         u_a, u_t = np.log(self.tau_a), np.log(self.tau_t)
         self.bounds = self._panels(u_a, u_t)
         u, w = _gauss_legendre(self.bounds[:, :-1], self.bounds[:, 1:])
-        log_node = np.log(w).reshape(len(u), -1) + model.log_density_u(u.reshape(len(u), -1))
+        batch = len(u)
+        u, w = u.reshape(batch, -1), w.reshape(batch, -1)
+        self.tau = np.column_stack([np.zeros(batch), np.exp(u), self.tau_t])
+        self.mu_hat, self.var_hat, self.log_lik = model.conditional(self.tau)
         with np.errstate(divide="ignore"):
-            log_lo = np.log(prior.cdf(self.tau_a)) + model.conditional(np.zeros((len(u), 1)))[2][:, 0]
-            log_hi = np.log(prior.sf(self.tau_t)) + model.conditional(self.tau_t[:, None])[2][:, 0]
+            log_lo = np.log(prior.cdf(self.tau_a)) + self.log_lik[:, 0]
+            log_hi = np.log(prior.sf(self.tau_t)) + self.log_lik[:, -1]
+        log_node = np.log(w) + (prior.logpdf(self.tau[:, 1:-1]) + u + self.log_lik[:, 1:-1])
         log_all = np.column_stack([log_lo, log_node, log_hi])
         self.log_z = special.logsumexp(log_all, axis=1)
         self.weight = np.exp(log_all - self.log_z[:, None])
-        self.tau = np.column_stack([np.zeros(len(u)), np.exp(u.reshape(len(u), -1)), self.tau_t])
         self.mass_lo, self.mass_hi = self.weight[:, 0], self.weight[:, -1]
-        panel_mass = self.weight[:, 1:-1].reshape(len(u), PANELS, NODES).sum(axis=-1)
-        self.cum = self.mass_lo[:, None] + np.column_stack([np.zeros(len(u)), np.cumsum(panel_mass, axis=1)])
-        self.mu_hat, self.var_hat, self.log_lik = model.conditional(self.tau)
+        panel_mass = self.weight[:, 1:-1].reshape(batch, PANELS, NODES).sum(axis=-1)
+        self.cum = self.mass_lo[:, None] + np.column_stack([np.zeros(batch), np.cumsum(panel_mass, axis=1)])
 
     def _upper_limit(self) -> Array:
         """T (see the module docstring), at most 10^120·tau_a; never beyond the prior's support."""
