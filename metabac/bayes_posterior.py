@@ -224,9 +224,25 @@ class TauPosterior:
         inside = np.take_along_axis(self.cum, panel, 1) + part
         return np.where(t <= a, below, np.where(t >= big_t, 1 - beyond, inside))
 
+    @cached_property
+    def _knots(self) -> tuple[Array, Array]:
+        """u = log tau and the CDF at the panel boundaries (exact) and at the nodes (the mass below the node plus
+        half its own weight: within about a node's weight of the CDF), increasing; for starting points."""
+        batch = len(self.tau)
+        w = self.weight[:, 1:-1].reshape(batch, PANELS, NODES)
+        at_nodes = self.cum[:, :-1, None] + np.cumsum(w, axis=-1) - w / 2
+        u_nodes = np.log(self.tau[:, 1:-1]).reshape(batch, PANELS, NODES)
+
+        def knots(at_bounds: Array, inside: Array) -> Array:
+            both = np.concatenate([at_bounds[:, :-1, None], inside], axis=-1).reshape(batch, -1)
+            return np.column_stack([both, at_bounds[:, -1]])
+
+        return knots(self.bounds, u_nodes), knots(self.cum, at_nodes)
+
     def quantile(self, p: Array) -> Array:
         """Posterior quantiles of tau for probabilities p (B, m): closed form from the prior in the two end
-        pieces, Newton's method within the bracketing panel otherwise."""
+        pieces, Newton's method within the bracketing panel otherwise, from the interpolation of the CDF between the
+        nodes."""
         prior = self.model.prior
         lo_mass, hi_mass = self.mass_lo[:, None], self.mass_hi[:, None]
         a, big_t = self.tau_a[:, None], self.tau_t[:, None]
@@ -237,9 +253,8 @@ class TauPosterior:
         panel = np.clip((self.cum[:, None, :] <= p[..., None]).sum(axis=-1) - 1, 0, PANELS - 1)
         lo = np.exp(np.take_along_axis(self.bounds, panel, 1))
         hi = np.exp(np.take_along_axis(self.bounds, panel + 1, 1))
-        c0, c1 = np.take_along_axis(self.cum, panel, 1), np.take_along_axis(self.cum, panel + 1, 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            start = lo + np.clip((p - c0) / (c1 - c0), 0, 1) * (hi - lo)
+        u, cdf = self._knots
+        start = np.clip(np.exp(_interp_rows(p, cdf, u)), lo, hi)
         inside = solve_cdf(lambda x: (self.cdf(x), self.pdf(x)), p, lo, hi, start)
         return np.where(p <= 0, 0.0, np.where(p <= lo_mass, in_lo, np.where(p >= 1 - hi_mass, in_hi, inside)))
 

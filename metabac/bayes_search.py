@@ -118,15 +118,22 @@ def illinois(fun: Callable[[Array], Array], lo: Array, hi: Array, f_lo: Array, f
     return x
 
 
-def mode(dist: Distribution, lo: Array, hi: Array, lower_bounded: bool) -> Array:
-    """The highest point of a unimodal density: the best of 17 points across [lo, hi] (with lo = 0 for tau), then the
-    zero of d/dx log f between its neighbours; an end of that bracket where the slope does not change sign (0 for
-    a density falling from tau = 0, the upper end of a uniform prior)."""
+def peak_bracket(dist: Distribution, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
+    """The highest of 17 evenly spaced points across [lo, hi] by the density, and its two neighbours (the point itself
+    where it is an end)."""
     grid = lo[..., None] + np.linspace(0, 1, 17) * (hi - lo)[..., None]
     with np.errstate(divide="ignore"):
         best = np.log(dist.pdf(grid)).argmax(axis=-1)[..., None]
     left = np.take_along_axis(grid, np.maximum(best - 1, 0), -1)[..., 0]
     right = np.take_along_axis(grid, np.minimum(best + 1, 16), -1)[..., 0]
+    return np.take_along_axis(grid, best, -1)[..., 0], left, right
+
+
+def mode(dist: Distribution, lo: Array, hi: Array, lower_bounded: bool) -> Array:
+    """The highest point of a unimodal density: the best of 17 points across [lo, hi] (with lo = 0 for tau), then the
+    zero of d/dx log f between its neighbours; an end of that bracket where the slope does not change sign (0 for
+    a density falling from tau = 0, the upper end of a uniform prior)."""
+    peak, left, right = peak_bracket(dist, lo, hi)
     if lower_bounded:  # the slope of an even density is 0 at tau = 0: look just beside it
         left = np.maximum(left, 1e-9 * right)
     ends = np.stack([left, right], axis=-1)
@@ -134,5 +141,5 @@ def mode(dist: Distribution, lo: Array, hi: Array, lower_bounded: bool) -> Array
     with np.errstate(invalid="ignore"):
         found = illinois(lambda x: dist.dlogpdf(x[..., None])[..., 0], left, right, slope[..., 0], slope[..., 1])
     found = np.where(slope[..., 1] >= 0, right, found)
-    at_left = (slope[..., 0] <= 0) & (best[..., 0] == 0)
+    at_left = (slope[..., 0] <= 0) & (peak == lo)
     return np.where(at_left, 0.0 if lower_bounded else left, found)
