@@ -38,13 +38,14 @@ from metabac.bayes_search import RTOL, mode, peak_bracket, shortest_interval
 Array = NDArray[np.float64]
 Index = NDArray[np.intp]
 ORDER = 4  # derivatives per evaluation in the quantile search
+INTERVAL_ORDER = 6  # and at the ends of a shortest interval
 GROUP = 8  # nodes per component of the compressed mixture
 CHUNK = 1 << 15  # array elements per chunk of an evaluation (256 KiB per working array)
 CRAMER = 1.086435
 POLISH = 20  # Newton steps for a mode
+SHORTEST = 60  # rounds for a shortest interval
 COMPRESS = 1 << 17  # node evaluations from which a search starts on the compressed mixture
 SQRT_2PI = math.sqrt(2 * math.pi)
-REMAINDER = CRAMER * math.sqrt(math.factorial(ORDER)) / (SQRT_2PI * math.factorial(ORDER + 1))
 
 
 class NormalMixture:
@@ -60,6 +61,7 @@ class NormalMixture:
         batch, self.width, nodes = mean.shape
         self._rows_mean = self.mean.reshape(batch * self.width, nodes)
         self._rows_inv_sd = 1 / self.sd.reshape(batch * self.width, nodes)
+        self._bounds: dict[int, Array] = {}
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -177,11 +179,43 @@ class NormalMixture:
         return x.reshape(self.shape)
 
     def shortest_interval(self, level: float, start: tuple[Array, Array], peak: Array) -> tuple[Array, Array]:
-        """The shortest intervals (B, J) holding ``level`` (a fraction) by :func:`bayes_search.shortest_interval`
-        from ``start`` (the equal-tailed intervals); for a large batch from the compressed mixture's first."""
+        """The shortest intervals [a, b] (B, J) holding ``level`` (a fraction): F(b) − F(a) = level and f(a) = f(b),
+        from ``start`` (the equal-tailed intervals; for a large batch the compressed mixture's shortest ones).
+        Each round evaluates P and its derivatives at both ends and solves the system on the Taylor polynomials
+        (:func:`_interval_step`, degree INTERVAL_ORDER), steps halved until a < peak < b; the result is accepted when
+        the polynomials' remainders (:meth:`_derivative_bound`) and residuals move the ends by less than
+        10^-13 (|a| + |b|) through the system's Jacobian; otherwise the next round starts there."""
         if self._large(2):
             start = shortest_interval(self.compressed, level, start, peak, False)
-        return shortest_interval(self, level, start, peak, False)
+        a, b, top = start[0].ravel().copy(), start[1].ravel().copy(), peak.ravel()
+        problem, row = (index[::2] for index in self._points(np.stack(start, axis=-1)))
+        active, order = np.arange(a.size), INTERVAL_ORDER
+        bounds = self._derivative_bound(order)
+        for _ in range(SHORTEST):
+            if not active.size:
+                break
+            ends = np.column_stack([a[active], b[active]])
+            d = self.derivatives(np.repeat(problem[active], 2), np.repeat(row[active], 2), ends.ravel(), order)
+            d = d.reshape(-1, 2, order + 1)
+            da, db, r1, r2 = _interval_step(d, level)
+            t = np.ones(len(active))
+            for _ in range(30):
+                bad = (ends[:, 0] + t * da >= top[active]) | (ends[:, 1] + t * db <= top[active])
+                if not bad.any():
+                    break
+                t = np.where(bad, t / 2, t)
+            a[active], b[active] = ends[:, 0] + t * da, ends[:, 1] + t * db
+            distance = np.maximum(np.abs(da), np.abs(db))
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                bound = bounds[row[active]] * distance**order / math.factorial(order)
+                pdf, slope = d[:, :, 1], d[:, :, 2] / d[:, :, 1]
+                e1 = r1 + 2 * bound * distance / (order + 1)
+                e2 = r2 + bound * (1 / pdf[:, 0] + 1 / pdf[:, 1])
+                det = np.abs(pdf[:, 0] * slope[:, 1] - pdf[:, 1] * slope[:, 0])
+                shift = (e1 * np.abs(slope).max(axis=1) + pdf.max(axis=1) * e2) / det
+            done = (t == 1) & (shift <= RTOL * (np.abs(a[active]) + np.abs(b[active])))
+            active = active[~done]
+        return a.reshape(peak.shape), b.reshape(peak.shape)
 
     def _large(self, points: int) -> bool:
         """Whether ``points`` per parameter make a search worth starting on the compressed mixture: its Python
@@ -242,17 +276,20 @@ class NormalMixture:
         return (np.where(heavy, self.mean, np.inf).min(axis=-1), np.where(heavy, self.mean, -np.inf).max(axis=-1),
                 np.where(heavy, self.sd, np.inf).min(axis=-1), np.where(heavy, self.sd, -np.inf).max(axis=-1))
 
-    @cached_property
-    def _remainder(self) -> Array:
-        """M of the module docstring for each row (problem·J + parameter)."""
-        return REMAINDER * np.einsum("bn,bjn->bj", self.weight, self._rows_inv_sd.reshape(self.sd.shape)
-                                     ** (ORDER + 1)).ravel()
+    def _derivative_bound(self, order: int) -> Array:
+        """S ≥ sup_x |P^(order+1)(x)| for each row (problem·J + parameter): K √(order!) / √(2π) Σ_n w_n s_n^−(order+1)
+        (module docstring); the Taylor polynomial of degree ``order`` of P then errs by at most S |d|^(order+1) /
+        (order+1)!, that of f = P' by S |d|^order / order!."""
+        if order not in self._bounds:
+            total = np.einsum("bn,bjn->bj", self.weight, self._rows_inv_sd.reshape(self.sd.shape) ** (order + 1))
+            self._bounds[order] = CRAMER * math.sqrt(math.factorial(order)) / SQRT_2PI * total.ravel()
+        return self._bounds[order]
 
     def _solve(self, problem: Index, row: Index, p: Array, lo: Array, hi: Array, x: Array,
                iterations: int = 100) -> Array:
         """Solve P(x) = p for every point: Taylor steps with a bounded remainder, inside the bracket [lo, hi]."""
         lo, hi, x = lo.copy(), hi.copy(), x.copy()
-        bound = self._remainder
+        bound = self._derivative_bound(ORDER) / math.factorial(ORDER + 1)
         active = np.flatnonzero(np.isfinite(p) & (lo < hi))
         for _ in range(iterations):
             if not active.size:
@@ -275,22 +312,46 @@ class NormalMixture:
 
 
 def _taylor_root(d: Array, p: Array, iterations: int = 8) -> tuple[Array, Array]:
-    """The root nearest 0 of T(s) = Σ_r d_r s^r / r! − p (d: P and its derivatives at a point, (P, ORDER + 1)) by
-    Newton's method from the Newton step of P, and |T| there."""
-    coefficients = d / np.array([math.factorial(r) for r in range(d.shape[1])])
+    """The root nearest 0 of T(s) − p, T the Taylor polynomial of P at a point (d: P and its derivatives there,
+    (P, ORDER + 1)), by Newton's method from the Newton step of P; and |T − p| there."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         step = (p - d[:, 0]) / d[:, 1]
         for _ in range(iterations):
-            value, slope = _horner(coefficients, step)
-            step = step - (value - p) / slope
-        value = _horner(coefficients, step)[0]
-    return step, np.abs(value - p)
+            change = (_taylor(d, step, 0) - p) / _taylor(d, step, 1)
+            step = step - change
+            if not np.any(np.abs(change) > 1e-16 * np.abs(step)):
+                break
+        return step, np.abs(_taylor(d, step, 0) - p)
 
 
-def _horner(coefficients: Array, s: Array) -> tuple[Array, Array]:
-    """The polynomial Σ_r c_r s^r (coefficients (P, R)) and its derivative at s (P,)."""
-    value, slope = coefficients[:, -1].copy(), np.zeros_like(s)
-    for c in coefficients[:, -2::-1].T:
-        slope = slope * s + value
-        value = value * s + c
-    return value, slope
+def _taylor(d: Array, s: Array, k: int) -> Array:
+    """The k-th derivative at s (P,) of the Taylor polynomial Σ_r d_r s^r / r! (d: (P, R) derivatives at 0):
+    Σ_{r >= k} d_r s^(r − k) / (r − k)!, by Horner's rule."""
+    value = d[:, -1] / math.factorial(d.shape[1] - 1 - k)
+    for r in range(d.shape[1] - 2, k - 1, -1):
+        value = value * s + d[:, r] / math.factorial(r - k)
+    return value
+
+
+def _interval_step(d: Array, level: float, iterations: int = 8) -> tuple[Array, Array, Array, Array]:
+    """Newton's method for F(b) − F(a) = level, log f(a) = log f(b) on the Taylor polynomials at both ends (d: (P, 2,
+    ORDER + 1), ends a and b): the steps (da, db), and bounds on the residuals |r1|, |r2| of the polynomial system
+    there (those before the last step). A step that grows beyond 4 times the first (the polynomials far from their
+    centre) is replaced by the first, the Newton step of the true functions, with residuals inf."""
+    da, db = np.zeros(len(d)), np.zeros(len(d))
+    ends = d[:, 0], d[:, 1]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for i in range(iterations):
+            (cdf_a, pdf_a, slope_a), (cdf_b, pdf_b, slope_b) = (
+                [_taylor(end, s, k) for k in range(3)] for end, s in zip(ends, (da, db)))
+            r1 = cdf_b - cdf_a - level
+            r2 = np.log(pdf_a) - np.log(pdf_b)
+            slope_a, slope_b = slope_a / pdf_a, slope_b / pdf_b
+            det = pdf_a * slope_b - pdf_b * slope_a
+            step_a, step_b = (r1 * slope_b + pdf_b * r2) / det, (pdf_a * r2 + slope_a * r1) / det
+            da, db = da + step_a, db + step_b
+            if i == 0:
+                first = da, db, np.abs(step_a) + np.abs(step_b)
+        wild = ~(np.abs(da) + np.abs(db) <= 4 * first[2])
+        residual = np.where(wild, np.inf, np.abs(r1)), np.where(wild, np.inf, np.abs(r2))
+        return np.where(wild, first[0], da), np.where(wild, first[1], db), *residual
