@@ -1,27 +1,35 @@
 """Normal mixtures over the quadrature nodes of tau: the marginal posteriors of mu, a new trial's effect and each
-trial's theta_i (:mod:`metabac.bayes_posterior`), with their CDF, density, derivatives and quantiles.
+trial's theta_i (:mod:`metabac.bayes_posterior`), with their CDF, density, derivatives, quantiles, modes and
+shortest intervals.
 
 A parameter is P(x) = Σ_n w_n Φ(z_n), z_n = (x − m_n)/s_n, over the N nodes of tau; its derivatives are
 
     P^(r)(x) = (−1)^(r−1) Σ_n w_n s_n^−r He_{r−1}(z_n) φ(z_n),   r >= 1,
 
 with He the probabilists' Hermite polynomials (He_0 = 1, He_1 = z, He_{r+1} = z He_r − r He_{r−1}). One evaluation
-at x costs one ``ndtr`` and one ``exp`` per node (the derivatives are a few multiplications more); it runs in chunks
+at x costs one ``ndtr`` and one ``exp`` per node (each further derivative a few multiplications); it runs in chunks
 of rows small enough for the working arrays to stay in cache, and only on the points still unsolved.
 
-Quantiles (:meth:`NormalMixture.quantile`): an evaluation at x gives P and its first ORDER derivatives; the step d
-solves the Taylor polynomial Σ_{r <= ORDER} P^(r)(x) d^r / r! = p (Newton's method on the polynomial, no further
-evaluation), and the Lagrange remainder bounds how far P(x + d) can be from that polynomial:
+Since |He_r(z) φ(z)| <= K √(r!) / √(2π) for every z, K = 1.086435 (Cramér's inequality; Abramowitz & Stegun
+22.14.17), every derivative is bounded over the whole line:
 
-    |P(x + d) − T(d)| <= M |d|^(ORDER+1),   M = K √(ORDER!) / (√(2π) (ORDER+1)!) · Σ_n w_n s_n^−(ORDER+1),
+    sup_x |P^(r+1)(x)| <= S_r = K √(r!) / √(2π) · Σ_n w_n s_n^−(r+1),
 
-because |He_r(z) φ(z)| <= K √(r!) / √(2π) for every z, K = 1.086435 (Cramér's inequality, Abramowitz & Stegun
-22.14.17). x + d is accepted when that bound plus the polynomial's residual is below 10^-13 |x + d| P'(x) (a relative
-error of 10^-13 in the quantile) or below 10^-14 min(p, 1 − p); otherwise the next evaluation is at x + d, kept
-inside the bracket [lo, hi] that holds the root (its midpoint where x + d would leave it). The bracket starts as the
-smallest and largest of the components' own p-quantiles (bounded through the components' smallest and largest
-mean and SD, among those of weight above 10^-15, which move P by less than that), and the first point is the quantile of the compressed mixture (:meth:`NormalMixture.compressed`: GROUP
-consecutive nodes moment-matched by one normal), close enough that one evaluation usually suffices.
+so the Taylor polynomial T of degree r of P at x errs by at most S_r |d|^(r+1) / (r+1)! at x + d (Lagrange's
+remainder), that of the density P' by S_r |d|^r / r!. The searches solve their equations on these polynomials (no
+further evaluation) and accept the solution when the bound shows it is as good as an exact evaluation would:
+
+- quantiles (degree ORDER): P(x + d) = p; accepted when the remainder plus the polynomial's residual is below
+  10^-13 |x + d| P'(x) (10^-13 relative in the quantile) or 10^-14 min(p, 1 − p). Otherwise the next evaluation is at
+  x + d, kept inside a bracket that holds the root (its midpoint where x + d would leave it). The bracket starts
+  from the components' p-quantiles m_n + s_n z_p, through their smallest and largest mean and SD among those of
+  weight above 10^-15 (which move P by less than that);
+- shortest intervals (degree INTERVAL_ORDER at both ends): see :meth:`NormalMixture.shortest_interval`.
+
+Starting points come from the compressed mixture (:attr:`NormalMixture.compressed`: runs of GROUP consecutive nodes
+moment-matched by one normal, within about 10^-4 of the full one) when the batch is large enough to repay its
+overhead, so that one evaluation usually suffices; a mode is polished by Newton's method from the best point of a
+grid (:meth:`NormalMixture.mode`).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ POLISH = 20  # Newton steps for a mode
 SHORTEST = 60  # rounds for a shortest interval
 COMPRESS = 1 << 17  # node evaluations from which a search starts on the compressed mixture
 SQRT_2PI = math.sqrt(2 * math.pi)
+FACTORIALS = np.array([math.factorial(r) for r in range(12)], dtype=float)
 
 
 class NormalMixture:
@@ -317,41 +326,42 @@ def _taylor_root(d: Array, p: Array, iterations: int = 8) -> tuple[Array, Array]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         step = (p - d[:, 0]) / d[:, 1]
         for _ in range(iterations):
-            change = (_taylor(d, step, 0) - p) / _taylor(d, step, 1)
+            value, slope = _taylor(d, step, 2)
+            change = (value - p) / slope
             step = step - change
             if not np.any(np.abs(change) > 1e-16 * np.abs(step)):
                 break
-        return step, np.abs(_taylor(d, step, 0) - p)
+        return step, np.abs(_taylor(d, step, 1)[0] - p)
 
 
-def _taylor(d: Array, s: Array, k: int) -> Array:
-    """The k-th derivative at s (P,) of the Taylor polynomial Σ_r d_r s^r / r! (d: (P, R) derivatives at 0):
-    Σ_{r >= k} d_r s^(r − k) / (r − k)!, by Horner's rule."""
-    value = d[:, -1] / math.factorial(d.shape[1] - 1 - k)
-    for r in range(d.shape[1] - 2, k - 1, -1):
-        value = value * s + d[:, r] / math.factorial(r - k)
-    return value
+def _taylor(d: Array, s: Array, count: int) -> list[Array]:
+    """The first ``count`` derivatives (0th included) at s (shape d.shape[:-1]) of the Taylor polynomial
+    Σ_r d_r s^r / r! (d: derivatives at 0 along the last axis): the k-th is Σ_{r >= k} d_r s^(r − k) / (r − k)!."""
+    size = d.shape[-1]
+    powers = s[..., None] ** np.arange(size) / FACTORIALS[:size]
+    return [(d[..., k:] * powers[..., :size - k]).sum(axis=-1) for k in range(count)]
 
 
 def _interval_step(d: Array, level: float, iterations: int = 8) -> tuple[Array, Array, Array, Array]:
     """Newton's method for F(b) − F(a) = level, log f(a) = log f(b) on the Taylor polynomials at both ends (d: (P, 2,
-    ORDER + 1), ends a and b): the steps (da, db), and bounds on the residuals |r1|, |r2| of the polynomial system
+    order + 1), ends a and b): the steps (da, db), and bounds on the residuals |r1|, |r2| of the polynomial system
     there (those before the last step). A step that grows beyond 4 times the first (the polynomials far from their
     centre) is replaced by the first, the Newton step of the true functions, with residuals inf."""
-    da, db = np.zeros(len(d)), np.zeros(len(d))
-    ends = d[:, 0], d[:, 1]
+    step = np.zeros(d.shape[:2])
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for i in range(iterations):
-            (cdf_a, pdf_a, slope_a), (cdf_b, pdf_b, slope_b) = (
-                [_taylor(end, s, k) for k in range(3)] for end, s in zip(ends, (da, db)))
-            r1 = cdf_b - cdf_a - level
-            r2 = np.log(pdf_a) - np.log(pdf_b)
-            slope_a, slope_b = slope_a / pdf_a, slope_b / pdf_b
-            det = pdf_a * slope_b - pdf_b * slope_a
-            step_a, step_b = (r1 * slope_b + pdf_b * r2) / det, (pdf_a * r2 + slope_a * r1) / det
-            da, db = da + step_a, db + step_b
+            cdf, pdf, slope = _taylor(d, step, 3)
+            r1 = cdf[:, 1] - cdf[:, 0] - level
+            r2 = np.log(pdf[:, 0]) - np.log(pdf[:, 1])
+            slope = slope / pdf
+            det = pdf[:, 0] * slope[:, 1] - pdf[:, 1] * slope[:, 0]
+            change = np.column_stack([r1 * slope[:, 1] + pdf[:, 1] * r2, pdf[:, 0] * r2 + slope[:, 0] * r1])
+            change /= det[:, None]
+            step = step + change
             if i == 0:
-                first = da, db, np.abs(step_a) + np.abs(step_b)
-        wild = ~(np.abs(da) + np.abs(db) <= 4 * first[2])
-        residual = np.where(wild, np.inf, np.abs(r1)), np.where(wild, np.inf, np.abs(r2))
-        return np.where(wild, first[0], da), np.where(wild, first[1], db), *residual
+                first = step, np.abs(change).sum(axis=1)
+            elif not np.any(np.abs(change) > 1e-16 * np.abs(step)):
+                break
+        wild = ~(np.abs(step).sum(axis=1) <= 4 * first[1])
+        step = np.where(wild[:, None], first[0], step)
+        return step[:, 0], step[:, 1], np.where(wild, np.inf, np.abs(r1)), np.where(wild, np.inf, np.abs(r2))

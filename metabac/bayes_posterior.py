@@ -193,21 +193,40 @@ class TauPosterior:
 
     # --- the marginal distribution of tau ------------------------------------------------------------------------
 
+    def _log_f(self, tau: Array) -> Array:
+        """log p(tau) + log L(tau): the unnormalised log posterior density of tau."""
+        return self.model.prior.logpdf(tau) + self.model.conditional(tau)[2]
+
     def pdf(self, tau: Array) -> Array:
         """Posterior density of tau at tau (B, m)."""
-        return np.exp(self.model.prior.logpdf(tau) + self.model.conditional(tau)[2] - self.log_z[:, None])
+        return np.exp(self._log_f(tau) - self.log_z[:, None])
 
     def dlogpdf(self, tau: Array) -> Array:
         """d/dtau log f(tau), by a central difference (step 10^-6 tau; relative error about 10^-12)."""
-        h = 1e-6 * tau
-
-        def log_f(t: Array) -> Array:
-            return self.model.prior.logpdf(t) + self.model.conditional(t)[2]
-
-        return (log_f(tau + h) - log_f(tau - h)) / (2 * h)
+        return self.cdf_pdf_dlogpdf(tau, with_cdf=False)[2]
 
     def cdf(self, tau: Array) -> Array:
         """Posterior P(tau' <= tau) at tau (B, m)."""
+        return self._cdf_and_log_f(tau, tau[..., :0])[0]
+
+    def cdf_pdf(self, tau: Array) -> tuple[Array, Array]:
+        """CDF and density at tau (B, m), from one evaluation of the likelihood."""
+        cdf, log_f = self._cdf_and_log_f(tau, tau)
+        return cdf, np.exp(log_f[..., 0] - self.log_z[:, None])
+
+    def cdf_pdf_dlogpdf(self, tau: Array, with_cdf: bool = True) -> tuple[Array, Array, Array]:
+        """CDF, density and d/dtau log density (the central difference of :meth:`dlogpdf`) at tau (B, m), from one
+        evaluation of the likelihood; the CDF NaN unless ``with_cdf``."""
+        h = 1e-6 * tau
+        points = np.stack([tau, tau + h, tau - h], axis=-1)
+        if with_cdf:
+            cdf, log_f = self._cdf_and_log_f(tau, points)
+        else:
+            cdf, log_f = np.full(tau.shape, np.nan), self._log_f(points.reshape(len(tau), -1)).reshape(points.shape)
+        return cdf, np.exp(log_f[..., 0] - self.log_z[:, None]), (log_f[..., 1] - log_f[..., 2]) / (2 * h)
+
+    def _cdf_and_log_f(self, tau: Array, extra: Array) -> tuple[Array, Array]:
+        """The CDF at tau (B, m) and log f at ``extra`` (B, m, e) (:meth:`_log_f`), in one evaluation."""
         prior, t = self.model.prior, np.maximum(tau, 0.0)
         a, big_t = self.tau_a[:, None], self.tau_t[:, None]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -218,11 +237,13 @@ class TauPosterior:
         panel = np.clip((self.bounds[:, None, :] <= u[..., None]).sum(axis=-1) - 1, 0, PANELS - 1)
         start = np.take_along_axis(self.bounds, panel, 1)
         nodes, w = _gauss_legendre(start, u)
-        m = u.shape[1]
-        part = np.exp(self.model.log_density_u(nodes.reshape(len(u), -1)) - self.log_z[:, None])
-        part = (part.reshape(len(u), m, NODES) * w).sum(axis=-1)
-        inside = np.take_along_axis(self.cum, panel, 1) + part
-        return np.where(t <= a, below, np.where(t >= big_t, 1 - beyond, inside))
+        batch, m = u.shape
+        extra = extra.reshape(batch, m, -1)
+        log_f = self._log_f(np.concatenate([np.exp(nodes), extra], axis=-1).reshape(batch, -1))
+        log_f = log_f.reshape(batch, m, NODES + extra.shape[-1])
+        part = np.exp(log_f[..., :NODES] + nodes - self.log_z[:, None, None])
+        inside = np.take_along_axis(self.cum, panel, 1) + (part * w).sum(axis=-1)
+        return np.where(t <= a, below, np.where(t >= big_t, 1 - beyond, inside)), log_f[..., NODES:]
 
     @cached_property
     def _knots(self) -> tuple[Array, Array]:
@@ -255,12 +276,8 @@ class TauPosterior:
         hi = np.exp(np.take_along_axis(self.bounds, panel + 1, 1))
         u, cdf = self._knots
         start = np.clip(np.exp(_interp_rows(p, cdf, u)), lo, hi)
-        inside = solve_cdf(lambda x: (self.cdf(x), self.pdf(x)), p, lo, hi, start)
+        inside = solve_cdf(self.cdf_pdf, p, lo, hi, start)
         return np.where(p <= 0, 0.0, np.where(p <= lo_mass, in_lo, np.where(p >= 1 - hi_mass, in_hi, inside)))
-
-    def cdf_pdf_dlogpdf(self, tau: Array) -> tuple[Array, Array, Array]:
-        """CDF, density and d/dtau log density at tau (B, m)."""
-        return self.cdf(tau), self.pdf(tau), self.dlogpdf(tau)
 
     def mode(self, upper: Array) -> Array:
         """The posterior mode of tau, searched on [0, upper] (B,)."""
