@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -183,7 +183,7 @@ class BayesResult:
         """A credible interval at ``level`` percent (default: the fit's): the shortest one, or the central
         (equal-tailed) one."""
         fraction = require_level(self.level if level is None else level) / 100
-        kind = require_choice(kind, ("shortest", "central"), "kind")  # type: ignore[assignment]
+        kind = require_choice(kind, ("shortest", "central"), "kind")
         name, j = self._index(parameter, study)
         assert self.posterior is not None
         dist = self.posterior.tau if name == "tau" else self.posterior.mixture(j)
@@ -239,7 +239,7 @@ def _mu_prior(mu_prior: tuple[float, float] | None) -> tuple[float, float] | Non
     if mu_prior is None:
         return None
     try:
-        mean, sd = (float(x) for x in mu_prior)  # type: ignore[union-attr]
+        mean, sd = (float(x) for x in mu_prior)
     except (TypeError, ValueError):
         raise InputError(f"mu_prior: expected None (flat) or (mean, sd), got {mu_prior!r}") from None
     if not math.isfinite(mean):
@@ -326,7 +326,7 @@ def bayes(
         y, v, keep = y1[None], v1[None], np.ones((1, len(y1)), dtype=bool)
     fit = _fit(Model(y, v, keep, prior, *(normal or (None, None))), level / 100)
     single = y.shape[0] == 1 and not (_ndim(yi) > 1 or _ndim(vi) > 1)
-    numbers = {key: _squeeze(value, single) for key, value in fit.items() if key != "posterior"}
+    numbers: dict[str, Any] = {key: _squeeze(value, single) for key, value in fit.items() if key != "posterior"}
     return BayesResult(**numbers, level=level, tau_prior=prior, mu_prior=normal, measure=measure,
                        labels=tuple(names) if names else None, yi=y[0].copy() if single else y,
                        vi=v[0].copy() if single else v, posterior=fit["posterior"])
@@ -343,7 +343,8 @@ def _named_prior(name: str, scale: float, df: float | None) -> TauPrior:
 
 def _squeeze(value: object, single: bool) -> object:
     if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_squeeze(item, single) for item in value))
+        summary: Any = type(value)
+        return summary(*(_squeeze(item, single) for item in value))
     if not single:
         return value
     array = np.asarray(value)
@@ -393,7 +394,7 @@ def _fit(model: Model, level: float) -> dict:
         mix_mean[:, 2:], mix_sd[:, 2:], q_theta[..., 0], q_theta[..., 1], q_theta[..., 2])))
     log_l0 = post.log_lik[:, 0]
     bf_mu0 = np.full(batch, np.nan)
-    if not model.flat:
+    if model.mu_mean is not None and model.mu_sd is not None:
         density0 = pair.pdf(np.zeros((batch, 2, 1)))[:, 0, 0]
         prior0 = np.exp(-0.5 * (model.mu_mean / model.mu_sd) ** 2) / (model.mu_sd * math.sqrt(2 * math.pi))
         bf_mu0 = density0 / prior0
@@ -408,7 +409,7 @@ def _fit(model: Model, level: float) -> dict:
 def format_summary(result: BayesResult, digits: int = 4) -> str:
     """Text summary of a single BayesResult."""
     if result.batched:
-        return f"Batch of {len(result.k)} Bayesian meta-analyses; use to_frame()"
+        return f"Batch of {np.size(result.k)} Bayesian meta-analyses; use to_frame()"
     d = digits
     mu_prior = "flat" if result.mu_prior is None else f"normal(mean={result.mu_prior[0]:g}, sd={result.mu_prior[1]:g})"
     pct = f"{result.level:g}%"

@@ -336,10 +336,15 @@ def _taylor_root(d: Array, p: Array, iterations: int = 8) -> tuple[Array, Array]
 
 def _taylor(d: Array, s: Array, count: int) -> list[Array]:
     """The first ``count`` derivatives (0th included) at s (shape d.shape[:-1]) of the Taylor polynomial
-    Σ_r d_r s^r / r! (d: derivatives at 0 along the last axis): the k-th is Σ_{r >= k} d_r s^(r − k) / (r − k)!."""
-    size = d.shape[-1]
-    powers = s[..., None] ** np.arange(size) / FACTORIALS[:size]
-    return [(d[..., k:] * powers[..., :size - k]).sum(axis=-1) for k in range(count)]
+    Σ_r d_r s^r / r! (d: derivatives at 0 along the last axis): the k-th is Σ_{r >= k} d_r s^(r − k) / (r − k)!, by
+    Horner's rule."""
+    size, out = d.shape[-1], []
+    for k in range(count):
+        value = d[..., -1] / FACTORIALS[size - 1 - k]
+        for r in range(size - 2, k - 1, -1):
+            value = value * s + d[..., r] / FACTORIALS[r - k]
+        out.append(value)
+    return out
 
 
 def _interval_step(d: Array, level: float, iterations: int = 8) -> tuple[Array, Array, Array, Array]:

@@ -28,10 +28,11 @@ Quadrature, in u = log tau, for a batch of problems at once:
    each integrated with 16-point Gauss-Legendre; the tau CDF at any point adds the panels below it and a
    Gauss-Legendre integral over the part of its panel.
 
-Quantiles solve CDF = p by safeguarded Newton steps, for every problem and parameter at once; the shortest interval
-[Q(p), Q(p + level)] solves f(Q(p)) = f(Q(p + level)) for p (regula falsi), or is [0, Q(level)] for tau when the
-density at 0 is the larger; modes maximise the density by golden-section search. ``tests/test_bayes.py`` checks all
-against scipy's adaptive quadrature and a brute-force two-dimensional integral.
+Quantiles of tau solve CDF = p by safeguarded Newton steps within the bracketing panel, from the CDF interpolated
+between the nodes; its mode and shortest interval come from :mod:`metabac.bayes_search` (the shortest interval is
+[0, Q(level)] when the density at 0 is the larger). The mixtures over these nodes (mu, prediction, theta_i) are
+:class:`metabac.bayes_mixture.NormalMixture`. ``tests/test_bayes.py`` checks all against scipy's adaptive quadrature
+and a brute-force two-dimensional integral.
 
 References
 ----------
@@ -80,14 +81,14 @@ class Model:
     @property
     def decay(self) -> Array:
         """L(tau) falls as tau^-decay for large tau: k − 1 with the flat mu prior, k with the normal one."""
-        return self.k - 1.0 if self.flat else self.k.astype(float)
+        return np.asarray(self.k - 1 if self.flat else self.k, dtype=np.float64)
 
     def conditional(self, tau: Array) -> tuple[Array, Array, Array]:
         """mu_hat, 1/W and log L at tau of shape (B, M), each (B, M)."""
         t2 = np.square(tau)[..., None]
         w = np.where(self.mask[:, None, :], 1 / (self.v[:, None, :] + t2), 0.0)
-        w0 = 0.0 if self.flat else 1 / self.mu_sd**2
-        m0 = 0.0 if self.flat else self.mu_mean
+        w0 = 0.0 if self.mu_sd is None else 1 / self.mu_sd**2
+        m0 = 0.0 if self.mu_mean is None else self.mu_mean
         big_w = w0 + w.sum(axis=-1)
         mu_hat = (w0 * m0 + np.einsum("bmk,bk->bm", w, self.y)) / big_w
         resid = self.y[:, None, :] - mu_hat[..., None]
