@@ -313,7 +313,8 @@ class NormalMixture:
                 new = xa + step
                 inside = np.isfinite(new) & (new >= la) & (new <= ha)
                 tolerance = np.maximum(RTOL * np.abs(new) * d[:, 1], 1e-14 * np.minimum(pa, 1 - pa))
-            done = (inside & (error <= tolerance)) | (d[:, 0] == pa) | (ha - la <= RTOL * np.abs(xa))
+            small = np.abs(step) <= RTOL * np.abs(new)  # converged whatever the bound (say, one overflowed)
+            done = (inside & ((error <= tolerance) | small)) | (d[:, 0] == pa) | (ha - la <= RTOL * np.abs(xa))
             x[active] = np.where(d[:, 0] == pa, xa, np.where(inside, new, (la + ha) / 2))
             lo[active], hi[active] = la, ha
             active = active[~done]
