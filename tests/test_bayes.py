@@ -329,6 +329,38 @@ def test_batch_with_mask_equals_single_calls() -> None:
     assert batch.to_frame().loc[(2, "mu"), "median"] == batch.mu.median[2]
 
 
+def test_large_batch_starting_from_the_compressed_mixture_equals_single_calls() -> None:
+    """A batch large enough that the mixtures' searches start from the compressed mixture (bayes_mixture.COMPRESS)
+    gives the numbers of single calls, which start without it; its quantiles and shortest intervals solve their
+    equations when checked by the exact mixture."""
+    rng = np.random.default_rng(11)
+    v = rng.uniform(0.01, 0.2, (150, 4))
+    y = rng.normal(0.3, np.sqrt(v + 0.05))
+    batch = mb.bayes(y, v, "halfnormal", 0.5)
+    assert batch.posterior is not None and batch.posterior.studies._large(3)
+    for i in (0, 77, 149):
+        one = mb.bayes(y[i], v[i], "halfnormal", 0.5)
+        assert not one.posterior.studies._large(3)
+        for name in ("mu", "tau", "prediction"):
+            for got, expected in zip(getattr(batch, name), getattr(one, name)):
+                assert got[i] == pytest.approx(expected, rel=1e-10, abs=1e-12)
+        for got, expected in zip(batch.theta, one.theta):
+            assert got[i] == pytest.approx(expected, rel=1e-10, abs=1e-12)
+    every = range(0, 150, 7)
+
+    def own(name: str, x: np.ndarray, what: str) -> np.ndarray:
+        """cdf or pdf of each problem at its own x[i]."""
+        return np.array([batch._evaluate(name, None, x[i], what)[i] for i in every])
+
+    for name in ("mu", "prediction"):
+        summary = getattr(batch, name)
+        for p, x in ((0.5, summary.median), (0.025, summary.low), (0.975, summary.high)):
+            assert own(name, x, "cdf") == pytest.approx(p, abs=1e-12)
+        low, high = summary.shortest_low, summary.shortest_high
+        assert own(name, high, "cdf") - own(name, low, "cdf") == pytest.approx(0.95, abs=1e-12)
+        assert own(name, high, "pdf") == pytest.approx(own(name, low, "pdf"), rel=1e-10)
+
+
 # --- results: API and printing ------------------------------------------------------------------------------------
 
 
