@@ -101,6 +101,7 @@ class NormalMixture:
         return out
 
     def _derivatives_chunk(self, problem: Index, row: Index, x: Array, order: int, with_cdf: bool) -> Array:
+        """:meth:`derivatives` for one chunk of points, the derivatives still without their factor 1/√(2π)."""
         out = np.full((len(x), order + 1), np.nan)
         z = np.take(self._rows_mean, row, axis=0)
         np.subtract(x[:, None], z, out=z)
@@ -117,7 +118,8 @@ class NormalMixture:
         term *= weight
         term *= inv_sd
         out[:, 1] = term.sum(axis=1)
-        previous, hermite = np.ones_like(z), z
+        previous: Array | float = 1.0  # He_0
+        hermite = z
         for r in range(2, order + 1):
             term *= inv_sd
             out[:, r] = (-1) ** (r - 1) * np.einsum("cn,cn->c", hermite, term)
