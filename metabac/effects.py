@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import gammaln
 
 from metabac._checks import (
     InputError,
@@ -26,6 +24,9 @@ from metabac._checks import (
     same_length,
     study_name,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Measure = Literal["OR", "RR", "RD", "PETO", "MD", "SMD", "ROM"]
 AddTo = Literal["only0", "all", "if0all", "none"]
@@ -123,6 +124,8 @@ def mean_difference(m1: Array, sd1: Array, n1: Array, m2: Array, sd2: Array, n2:
 
 def hedges_correction(df: Array) -> Array:
     """Exact small-sample correction J(m) = Γ(m/2) / (√(m/2) Γ((m − 1)/2)) (Hedges 1981, eq. 6e)."""
+    from scipy.special import gammaln
+
     return np.exp(gammaln(df / 2) - 0.5 * np.log(df / 2) - gammaln((df - 1) / 2))
 
 
@@ -235,6 +238,61 @@ def continuous_arms(arms: Mapping[str, ArrayLike], labels: Sequence[str] | None 
     return values
 
 
+class EffectArrays(NamedTuple):
+    """The numbers of :func:`effect_sizes` without its DataFrame: ``yi`` and ``vi`` of every study in input order,
+    ``keep`` (False for the double-zero studies ``drop00`` drops) and the measure in its canonical spelling."""
+
+    yi: Array
+    vi: Array
+    keep: NDArray[np.bool_]
+    measure: str
+
+
+def effect_arrays(
+    measure: str,
+    *,
+    add: float = 0.5,
+    to: AddTo = "only0",
+    drop00: bool = False,
+    labels: ArrayLike | None = None,
+    smd_correction: SmdCorrection = "exact",
+    smd_vtype: SmdVtype = "LS",
+    **arms: ArrayLike,
+) -> EffectArrays:
+    """:func:`effect_sizes` as arrays (same arguments, checks and errors), for callers that build no DataFrame and
+    so need not import pandas (``metabac pool``)."""
+    measure = require_choice(measure, MEASURES, "measure")
+    to = require_choice(to, get_args(AddTo), "to")
+    names = label_list(labels)
+    if measure in BINARY_MEASURES:
+        cells = cells_from_arms(arms, names)
+        keep = ~cells.double_zero() if drop00 else np.ones_like(cells.a, dtype=bool)
+        yi, vi = BINARY_MEASURES[measure](cells.with_continuity(float(add), to))
+    else:
+        values = continuous_arms(arms, names)
+        if measure == "ROM":
+            require_positive(values["m1i"], "m1i", names)
+            require_positive(values["m2i"], "m2i", names)
+        columns = [values[name] for name in CONTINUOUS_FIELDS]
+        if measure == "SMD":
+            correction = require_choice(smd_correction, get_args(SmdCorrection), "smd_correction")
+            vtype = require_choice(smd_vtype, get_args(SmdVtype), "smd_vtype")
+            m1i, sd1i, n1i, m2i, sd2i, n2i = columns
+            with np.errstate(divide="ignore", invalid="ignore"):  # n1i + n2i <= 2: reported below
+                yi, vi = standardised_mean_difference(m1i, sd1i, n1i, m2i, sd2i, n2i, correction=correction,
+                                                      vtype=vtype)
+        else:
+            yi, vi = CONTINUOUS_MEASURES[measure](*columns)
+        keep = np.ones_like(yi, dtype=bool)
+    bad = keep & ~(np.isfinite(yi) & np.isfinite(vi))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        reason = ("zero cells with add=0 or no events in either group); use add > 0 or drop00=True"
+                  if measure in BINARY_MEASURES else "SMD needs n1i + n2i > 2)")
+        raise InputError(f"{study_name(i, names)}: {measure}: effect size is not estimable ({reason}")
+    return EffectArrays(yi, vi, keep, measure)
+
+
 def effect_sizes(
     measure: str,
     *,
@@ -281,37 +339,12 @@ def effect_sizes(
            yi     vi
     0  0.9163  0.069
     """
-    measure = require_choice(measure, MEASURES, "measure")
-    to = require_choice(to, get_args(AddTo), "to")
+    import pandas as pd
+
+    yi, vi, keep, measure = effect_arrays(measure, add=add, to=to, drop00=drop00, labels=labels,
+                                          smd_correction=smd_correction, smd_vtype=smd_vtype, **arms)
     names = label_list(labels)
-    if measure in BINARY_MEASURES:
-        data_fields = BINARY_FIELDS
-        cells = cells_from_arms(arms, names)
-        keep = ~cells.double_zero() if drop00 else np.ones_like(cells.a, dtype=bool)
-        yi, vi = BINARY_MEASURES[measure](cells.with_continuity(float(add), to))
-    else:
-        data_fields = CONTINUOUS_FIELDS
-        values = continuous_arms(arms, names)
-        if measure == "ROM":
-            require_positive(values["m1i"], "m1i", names)
-            require_positive(values["m2i"], "m2i", names)
-        columns = [values[name] for name in CONTINUOUS_FIELDS]
-        if measure == "SMD":
-            correction = require_choice(smd_correction, get_args(SmdCorrection), "smd_correction")
-            vtype = require_choice(smd_vtype, get_args(SmdVtype), "smd_vtype")
-            m1i, sd1i, n1i, m2i, sd2i, n2i = columns
-            with np.errstate(divide="ignore", invalid="ignore"):  # n1i + n2i <= 2: reported below
-                yi, vi = standardised_mean_difference(m1i, sd1i, n1i, m2i, sd2i, n2i, correction=correction,
-                                                      vtype=vtype)
-        else:
-            yi, vi = CONTINUOUS_MEASURES[measure](*columns)
-        keep = np.ones_like(yi, dtype=bool)
-    bad = keep & ~(np.isfinite(yi) & np.isfinite(vi))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        reason = ("zero cells with add=0 or no events in either group); use add > 0 or drop00=True"
-                  if measure in BINARY_MEASURES else "SMD needs n1i + n2i > 2)")
-        raise InputError(f"{study_name(i, names)}: {measure}: effect size is not estimable ({reason}")
+    data_fields = BINARY_FIELDS if measure in BINARY_MEASURES else CONTINUOUS_FIELDS
     frame = pd.DataFrame({"yi": yi, "vi": vi})
     if names is not None:
         if len(names) != len(frame):

@@ -1,5 +1,9 @@
 """Reading users' study tables (CSV, TSV, Excel .xlsx) into effect sizes, with errors that name the file, row and
-column."""
+column.
+
+A table is read into a :class:`TextTable` (text cells by column, no pandas); :func:`read_table` and
+:attr:`StudyTable.arms` make a DataFrame of it when asked, so that ``metabac pool`` need not import pandas.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,52 @@ import math
 import re
 import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
-import pandas as pd
 
 from metabac._checks import InputError, read_regular_file, require_choice
-from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, CONTINUOUS_MEASURES, MEASURES, effect_sizes
+from metabac.effects import BINARY_FIELDS, CONTINUOUS_FIELDS, CONTINUOUS_MEASURES, MEASURES, effect_arrays
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 # Spreadsheet formats openpyxl cannot read: refused with the way out rather than read as garbled text.
 OTHER_SPREADSHEETS = {".xls": "Excel 97-2003 .xls", ".ods": "OpenDocument .ods", ".numbers": "Apple Numbers"}
+
+
+@dataclass(frozen=True, eq=False)
+class TextTable:
+    """A table as :func:`read_table` reads it, without pandas: the text cells of each named column in file order,
+    the row numbers a spreadsheet shows (header = row 1) and ``attrs["path"]``, the file. It is read the way the
+    functions of this module read a DataFrame of :func:`read_table` (``columns``, ``index``, ``attrs``,
+    ``table[column]``), so they take either; :meth:`frame` is that DataFrame."""
+
+    cells: dict[str, list[str]]
+    index: list[int]
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.cells)
+
+    def __getitem__(self, column: str) -> list[str]:
+        return self.cells[column]
+
+    def frame(self) -> pd.DataFrame:
+        """The table as :func:`read_table` returns it: text cells, index = spreadsheet row numbers."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.cells, index=self.index, columns=self.columns)
+        frame.attrs.update(self.attrs)
+        return frame
+
+
+Table: TypeAlias = "pd.DataFrame | TextTable"  # a table read by read_table, with or without pandas
 
 
 @dataclass(frozen=True)
@@ -37,9 +75,10 @@ class StudyTable:
         Study labels from the ``--label`` column, else the ``study`` column, else None.
     measure : str or None
         The effect measure (None for ready-made yi/vi).
+    text : TextTable
+        Every column of the file as text, including those the analysis does not use (moderators, subgroups).
     arms : pandas.DataFrame
-        Every column of the file as :func:`read_table` returns it (text cells, index = spreadsheet row numbers),
-        including those the analysis does not use (moderators, subgroups).
+        ``text`` as :func:`read_table` returns it (text cells, index = spreadsheet row numbers), made on first use.
     years : numpy array or None
         The ``year`` column as numbers, if the file has one.
     used : tuple of str
@@ -52,22 +91,26 @@ class StudyTable:
     vi: np.ndarray
     labels: list[str] | None
     measure: str | None
-    arms: pd.DataFrame
+    text: TextTable
     years: np.ndarray | None = None
     used: tuple[str, ...] = ()
     path: Path | None = None
 
+    @cached_property
+    def arms(self) -> pd.DataFrame:
+        return self.text.frame()
+
     def column(self, name: str, option: str) -> pd.Series:
         """The text cells of column ``name``; ``<file>: <option>: no column ...`` if the file has none."""
-        return self.arms[require_column(self.arms, name, option)]
+        return self.arms[require_column(self.text, name, option)]
 
     def numbers(self, name: str, option: str) -> np.ndarray:
         """Column ``name`` as finite floats, with the file, row and column of the first cell that is not one."""
-        return numeric_column(self.arms, require_column(self.arms, name, option))
+        return numeric_column(self.text, require_column(self.text, name, option))
 
     def unused(self, *names: str) -> list[str]:
         """The file's columns that neither the effect sizes, labels and years nor ``names`` use, in file order."""
-        return [column for column in self.arms.columns if column not in {*self.used, *names}]
+        return [column for column in self.text.columns if column not in {*self.used, *names}]
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -91,15 +134,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
     InputError
         One line naming the file, and the row and column where there is one, e.g. ``data.csv: row 3: vi: ...``.
     """
+    return read_text_table(path).frame()
+
+
+def read_text_table(path: str | Path) -> TextTable:
+    """:func:`read_table` without pandas: the same checks and errors, the table as a :class:`TextTable`."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in OTHER_SPREADSHEETS:
         raise InputError(f"{path}: {OTHER_SPREADSHEETS[suffix]} files are not read; save the sheet as .xlsx or CSV")
     data = read_regular_file(path)
     header, rows = _excel_rows(path, data) if suffix in EXCEL_SUFFIXES else _csv_rows(path, data)
-    frame = _frame(path, header, rows)
-    frame.attrs["path"] = str(path)
-    return frame
+    return _text_table(path, header, rows)
 
 
 def _csv_rows(path: Path, data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -169,7 +215,7 @@ def _excel_rows(path: Path, data: bytes) -> tuple[list[str], list[tuple[int, lis
     return header, [(number, [_excel_text(v) for v in row]) for number, row in enumerate(table[1:], start=2)]
 
 
-def _frame(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> pd.DataFrame:
+def _text_table(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> TextTable:
     """The checked table: rows as long as the header, named columns unique, empty rows left out."""
     header = [name.strip() for name in header]
     numbered = [(number, row) for number, row in rows if any(cell.strip() for cell in row)]
@@ -185,12 +231,11 @@ def _frame(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> 
                 raise InputError(f"{path}: column {column}: has values but no name in the header")
             continue
         if name in seen:
-            raise InputError(f"{path}: column {column}: {name!r} appears twice in the header (also column {seen[name]})")
+            raise InputError(f"{path}: column {column}: {name!r} appears twice in the header (also column "
+                             f"{seen[name]})")
         seen[name] = column
-    frame = pd.DataFrame([row for _, row in numbered], columns=header)
-    frame = frame.loc[:, [bool(name) for name in header]]
-    frame.index = [number for number, _ in numbered]  # row numbers as a spreadsheet shows them (header = 1)
-    return frame
+    cells = {name: [row[column - 1] for _, row in numbered] for name, column in seen.items()}
+    return TextTable(cells, [number for number, _ in numbered], {"path": str(path)})  # index: spreadsheet rows
 
 
 # What a cell may hold to be read as a number: ASCII digits with an optional sign, point and exponent, or nan/inf
@@ -198,7 +243,7 @@ def _frame(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> 
 _PLAIN_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(nan|inf|infinity)", re.ASCII | re.IGNORECASE)
 
 
-def numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+def numeric_column(frame: Table, column: str) -> np.ndarray:
     """Column ``column`` of a :func:`read_table` frame as finite floats (a numpy array, one per row).
 
     The first cell that is not a plain number gives ``<file>: row <n>: <column>: <problem>``.
@@ -220,7 +265,7 @@ def numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     return np.asarray(values)
 
 
-def require_column(frame: pd.DataFrame, name: str, option: str) -> str:
+def require_column(frame: Table, name: str, option: str) -> str:
     """``name`` if the :func:`read_table` frame has that column, else ``<file>: <option>: no column ...``."""
     if name not in frame.columns:
         found = ", ".join(repr(column) for column in frame.columns)
@@ -228,7 +273,7 @@ def require_column(frame: pd.DataFrame, name: str, option: str) -> str:
     return name
 
 
-def _require_unique(frame: pd.DataFrame, labels: list[str], path: Path, column: str) -> None:
+def _require_unique(frame: Table, labels: list[str], path: Path, column: str) -> None:
     """Study ids label results, plots and errors: each must name one row."""
     first: dict[str, int] = {}
     for number, label in zip(frame.index, labels):
@@ -237,7 +282,7 @@ def _require_unique(frame: pd.DataFrame, labels: list[str], path: Path, column: 
         first[label] = number
 
 
-def _require_columns(frame: pd.DataFrame, needed: list[str], path: Path, what: str) -> None:
+def _require_columns(frame: Table, needed: list[str], path: Path, what: str) -> None:
     missing = [name for name in needed if name not in frame.columns]
     if missing:
         found = ", ".join(repr(name) for name in frame.columns)
@@ -245,7 +290,7 @@ def _require_columns(frame: pd.DataFrame, needed: list[str], path: Path, what: s
         raise InputError(f"{path}: missing column {', '.join(missing)} ({what}; the header has {found}{hint})")
 
 
-def _arm_columns(frame: pd.DataFrame, measure: str, path: Path) -> list[str]:
+def _arm_columns(frame: Table, measure: str, path: Path) -> list[str]:
     """The arm-level columns ``measure`` reads, after checking that a complete set is present."""
     if measure in CONTINUOUS_MEASURES:
         _require_columns(frame, list(CONTINUOUS_FIELDS), path, f"{measure} needs {', '.join(CONTINUOUS_FIELDS)}")
@@ -282,7 +327,7 @@ def read_study_table(path: str | Path, measure: str | None = None, *, label: str
     path = Path(path)
     if measure is not None:
         measure = require_choice(measure, MEASURES, "measure")
-    frame = read_table(path)
+    frame = read_text_table(path)
     label_column = require_column(frame, label, "--label") if label is not None else (
         "study" if "study" in frame.columns else None)
     labels = [cell.strip() for cell in frame[label_column]] if label_column else None
@@ -302,12 +347,11 @@ def read_study_table(path: str | Path, measure: str | None = None, *, label: str
     columns = _arm_columns(frame, measure, path)
     arms = {name: numeric_column(frame, name) for name in columns}
     try:
-        es = effect_sizes(measure, labels=labels, **arms)
+        yi, vi, _, measure = effect_arrays(measure, labels=labels, **arms)
     except InputError as error:
         message = str(error)
         study = re.match(r"study (\d+)\b", message)
         if study:  # the library numbers studies from 1; a spreadsheet numbers rows
             message = f"row {frame.index[int(study.group(1)) - 1]}: {message}"
         raise InputError(f"{path}: {message}") from None
-    return StudyTable(es["yi"].to_numpy(), es["vi"].to_numpy(), labels, measure, frame, years,
-                      (*columns, *named), path)
+    return StudyTable(yi, vi, labels, measure, frame, years, (*columns, *named), path)

@@ -12,12 +12,11 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, TypedDict, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypedDict, TypeVar, Unpack, overload
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import special
 
 from metabac._checks import (
     InputError,
@@ -45,6 +44,9 @@ from metabac.tau2 import (
     two_sided_p,
 )
 from metabac.wls import Problem, WeightedFit, q_statistic, require_representable, unscale, variance_scale
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Array = NDArray[np.float64]
 
@@ -180,6 +182,8 @@ class PoolResult(PooledFit[float, int]):
 
     def to_frame(self) -> pd.DataFrame:
         """Per-study rows (yi, CI, weight) and a pooled row, as a forest plot lists them."""
+        import pandas as pd
+
         crit = float(critical_value(self.level))
         se = np.sqrt(self.vi)
         labels = list(self.labels) if self.labels else [f"study {i + 1}" for i in range(len(self.yi))]
@@ -218,6 +222,8 @@ class PoolBatch(PooledFit[Array, NDArray[np.int64]]):
 
     def to_frame(self) -> pd.DataFrame:
         """One row per problem: estimate, se, CI, p-value, tau², I² and k."""
+        import pandas as pd
+
         return pd.DataFrame({name: getattr(self, name) for name in
                              ("estimate", "se", "ci_low", "ci_high", "pvalue", "tau2", "i2", "k")},
                             index=pd.RangeIndex(len(self.estimate), name="problem"))
@@ -516,7 +522,7 @@ def q_profile(result: PoolResult, tau2_max: float | None = None) -> Heterogeneit
         raise InputError("confint: needs at least 2 studies")
     limit = (max(100.0, 10 * float(result.tau2)) if tau2_max is None else float(tau2_max)) / s2
     alpha = 1 - result.level / 100
-    targets = np.array([stats.chi2.ppf(1 - alpha / 2, df), stats.chi2.ppf(alpha / 2, df)])
+    targets = 2 * special.gammaincinv(df / 2, np.array([1 - alpha / 2, alpha / 2]))  # chi2.ppf, as scipy.stats
     both = Problem(np.repeat(problem.y, 2, axis=0), np.repeat(problem.v, 2, axis=0), np.repeat(problem.X, 2, axis=0),
                    np.repeat(problem.mask, 2, axis=0))
     if np.isfinite(limit):

@@ -21,7 +21,6 @@ from typing import Literal, NamedTuple, get_args
 import numpy as np
 from numpy.typing import NDArray
 from scipy import special
-from scipy.optimize import brentq
 
 from metabac._checks import (
     ConvergenceError,
@@ -552,6 +551,8 @@ def _q_newton(problem: Problem, target: Array, control: Control) -> Tau2Fit:
 def brent_q_root(q: Callable[[float], float], target: float, upper: float, control: Control, method: str) -> float:
     """The tau² in [0, upper] with Q(tau²) = target by Brent's method to ``control.xtol``, as metafor's ``uniroot``
     (``q`` is Q of one problem, Q(0) >= target). A root beyond ``upper`` raises :class:`ConvergenceError`."""
+    from scipy.optimize import brentq  # imported here: scipy.optimize takes 0.1-0.15 s to import, pool never needs it
+
     if q(upper) > target:
         raise ConvergenceError(f"{method}: Q(tau2) is still above {target:g} at tau2 = {upper:g}")
     try:

@@ -4,23 +4,52 @@ Commands only parse options, call the public library and print or write; they co
 Errors from the library (:class:`metabac.InputError`) and from the file system become one line on stderr and exit
 code 1; any other exception (a bug) becomes one line naming it, also exit code 1; warnings become one
 ``Warning: ...`` line each. ``--debug`` shows full tracebacks and Python's warnings instead.
+
+A command's module is imported only when that command runs (or ``--help`` lists the commands), so that
+``metabac pool`` does not import the report's machinery (pandas, matplotlib): see :data:`COMMANDS`.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import warnings
 
 import click
 
 from metabac import __version__
-from metabac._checks import InputError, printable
+
+# Each command: the module and the click command object in it, imported when the command is looked up.
+COMMANDS = {
+    "init": "metabac.cli.init:init_command",
+    "pool": "metabac.cli.pool:pool_command",
+    "predictors": "metabac.cli.predictors:predictors_command",
+    "report": "metabac.cli.report:report_command",
+    "reproduce": "metabac.cli.reproduce:reproduce_command",
+    "trials": "metabac.cli.trials:trials_command",
+}
 
 
-class _OneLineErrors(click.Group):
+class _LazyGroup(click.Group):
+    """A click group whose commands are imported on first lookup, from :data:`COMMANDS` (click's documented
+    "lazily loading subcommands" pattern: ``list_commands`` names them, ``get_command`` imports one)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module, name = COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+class _OneLineErrors(_LazyGroup):
     """A click group that turns library and file errors into click's one-line ``Error: ...`` and exit code 1."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        from metabac._checks import InputError, printable
+
         debug = bool(ctx.params.get("debug"))  # the group's own options are parsed before invoke
         with warnings.catch_warnings(record=not debug) as caught:
             try:
@@ -55,26 +84,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-
-
-def _register_commands() -> None:
-    """Attach the commands; each lives in its own module of this package."""
-    from metabac.cli.init import init_command
-    from metabac.cli.pool import pool_command
-    from metabac.cli.predictors import predictors_command
-    from metabac.cli.report import report_command
-    from metabac.cli.reproduce import reproduce_command
-    from metabac.cli.trials import trials_command
-
-    cli.add_command(pool_command)
-    cli.add_command(report_command)
-    cli.add_command(reproduce_command)
-    cli.add_command(predictors_command)
-    cli.add_command(trials_command)
-    cli.add_command(init_command)
-
-
-_register_commands()
 
 
 def main() -> None:

@@ -50,8 +50,6 @@ def pool_command(data_file: str, measure: str | None, method: str, test: str, le
       metabac pool trials.csv --measure RR --method REML --test knha
       metabac pool bcg.xlsx --measure RR --by alloc --mods ablat --plot forest.svg
     """
-    import pandas as pd
-
     import metabac as mb
     from metabac.io import read_study_table
 
@@ -76,8 +74,7 @@ def pool_command(data_file: str, measure: str | None, method: str, test: str, le
                          labels=table.labels)
     sub = mb.subgroups(table.yi, table.vi, groups, method=method, test=test, level=level,
                        labels=table.labels) if groups is not None else None
-    reg = mb.metareg(table.yi, table.vi, mods=pd.DataFrame(moderators), method=method, test=test,
-                     level=level) if mods else None
+    reg = _metareg(table, moderators, method, test, level) if mods else None
     if plot is not None:
         _write_forest(plot, force, table, result, sub)
     if as_json:
@@ -91,6 +88,15 @@ def pool_command(data_file: str, measure: str | None, method: str, test: str, le
         _echo(f"\nSubgroups by {by}:\n{sub.summary()}")
     if reg is not None:
         _echo(f"\nMeta-regression on {', '.join(mods)}:\n{reg.summary()}")
+
+
+def _metareg(table, moderators: dict, method: str, test: str, level: float):
+    """The meta-regression on the --mods columns (pandas is imported only for it)."""
+    import pandas as pd
+
+    import metabac as mb
+
+    return mb.metareg(table.yi, table.vi, mods=pd.DataFrame(moderators), method=method, test=test, level=level)
 
 
 def _echo(text: str) -> None:
@@ -150,4 +156,5 @@ def _write_forest(path: Path, force: bool, table, fit, sub) -> None:
         with open(path, "wb" if force else "xb") as handle:
             handle.write(buffer.getvalue())
     except FileExistsError:
-        raise InputError(f"{path}: --plot: the file exists; pass --force to replace it, or choose another name") from None
+        raise InputError(f"{path}: --plot: the file exists; pass --force to replace it, or choose another "
+                         "name") from None
