@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import special
 
 from metabac._checks import InputError
 from metabac._result import Result, table
@@ -181,7 +181,7 @@ def optimal_information_size(control_risk: float, relative_change: float = RELAT
     p_e = control_risk * (1 + relative_change)
     if not 0 < p_e < 1:
         raise InputError(f"control risk {control_risk:g} changed by {relative_change:+g} leaves (0, 1)")
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    z = special.ndtri(1 - alpha / 2) + special.ndtri(power)
     per_arm = z**2 * (control_risk * (1 - control_risk) + p_e * (1 - p_e)) / (control_risk - p_e) ** 2
     return 2 * math.ceil(per_arm - 1e-9)
 

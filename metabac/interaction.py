@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from metabac.effects import effect_sizes
 from metabac.pooling import pool
@@ -37,7 +37,7 @@ from metabac.tau2 import Control
 from metabac.trial_schema import MODIFIERS, RATIO_EFFECTS
 from metabac.trials import TrialSet, load_trials
 
-Z_975 = float(stats.norm.ppf(0.975))
+Z_975 = float(special.ndtri(0.975))
 
 SUBGROUP_COLUMNS = ["trial", "study", "entry", "modifier", "outcome", "measure", "level", "label", "arm", "comparison",
                     "effect", "ci_lower", "ci_upper", "p", "p_text", "statistic", "events_baclofen", "n_baclofen",

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special
 
 from metabac._checks import InputError, label_list, require_choice, require_level, study_name
 from metabac.effects import BINARY_MEASURES, Cells, cells_from_arms
@@ -60,7 +60,7 @@ def _result(
     return PoolResult(
         estimate=estimate, se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se, statistic=statistic,
         pvalue=float(two_sided_p(statistic)), df=None, tau2=0.0, q=q, q_df=q_df,
-        q_pvalue=float(stats.chi2.sf(q, q_df)) if q_df > 0 else 1.0, i2=i2, h2=h2,
+        q_pvalue=float(special.chdtrc(q_df, q)) if q_df > 0 else 1.0, i2=i2, h2=h2,
         pi_low=estimate - crit * se, pi_high=estimate + crit * se, k=len(cells.a),
         weights=100 * weights / weights.sum(), method="EE", test="z", level=level, measure=measure, model=model,
         labels=None if (names := label_list(labels)) is None else tuple(names),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special
 
 from metabac._checks import (
     InputError,
@@ -85,9 +85,9 @@ def fit_mixed_model(problem: Problem, method: str, test: str, level: float, cont
         crit = np.broadcast_to(critical_value(level, df if t_test else None), (len(k),))
         if t_test:
             qm = qm / max(m, 1)
-            qm_pvalue = stats.f.sf(qm, max(m, 1), df)
+            qm_pvalue = special.fdtrc(max(m, 1), df, np.maximum(qm, 0))  # scipy.stats' f.sf
         else:
-            qm_pvalue = stats.chi2.sf(qm, max(m, 1))
+            qm_pvalue = special.chdtrc(max(m, 1), np.maximum(qm, 0))  # chi2.sf
     return Coefficients(fit.beta, se, statistic, pvalue, qm, qm_pvalue, tau2, crit)
 
 
@@ -300,7 +300,8 @@ def metareg(
     return MetaRegResult(
         names=names, coef=coef, se=se, statistic=fit.statistic[0], pvalue=fit.pvalue[0], ci_low=coef - crit * se,
         ci_high=coef + crit * se, tau2=tau2, qm=float(fit.qm[0]), qm_df=(m, qe_df) if test in T_TESTS else (m,),
-        qm_pvalue=float(fit.qm_pvalue[0]), qe=qe, qe_df=qe_df, qe_pvalue=float(stats.chi2.sf(qe, qe_df)),
+        qm_pvalue=float(fit.qm_pvalue[0]), qe=qe, qe_df=qe_df,
+        qe_pvalue=float(special.chdtrc(qe_df, qe) if qe_df > 0 else np.nan),  # chi2.sf: NaN without residual df
         i2=100 * tau2 / (vt + tau2), r2=r2, k=k, method=method, test=test, level=level, yi=y, vi=v, X=X,
         control=control,
     )

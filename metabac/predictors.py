@@ -43,6 +43,24 @@ ADJUSTMENTS = ("bonferroni", "sidak", "holm-sidak", "holm", "simes-hochberg", "h
                "fdr_tsbh", "fdr_tsbky")
 
 
+def adjusted_pvalues(pvalues: np.ndarray, adjustment: str) -> np.ndarray:
+    """The p-values adjusted for the number of tests by ``adjustment``, one of :data:`ADJUSTMENTS`.
+
+    Holm's step-down procedure (Holm 1979), the default, is computed here as statsmodels' ``multipletests``
+    computes it: over the p-values in ascending order p_(1) <= ... <= p_(m), p̃_(i) = min(1, max_{j <= i}
+    (m − j + 1)·p_(j)), returned in the input order. The other methods are statsmodels', imported only for them: it
+    imports scipy.stats, about 0.5 s that the report would otherwise not spend.
+    """
+    if adjustment == "holm":
+        order = np.argsort(pvalues)
+        adjusted = np.empty(len(pvalues))
+        adjusted[order] = np.minimum(np.maximum.accumulate(pvalues[order] * np.arange(len(pvalues), 0, -1)), 1.0)
+        return adjusted
+    from statsmodels.stats.multitest import multipletests
+
+    return multipletests(pvalues, method=adjustment)[1]
+
+
 @dataclass(frozen=True, repr=False)
 class PredictorsResult(Result):
     """The predictors table and the settings it was computed with."""
@@ -197,11 +215,8 @@ def predictors(
     estimable = table["estimable"].to_numpy(dtype=bool)
     table["p_adjusted"] = np.nan
     if estimable.any():
-        # Imported here: statsmodels takes ~0.8 s to import, which every other command would pay.
-        from statsmodels.stats.multitest import multipletests
-
-        table.loc[estimable, "p_adjusted"] = multipletests(table.loc[estimable, "pvalue"].astype(float),
-                                                           method=adjustment)[1]
+        table.loc[estimable, "p_adjusted"] = adjusted_pvalues(table.loc[estimable, "pvalue"].to_numpy(dtype=float),
+                                                              adjustment)
         table.loc[estimable, "finding"] = [_finding(row, row["p_adjusted"], alpha)
                                            for row in table[estimable].to_dict(orient="records")]
     columns = ["predictor", "column", "kind", "k", "k_unknown", "k_per_level", "estimable", "estimates", "test",

@@ -37,7 +37,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special
 
 from metabac._checks import InputError, require_choice
 from metabac._result import Result, to_jsonable
@@ -213,7 +213,7 @@ def apply_conventions(result: PoolResult, prof: Profile) -> PoolResult:
     elif prof.prediction == "t" and result.is_random:
         k = int(result.k)
         if k > 1:
-            half = stats.t.ppf(0.5 + result.level / 200, k - 1) * np.sqrt(result.se**2 + result.tau2)
+            half = special.stdtrit(k - 1, 0.5 + result.level / 200) * np.sqrt(result.se**2 + result.tau2)
             changes.update(pi_low=result.estimate - half, pi_high=result.estimate + half)
         else:
             changes.update(pi_low=float("nan"), pi_high=float("nan"))

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from metabac._checks import InputError
 from metabac._result import Result
 from metabac.effects import effect_sizes
 from metabac.pooling import ModelChoice, PoolResult, pool
+from metabac.tau2 import two_sided_p
 from metabac.trial_schema import ROB_DOMAINS, ROB_JUDGEMENTS, overall_judgement, resolve_path
 
 if TYPE_CHECKING:
@@ -70,10 +70,15 @@ def _describe_outcome(record: dict, name: str) -> str:
 
 def baseline_imbalance(mean1: float, sd1: float, n1: int, mean2: float, sd2: float, n2: int) -> tuple[float, float]:
     """Standardised difference (pooled SD) and Welch's two-sided p-value of a baseline variable between two arms;
-    a difference beyond chance at baseline answers RoB 2 signalling question 1.3 'yes'."""
+    a difference beyond chance at baseline answers RoB 2 signalling question 1.3 'yes'.
+
+    Welch's test (Welch 1947), as scipy's ``ttest_ind_from_stats(..., equal_var=False)`` computes it: with
+    a_j = sd_j²/n_j, t = (mean1 − mean2)/√(a_1 + a_2) on ν = (a_1 + a_2)² / (a_1²/(n1 − 1) + a_2²/(n2 − 1)) degrees
+    of freedom (Welch-Satterthwaite), p = 2·F_t(−|t|; ν)."""
     pooled = math.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / (n1 + n2 - 2))
-    test = stats.ttest_ind_from_stats(mean1, sd1, n1, mean2, sd2, n2, equal_var=False)
-    return (mean1 - mean2) / pooled, float(test.pvalue)
+    a1, a2 = sd1**2 / n1, sd2**2 / n2
+    df = (a1 + a2) ** 2 / (a1**2 / (n1 - 1) + a2**2 / (n2 - 1))
+    return (mean1 - mean2) / pooled, float(two_sided_p((mean1 - mean2) / math.sqrt(a1 + a2), df))
 
 
 def _describe_baseline(record: dict) -> str:

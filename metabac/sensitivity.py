@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special
 
 from metabac._checks import (
     InputError,
@@ -179,7 +179,7 @@ def influence(
         dffits = change / np.sqrt(s2w * hat * (tau2_del + v))
         dfbetas = change / np.sqrt(s2w / sum_all)
     cook_d = change**2 / full.se**2
-    influential = ((np.abs(dffits) > 3 * np.sqrt(1 / (k - 1))) | (stats.chi2.cdf(cook_d, 1) > 0.5)
+    influential = ((np.abs(dffits) > 3 * np.sqrt(1 / (k - 1))) | (special.chdtr(1, cook_d) > 0.5)
                    | (hat > 3 / k) | (np.abs(dfbetas) > 1))
     return pd.DataFrame(
         {"rstudent": rstudent, "dffits": dffits, "cook_d": cook_d, "cov_r": vb_del / full.se**2,
@@ -264,6 +264,8 @@ def all_subsets(k: int) -> NDArray[np.bool_]:
 def random_subsets(k: int, n: int, rng: np.random.Generator) -> NDArray[np.bool_]:
     """``n`` random non-empty subsets: the size m ~ Binomial(k, 1/2) truncated at m >= 1, then m studies drawn
     without replacement (metafor's sampling scheme)."""
+    from scipy import stats  # imported here, where needed: scipy.stats takes 0.3-0.5 s to import
+
     sizes = np.arange(1, k + 1)
     probabilities = stats.binom.pmf(sizes, k, 0.5)
     m = rng.choice(sizes, size=n, p=probabilities / probabilities.sum())

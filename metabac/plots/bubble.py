@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
+from scipy import special
 
 from metabac._checks import InputError
 from metabac.moderators import MetaRegResult
@@ -44,4 +44,4 @@ def _vcov(fit: MetaRegResult, w: np.ndarray) -> np.ndarray:
 
 def _critical(fit: MetaRegResult) -> float:
     upper = 0.5 + fit.level / 200
-    return float(stats.t.ppf(upper, fit.qe_df) if fit.test in T_TESTS else stats.norm.ppf(upper))
+    return float(special.stdtrit(fit.qe_df, upper) if fit.test in T_TESTS else special.ndtri(upper))

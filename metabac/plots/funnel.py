@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
+from scipy import special
 
 from metabac.bias import TrimFillResult
 from metabac.moderators import SubgroupResult
@@ -44,14 +44,14 @@ def funnel(
     top = 1.1 * float(np.max(np.concatenate([se, filled_se])))
     fig, ax = new_figure(6.4, 5.4, title, bottom=1.1)
     grid = np.array([0.0, top])
-    crit = stats.norm.isf(0.5 - fit.level / 200)
+    crit = -special.ndtri(0.5 - fit.level / 200)
     points = np.concatenate([y, filled_y, [0.0, fit.estimate - crit * top, fit.estimate + crit * top]])
     low, high = float(np.min(points)), float(np.max(points))
     pad = 0.05 * (high - low)
     reach = 2 * max(abs(low), abs(high))
     ax.axvspan(-reach, reach, color="white")
     for level, shade in zip(sorted(contours, reverse=True), CONTOUR_SHADES):
-        z = stats.norm.isf(level / 2)
+        z = -special.ndtri(level / 2)
         for sign in (-1, 1):
             ax.fill_betweenx(grid, sign * z * grid, sign * reach, color=shade, lw=0)
     ax.plot(fit.estimate - crit * grid, grid, color=GREY, lw=0.8, ls="--", label=f"{fit.level:g}% pseudo-CI")
