@@ -20,8 +20,8 @@ import datetime
 import gc
 import os
 import platform
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -215,24 +215,131 @@ def metabac_command() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from metabac.cli import main; main()"]
 
 
-def report_row(repeat: int) -> Row:
-    """`metabac report` on the bundled trials into a temporary folder, as a user runs it (a new process).
+# A 3-study table and the same analysis in R: escalc's log risk ratios, rma's REML fit with Wald tests, printed.
+POOL_CSV = "study,ai,n1i,ci,n2i\nA,30,42,12,42\nB,6,88,9,92\nC,20,60,15,61\n"
+METAFOR_SCRIPT = """suppressPackageStartupMessages(library(metafor))
+d <- read.csv("data.csv")
+es <- escalc("RR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = d, slab = study)
+print(rma(yi, vi, data = es, method = "REML"))
+"""
+
+
+def run_process(command: list[str], cwd: str | Path) -> tuple[float, int]:
+    """Wall-clock seconds and maximum resident set size (bytes) of one run of ``command`` in a new process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)}: exit code {process.returncode}")
+    return seconds, usage.ru_maxrss * 1024  # kibibytes on Linux
+
+
+def side_by_side(tasks: dict[str, Callable[[], float]], runs: int) -> dict[str, list[float]]:
+    """Each task run ``runs`` times (after one warm-up run each), in turn (A, B, A, B, ...), so that other load on
+    a shared machine falls on all of them alike; the seconds of every run, by task."""
+    for task in tasks.values():
+        task()
+    times: dict[str, list[float]] = {name: [] for name in tasks}
+    for _ in range(runs):
+        for name, task in tasks.items():
+            times[name].append(task())
+    return times
+
+
+def spread(times: list[float]) -> str:
+    return f"median {fmt_seconds(statistics.median(times))} of {len(times)} runs"
+
+
+def metafor_available() -> str | None:
+    """Why the metafor peer cannot run here, or None when Rscript and metafor are installed."""
+    if shutil.which("Rscript") is None:
+        return "Rscript not found"
+    check = subprocess.run(["Rscript", "-e", "library(metafor)"], capture_output=True)
+    return None if check.returncode == 0 else "R's metafor package not installed"
+
+
+def startup_rows(runs: int) -> list[Row]:
+    """Issue 19's start-up targets, each command in a new process as a user runs it: ``import metabac``;
+    ``metabac pool`` on a 3-study CSV, with ``Rscript`` running the same analysis with metafor side by side (where
+    R and metafor are installed); ``metabac report`` on the bundled trials.
 
     metabac's bytecode is compiled first, as ``pip install`` does for an installed package: under
     PYTHONDONTWRITEBYTECODE (set on some CI machines) an editable install would otherwise compile every module from
     source in each run, about 0.2 s that no installed copy pays."""
     compileall.compile_dir(str(ROOT / "metabac"), quiet=1)
+    memory: dict[str, int] = {}
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
-        command = [*metabac_command(), "report", "--quiet", "--trials", str(ROOT / "trials"),
-                   "--out", str(Path(folder) / "reports")]
+        (Path(folder) / "data.csv").write_text(POOL_CSV)
+        (Path(folder) / "pool.R").write_text(METAFOR_SCRIPT)
 
-        def run() -> None:
-            subprocess.run(command, check=True, cwd=folder, stdout=subprocess.DEVNULL)
+        def timed(name: str, command: list[str]) -> Callable[[], float]:
+            def run() -> float:
+                seconds, memory[name] = run_process(command, folder)
+                return seconds
+            return run
 
-        seconds = best_time(run, repeat)
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kibibytes on Linux
-    return Row("`metabac report` end to end (bundled trials)", seconds, peak_kib * 1024, 3.0,
-               note="new process: includes Python start-up and imports; memory is max RSS")
+        imports = side_by_side({"import": timed("import", [sys.executable, "-c", "import metabac"]),
+                                "python": timed("python", [sys.executable, "-c", "pass"])}, 2 * runs)
+        python = fmt_seconds(min(imports["python"]))
+        rows.append(Row("`import metabac` (new process)", min(imports["import"]), memory["import"], 0.35,
+                        note=f"{spread(imports['import'])}; Python alone starts in {python}; memory is max RSS"))
+
+        pool_tasks = {"metabac": timed("metabac", [*metabac_command(), "pool", "data.csv", "--measure", "RR"])}
+        missing = metafor_available()
+        if missing is None:
+            pool_tasks["metafor"] = timed("metafor", ["Rscript", "pool.R"])
+        else:
+            print(f"skipped peer metafor: {missing}")
+        pool = side_by_side(pool_tasks, 2 * runs)
+        row = Row("`metabac pool data.csv --measure RR` (3 studies, REML; new process)", min(pool["metabac"]),
+                  memory["metabac"], 0.4, peer="Rscript: metafor escalc + rma (REML), printed, run in turn",
+                  note=spread(pool["metabac"]))
+        if "metafor" in pool:
+            row.peer_seconds = min(pool["metafor"])
+            medians = statistics.median(pool["metafor"]) / statistics.median(pool["metabac"])
+            row.note += f"; metafor {spread(pool['metafor'])}; ratio of medians {medians:.1f} (target >= 3)"
+        else:
+            row.note += f"; peer skipped: {missing}"
+        rows.append(row)
+
+        report = [*metabac_command(), "report", "--quiet", "--trials", str(ROOT / "trials"),
+                  "--out", str(Path(folder) / "reports")]
+        times = side_by_side({"report": timed("report", report)}, runs)["report"]
+        rows.append(Row("`metabac report` end to end (bundled trials)", min(times), memory["report"], 2.0,
+                        note=f"{spread(times)}; new process: includes Python start-up and imports; memory is max RSS"))
+    return rows
+
+
+def figure_worker_row(runs: int) -> Row | None:
+    """Issue 19's item 8: writing the bundled report (12 figures as PNG and SVG, Markdown, HTML, JSON, CSV) with
+    its figures rendered in forked workers, one per core (the default), against one process, run in turn in
+    this process (the report built once). None where only one worker would run (one core, or no fork)."""
+    from metabac.report import ReportOptions, build_report
+    from metabac.report_figures import default_workers
+    from metabac.report_files import write_report
+
+    workers = default_workers()
+    if workers <= 1:
+        print("skipped the figure-worker comparison: one worker here (one core, or a platform without fork)")
+        return None
+    report = build_report(ReportOptions(trials_dir=ROOT / "trials"))
+    with tempfile.TemporaryDirectory() as folder:
+
+        def writing(count: int) -> Callable[[], float]:
+            def run() -> float:
+                gc.collect()
+                start = time.perf_counter()
+                write_report(report, Path(folder) / f"workers-{count}", workers=count)
+                return time.perf_counter() - start
+            return run
+
+        times = side_by_side({"workers": writing(workers), "one": writing(1)}, runs)
+    return Row(f"writing the bundled report, figures in {workers} forked workers (the default)", min(times["workers"]),
+               0, None, peer="the same in one process", peer_seconds=min(times["one"]),
+               note=f"{spread(times['workers'])}; one process {spread(times['one'])}")
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -242,6 +349,8 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def fmt_bytes(size: float) -> str:
+    if not size:
+        return "—"
     return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
 
 
@@ -270,14 +379,20 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per task; the best is reported (default 5)")
-    parser.add_argument("--no-report", action="store_true", help="skip the `metabac report` row")
+    parser.add_argument("--no-report", action="store_true",
+                        help="skip the rows that run new processes (import, pool, report) and the figure workers")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="only the rows that run new processes (import, pool, report) and the figure workers")
     args = parser.parse_args()
-    rows = engine_rows(args.repeat)
+    rows = [] if args.startup_only else engine_rows(args.repeat)
     if not args.no_report:
-        rows.append(report_row(max(1, args.repeat // 2)))
+        rows += startup_rows(args.repeat)
+        workers = figure_worker_row(args.repeat)
+        rows += [workers] if workers is not None else []
     print(machine())
-    print(f"best of at least {args.repeat} runs and 0.5 s of runs per task (separate calls, GOSH and report: "
-          f"at least {max(1, args.repeat // 2)} runs)")
+    print(f"best of at least {args.repeat} runs and 0.5 s of runs per task (separate calls and GOSH: at least "
+          f"{max(1, args.repeat // 2)} runs); new processes: best of {2 * args.repeat} runs (import, pool) or "
+          f"{args.repeat} (report, figure workers), run in turn with their peer")
     print()
     print(table(rows))
 
