@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -330,11 +330,12 @@ def read_study_table(path: str | Path, measure: str | None = None, *, label: str
     frame = read_text_table(path)
     label_column = require_column(frame, label, "--label") if label is not None else (
         "study" if "study" in frame.columns else None)
-    labels = [cell.strip() for cell in frame[label_column]] if label_column else None
-    if labels is not None:
+    labels = None
+    if label_column is not None:
+        labels = [cell.strip() for cell in frame[label_column]]
         _require_unique(frame, labels, path, label_column)
     years = numeric_column(frame, "year") if "year" in frame.columns else None
-    named = tuple(name for name in (label_column, "year") if name in frame.columns)
+    named = tuple(name for name in (label_column, "year") if name is not None and name in frame.columns)
     if measure is None:
         variance = "sei" if "sei" in frame.columns and "vi" not in frame.columns else "vi"
         _require_columns(frame, ["yi", variance], path, "or give --measure with arm-level columns")
@@ -345,7 +346,7 @@ def read_study_table(path: str | Path, measure: str | None = None, *, label: str
         vi = spread**2 if variance == "sei" else spread
         return StudyTable(yi, vi, labels, None, frame, years, ("yi", variance, *named), path)
     columns = _arm_columns(frame, measure, path)
-    arms = {name: numeric_column(frame, name) for name in columns}
+    arms: dict[str, Any] = {name: numeric_column(frame, name) for name in columns}
     try:
         yi, vi, _, measure = effect_arrays(measure, labels=labels, **arms)
     except InputError as error:

@@ -78,7 +78,7 @@ def baseline_imbalance(mean1: float, sd1: float, n1: int, mean2: float, sd2: flo
     pooled = math.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / (n1 + n2 - 2))
     a1, a2 = sd1**2 / n1, sd2**2 / n2
     df = (a1 + a2) ** 2 / (a1**2 / (n1 - 1) + a2**2 / (n2 - 1))
-    return (mean1 - mean2) / pooled, float(two_sided_p((mean1 - mean2) / math.sqrt(a1 + a2), df))
+    return (mean1 - mean2) / pooled, float(two_sided_p((mean1 - mean2) / math.sqrt(a1 + a2), np.asarray(df)))
 
 
 def _describe_baseline(record: dict) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import importlib
 import warnings
+from typing import Any
 
 import click
 
@@ -47,7 +48,7 @@ class _LazyGroup(click.Group):
 class _OneLineErrors(_LazyGroup):
     """A click group that turns library and file errors into click's one-line ``Error: ...`` and exit code 1."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         from metabac._checks import InputError, printable
 
         debug = bool(ctx.params.get("debug"))  # the group's own options are parsed before invoke
