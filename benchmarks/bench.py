@@ -3,12 +3,14 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/bench.py            # all rows; peers need `pip install -e '.[bench]'`
+    .venv/bin/python benchmarks/bench.py --startup-only   # import, pool (beside R's metafor), report, workers
 
 Each time is the best of at least ``--repeat`` runs, and of as many more as fill half a second (wall clock,
 ``time.perf_counter``, garbage collector paused as in :mod:`timeit`), so that other load on the machine counts as
 little as possible. Peak memory is measured in a separate run under ``tracemalloc``: the largest amount
-of memory allocated during the task beyond what existed before it (so the inputs are not counted); for ``metabac
-report``, which runs as a subprocess, it is the subprocess's maximum resident set size. The ratio is peer time /
+of memory allocated during the task beyond what existed before it (so the inputs are not counted). The commands
+(``import metabac``, ``metabac pool``, ``metabac report``) run as new processes, in turn with their peer, and give
+the best run (the median in the notes) and the process's maximum resident set size. The ratio is peer time /
 metabac time (above 1: metabac is faster). A peer that is not installed is skipped with a line saying so.
 """
 

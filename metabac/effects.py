@@ -248,19 +248,11 @@ class EffectArrays(NamedTuple):
     measure: str
 
 
-def effect_arrays(
-    measure: str,
-    *,
-    add: float = 0.5,
-    to: AddTo = "only0",
-    drop00: bool = False,
-    labels: ArrayLike | None = None,
-    smd_correction: SmdCorrection = "exact",
-    smd_vtype: SmdVtype = "LS",
-    **arms: ArrayLike,
-) -> EffectArrays:
-    """:func:`effect_sizes` as arrays (same arguments, checks and errors), for callers that build no DataFrame and
-    so need not import pandas (``metabac pool``)."""
+def effect_arrays(measure: str, arms: Mapping[str, ArrayLike], labels: ArrayLike | None = None, add: float = 0.5,
+                  to: AddTo = "only0", drop00: bool = False, smd_correction: SmdCorrection = "exact",
+                  smd_vtype: SmdVtype = "LS") -> EffectArrays:
+    """:func:`effect_sizes` as arrays (the same arguments, with the arm data as one mapping; the same checks and
+    errors), for callers that build no DataFrame and so need not import pandas (``metabac pool``)."""
     measure = require_choice(measure, MEASURES, "measure")
     to = require_choice(to, get_args(AddTo), "to")
     names = label_list(labels)
@@ -341,8 +333,7 @@ def effect_sizes(
     """
     import pandas as pd
 
-    yi, vi, keep, measure = effect_arrays(measure, add=add, to=to, drop00=drop00, labels=labels,
-                                          smd_correction=smd_correction, smd_vtype=smd_vtype, **arms)
+    yi, vi, keep, measure = effect_arrays(measure, arms, labels, add, to, drop00, smd_correction, smd_vtype)
     names = label_list(labels)
     data_fields = BINARY_FIELDS if measure in BINARY_MEASURES else CONTINUOUS_FIELDS
     frame = pd.DataFrame({"yi": yi, "vi": vi})

@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
@@ -346,9 +346,9 @@ def read_study_table(path: str | Path, measure: str | None = None, *, label: str
         vi = spread**2 if variance == "sei" else spread
         return StudyTable(yi, vi, labels, None, frame, years, ("yi", variance, *named), path)
     columns = _arm_columns(frame, measure, path)
-    arms: dict[str, Any] = {name: numeric_column(frame, name) for name in columns}
+    arms = {name: numeric_column(frame, name) for name in columns}
     try:
-        yi, vi, _, measure = effect_arrays(measure, labels=labels, **arms)
+        yi, vi, _, measure = effect_arrays(measure, arms, labels)
     except InputError as error:
         message = str(error)
         study = re.match(r"study (\d+)\b", message)
