@@ -171,7 +171,7 @@ def severity_answer(report: Report, pointer: bool = True) -> str:
         return (f"Heavy vs moderate drinkers: not estimable. Of {len(who.severity)} trials, {len(classes)} have a "
                 f"severity class ({only}); no trial in the records is classified "
                 f"{'moderate' if 'heavy' in counts else 'heavy'}, so no comparison between levels can be made."
-                + (" The within-trial evidence on who responds is in the section Who responds?." if pointer else ""))
+                + (" The within-trial evidence on who responds is in the section “Who responds?”." if pointer else ""))
     return f"Heavy vs moderate drinkers: {counts.get('heavy', 0)} heavy and {counts.get('moderate', 0)} moderate " \
            "trials; see Who responds? (across-trial comparisons are observational)."
 
