@@ -114,3 +114,29 @@ def test_a_long_label_is_cut_with_an_ellipsis_to_its_column_in_every_report_figu
         (tmp_path / f"{stem}.png").write_bytes(figure_bytes(fig, "png"))   # the cumulative plot raised here
         cut = [t.get_text().rstrip("†‡").removeprefix("+ ") for t in _texts(fig) if "…" in t.get_text()]
         assert cut and all(c.endswith("…") and LONG_LABEL.startswith(c[:-1]) for c in cut), stem
+
+
+def test_a_wide_interval_widens_the_effect_column_instead_of_overlapping_the_weights() -> None:
+    """A pooled interval such as 1.60 [0.00, 20333.09] (two discordant trials under Hartung-Knapp) used to be
+    drawn over the weight column to its left; the fixed-effect weights come from the fixed fit (were "nan%")."""
+    from metabac.plots.forest import forest
+
+    yi, vi = np.log([3.33, 0.75, 2.50, 2.86]), [0.22, 0.25, 0.07, 0.17]
+    labels = ["Trial A", "Trial B", "Trial C", "Trial D"]
+    groups = mb.subgroups(yi, vi, ["heavy", "heavy", "moderate", "moderate"], method="REML", test="knha",
+                          labels=labels)
+    fixed = mb.pool(yi, vi, method="EE", measure="RR", labels=labels)
+    fig = forest(groups, fixed=fixed, measure="RR")
+    fig.canvas.draw()
+    texts = _texts(fig)
+    effects = [t for t in texts if "[" in t.get_text() and t.get_text()[0].isdigit()]
+    weights = [t for t in texts if t.get_text().endswith("%")]
+    wide = max(effects, key=lambda t: len(t.get_text()))
+    assert "[" in wide.get_text() and float(wide.get_text().split(", ")[1].rstrip("]")) > 1000
+    for weight in weights:
+        same_row = abs(weight.get_position()[1] - wide.get_position()[1]) < 0.01
+        if same_row:
+            assert weight.get_window_extent().x1 < wide.get_window_extent().x0
+    assert any(abs(w.get_position()[1] - wide.get_position()[1]) < 0.01 for w in weights)
+    assert not [t.get_text() for t in texts if "nan" in t.get_text()]
+    assert f"{fixed.weights[:2].sum():.1f}%" in [t.get_text() for t in texts]   # heavy's share of the fixed weight

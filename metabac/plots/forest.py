@@ -19,7 +19,17 @@ from metabac._checks import InputError
 from metabac.effects import RATIO_MEASURES as RATIO
 from metabac.formatting import effect_text, number, p_text
 from metabac.moderators import SubgroupResult
-from metabac.plots.style import BLACK, BLUE, GREY, INK, LITERAL, RATIO_TICKS, fit_label, pooled_studies
+from metabac.plots.style import (
+    BLACK,
+    BLUE,
+    GREY,
+    INK,
+    LITERAL,
+    RATIO_TICKS,
+    fit_label,
+    pooled_studies,
+    text_width,
+)
 from metabac.pooling import PoolResult, pool
 from metabac.tau2 import T_TESTS, q_based_i2
 
@@ -104,7 +114,7 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
     max_weight = float(np.max(studies["weight"])) if len(studies) else 1.0
 
     def study_row(row: pd.Series) -> _Row:
-        weights = (f"{row.weight:.1f}%", f"{row.weight_fixed:.1f}%" if fixed is not None else "")
+        weights = (f"{row.weight:.1f}%", f"{row.weight_fixed:.1f}%" if np.isfinite(row.weight_fixed) else "")
         label = fit_label(row.study, LABEL_POINTS - MARK_ROOM, FONT)
         return _Row("study", (f"{label}{row.get('mark', '') or ''}", *_arm_cells(row, arms), *weights,
                               effect_text(measure, row.yi, row.ci_low, row.ci_high)),
@@ -124,7 +134,7 @@ def _rows(studies: pd.DataFrame, random: PoolResult, fixed: PoolResult | None, g
             rows += [study_row(r) for _, r in members.iterrows()]
             rows.append(diamond(f"Subtotal ({random.level:g}% CI, {model})", fit, members,
                                 f"{members.weight.sum():.1f}%",
-                                f"{members.weight_fixed.sum():.1f}%" if fixed is not None else ""))
+                                f"{members.weight_fixed.sum():.1f}%" if members.weight_fixed.notna().all() else ""))
             rows.append(_Row("text", (heterogeneity_line(fit),)))
             rows.append(_Row("text", (overall_effect_line(fit),)))
         orphans = studies[~studies["group"].astype(str).isin(list(groups.fits))]
@@ -244,13 +254,16 @@ def forest(
     studies = _with_intervals(studies, random)
     measure = measure or random.measure or ""
     arms = _arm_kind(studies)
-    if "weight_fixed" not in studies:
-        studies = studies.assign(weight_fixed=np.nan)
+    if "weight_fixed" not in studies:  # the fixed-effect fit's own weights when it holds one per study
+        fixed_weights = np.asarray(fixed.weights) if fixed is not None else np.empty(0)
+        holds_weights = fixed_weights.ndim == 1 and len(fixed_weights) == len(studies)
+        studies = studies.assign(weight_fixed=fixed_weights if holds_weights else np.nan)
     rows = _rows(studies, random, fixed, groups, measure, arms, arm_labels)
     arm_cols = {"binary": ["Events", "Total"], "continuous": ["Mean", "SD", "Total"], None: []}[arms]
     header = ("Study or subgroup", *arm_cols, *arm_cols, "Weight\n(random)" if random.is_random else "Weight",
               "Weight\n(fixed)" if fixed is not None else "", f"{measure or 'Estimate'} [{random.level:g}% CI]")
-    widths = [LABEL_WIDTH] + [0.045 if arms == "binary" else 0.04] * (2 * len(arm_cols)) + [0.055, 0.055, 0.105]
+    widths = ([LABEL_WIDTH] + [0.045 if arms == "binary" else 0.04] * (2 * len(arm_cols))
+              + [0.055, 0.055, _effect_width(rows, len(header) - 1)])
     x_cols = np.concatenate([[0.01], 0.01 + np.cumsum(widths)[:-1]])
     left_graph = 0.01 + sum(widths) + 0.01
     n = len(rows) + 2
@@ -294,6 +307,14 @@ def forest(
     ax.set_xlabel(f"← lower with {arm_labels[0].lower()}        higher with {arm_labels[0].lower()} →",
                   fontsize=FONT, color=INK, **LITERAL)
     return fig
+
+
+def _effect_width(rows: list[_Row], column: int) -> float:
+    """The effect column's width (a fraction of the figure): 0.105, or wider when a row's effect text (an interval
+    such as ``1.60 [0.00, 20333.09]``) would otherwise reach into the weight column before it."""
+    widest = max((text_width(row.cells[column], FONT, "bold" if row.bold else "normal")
+                  for row in rows if len(row.cells) > column), default=0.0)
+    return max(0.105, widest / (WIDTH * 72) + 0.008)
 
 
 def _draw_row(ax, row: _Row, y: float, lo: float, hi: float) -> None:
