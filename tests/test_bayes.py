@@ -75,10 +75,14 @@ class Brute:
         self.tau, self.wt = self.tau_grid(tau_cuts)
         self.mu, self.wm = self.mu_grid(mu_cuts)
         self.t, self.m = np.meshgrid(self.tau, self.mu, indexing="ij")
-        log = prior.logpdf(self.t)
-        t2 = self.t**2
-        for yi, vi in zip(y, v):
-            log = log + _normal_logpdf(yi, self.m, vi + t2)
+        # Σ_i log N(y_i | mu, v_i + tau²) = −½ [a (mu − ȳ)² + r + Σ log 2π s_i], s_i = v_i + tau², a = Σ 1/s_i,
+        # ȳ = Σ(y_i/s_i)/a, r = Σ (y_i − ȳ)²/s_i: the same sum of squares, expanded once per tau node
+        s = v[None, :] + self.tau[:, None] ** 2
+        a = (1 / s).sum(axis=1)
+        ybar = (y / s).sum(axis=1) / a
+        r = ((y[None, :] - ybar[:, None]) ** 2 / s).sum(axis=1)
+        log_det = np.log(2 * math.pi * s).sum(axis=1)
+        log = prior.logpdf(self.t) - 0.5 * (a[:, None] * (self.m - ybar[:, None]) ** 2 + (r + log_det)[:, None])
         if mu_prior is not None:
             log = log + _normal_logpdf(self.m, mu_prior[0], mu_prior[1] ** 2)
         top = log.max()
