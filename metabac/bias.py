@@ -27,7 +27,7 @@ from metabac._result import Result, fmt, fmt_p, to_jsonable
 from metabac.effects import cells_from_arms, effect_sizes
 from metabac.moderators import metareg
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import METHODS, T_TESTS, Control
+from metabac.tau2 import METHODS, T_TESTS, Control, critical_value, two_sided_p
 from metabac.wls import Problem, WeightedFit
 
 Array = NDArray[np.float64]
@@ -111,11 +111,11 @@ def weighted_regression(y: Array, x: Array, weights: Array, level: float, test: 
                          "undefined")
     se = np.sqrt(rss / df * np.diag(fit.xwx_inv[0]))
     statistic = coef[1] / se[1]
-    crit = -special.stdtrit(df, (1 - level / 100) / 2)  # scipy.stats' t.isf
+    crit = float(critical_value(level, df))
     has_limit = predictor in LIMIT_PREDICTORS if has_limit is None else has_limit
     return RegressionTestResult(
         test=test, model="lm", predictor=predictor, statistic=float(statistic), df=df,
-        pvalue=float(2 * special.stdtr(df, -abs(statistic))), k=k, level=level,
+        pvalue=float(two_sided_p(statistic, df)), k=k, level=level,
         **_limit(has_limit, coef[0], coef[0] - crit * se[0], coef[0] + crit * se[0]),
     )
 
@@ -457,7 +457,7 @@ def failsafe_n(
     else:
         w = 1 / v
         estimate = float(np.sum(w * y) / np.sum(w))
-        pvalue = float(2 * special.ndtr(-abs(estimate) * np.sqrt(np.sum(w))))
+        pvalue = float(two_sided_p(estimate * np.sqrt(np.sum(w))))
         n = max(0.0, ((np.sum(w * y) / -special.ndtri(alpha / 2)) ** 2 - np.sum(w)) / np.mean(w))
         target = np.nan
     return FailSafeResult(n=_round_up(n), type=type, alpha=alpha, pvalue=pvalue, estimate=estimate,

@@ -37,14 +37,13 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special
 
 from metabac._checks import InputError, require_choice
 from metabac._result import Result, to_jsonable
 from metabac.effects import BINARY_MEASURES, effect_sizes
 from metabac.mantel_haenszel import mantel_haenszel, peto
 from metabac.pooling import PoolResult, pool
-from metabac.tau2 import q_based_i2
+from metabac.tau2 import critical_value, q_based_i2
 
 Model = Literal["fixed", "random"]
 Pooling = Literal["IV", "MH", "PETO"]
@@ -213,7 +212,7 @@ def apply_conventions(result: PoolResult, prof: Profile) -> PoolResult:
     elif prof.prediction == "t" and result.is_random:
         k = int(result.k)
         if k > 1:
-            half = special.stdtrit(k - 1, 0.5 + result.level / 200) * np.sqrt(result.se**2 + result.tau2)
+            half = critical_value(result.level, k - 1) * np.sqrt(result.se**2 + result.tau2)
             changes.update(pi_low=result.estimate - half, pi_high=result.estimate + half)
         else:
             changes.update(pi_low=float("nan"), pi_high=float("nan"))

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import special
 
 from metabac._checks import InputError
 from metabac.moderators import MetaRegResult
 from metabac.plots.style import BLUE, GREY, INK, LIGHT, axis_label, axis_titles, effect_axis, new_figure
-from metabac.tau2 import T_TESTS
+from metabac.tau2 import T_TESTS, critical_value
 
 
 def bubble(fit: MetaRegResult, moderator: str, measure: str | None = None, title: str = "") -> Figure:
@@ -43,5 +42,4 @@ def _vcov(fit: MetaRegResult, w: np.ndarray) -> np.ndarray:
 
 
 def _critical(fit: MetaRegResult) -> float:
-    upper = 0.5 + fit.level / 200
-    return float(special.stdtrit(fit.qe_df, upper) if fit.test in T_TESTS else special.ndtri(upper))
+    return float(critical_value(fit.level, fit.qe_df if fit.test in T_TESTS else None))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy import special
 
 from metabac.formatting import natural_scale
 from metabac.plots.style import (
@@ -30,6 +29,7 @@ from metabac.plots.style import (
 )
 from metabac.pooling import PoolResult
 from metabac.sensitivity import GoshResult
+from metabac.tau2 import critical_value
 
 
 def baujat_plot(table: pd.DataFrame, title: str = "") -> Figure:
@@ -77,7 +77,7 @@ def radial(fit: PoolResult, title: str = "") -> Figure:
     precision, standardised = 1 / s, np.asarray(fit.yi, dtype=float) / s
     fig, ax = new_figure(6.4, 4.8, title)
     x = np.array([0.0, 1.1 * precision.max()])
-    crit = -special.ndtri(0.5 - fit.level / 200)
+    crit = float(critical_value(fit.level))
     ax.fill_between(x, fit.estimate * x - crit, fit.estimate * x + crit, color=LIGHT, lw=0)
     ax.plot(x, fit.estimate * x, color=INK, lw=1, label=f"slope = pooled estimate ({fit.method})")
     ax.axhline(0, color=GREY, lw=0.6)

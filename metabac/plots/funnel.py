@@ -12,6 +12,7 @@ from metabac.bias import TrimFillResult
 from metabac.moderators import SubgroupResult
 from metabac.plots.style import BLUE, GREY, INK, RED, axis_label, axis_titles, effect_axis, new_figure, pooled_studies
 from metabac.pooling import PoolResult
+from metabac.tau2 import critical_value
 
 CONTOUR_SHADES = ("#f2f2f2", "#d9d9d9", "#bdbdbd")
 
@@ -44,7 +45,7 @@ def funnel(
     top = 1.1 * float(np.max(np.concatenate([se, filled_se])))
     fig, ax = new_figure(6.4, 5.4, title, bottom=1.1)
     grid = np.array([0.0, top])
-    crit = -special.ndtri(0.5 - fit.level / 200)
+    crit = float(critical_value(fit.level))
     points = np.concatenate([y, filled_y, [0.0, fit.estimate - crit * top, fit.estimate + crit * top]])
     low, high = float(np.min(points)), float(np.max(points))
     pad = 0.05 * (high - low)
