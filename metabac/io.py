@@ -305,8 +305,10 @@ def _arm_columns(frame: Table, measure: str, path: Path) -> list[str]:
     return [name for name in BINARY_FIELDS if name in frame.columns]
 
 
-def read_study_table(path: str | Path, measure: str | None = None, *, label: str | None = None) -> StudyTable:
-    """Read a study table (CSV, TSV or .xlsx, see :func:`read_table`) and compute its effect sizes.
+def read_study_table(path: str | Path | TextTable, measure: str | None = None, *, label: str | None = None
+                     ) -> StudyTable:
+    """Read a study table (CSV, TSV or .xlsx, see :func:`read_table`; or a table :func:`read_text_table` has
+    already read) and compute its effect sizes.
 
     With ``measure``, ``yi, vi`` are computed as escalc does from the arm columns ``ai, bi, ci, di`` or
     ``ai, n1i, ci, n2i`` (binary) or ``m1i, sd1i, n1i, m2i, sd2i, n2i`` (continuous); without, they are read from
@@ -324,10 +326,10 @@ def read_study_table(path: str | Path, measure: str | None = None, *, label: str
     InputError
         One line naming the file, the row (as numbered in a spreadsheet, header = row 1) and the column.
     """
-    path = Path(path)
     if measure is not None:
         measure = require_choice(measure, MEASURES, "measure")
-    frame = read_text_table(path)
+    frame = path if isinstance(path, TextTable) else read_text_table(path)
+    path = Path(frame.attrs.get("path", "table"))
     label_column = require_column(frame, label, "--label") if label is not None else (
         "study" if "study" in frame.columns else None)
     labels = None

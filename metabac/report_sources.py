@@ -17,7 +17,7 @@ import pandas as pd
 
 from metabac._checks import InputError
 from metabac.effects import BINARY_MEASURES, CONTINUOUS_MEASURES
-from metabac.io import numeric_column, read_study_table, read_table
+from metabac.io import numeric_column, read_study_table, read_text_table
 from metabac.review import Review, read_review
 from metabac.trials import TrialSet, comparisons, load_trials
 from metabac.trials import coverage as trial_coverage
@@ -58,8 +58,9 @@ def table_source(path: Path, outcome: str | None, measures: tuple[str, ...], lab
     named ``outcome`` or after the file. ``label`` names the study-label column (default ``study``); ``by`` and
     ``mods`` are the columns the options use, each required: an unknown column is an error, never ignored. A
     moderator must be numbers; a subgroup column is text (blank cells are missing, not a level)."""
-    header = set(read_table(path).columns)
-    table = read_study_table(path, None if {"yi", "vi"} <= header or {"yi", "sei"} <= header
+    text = read_text_table(path)
+    header = set(text.columns)
+    table = read_study_table(text, None if {"yi", "vi"} <= header or {"yi", "sei"} <= header
                              else _arm_measure(header, measures), label=label)
     frame = table.arms
     studies = pd.DataFrame({"study": table.labels or [f"study {i + 1}" for i in range(len(table.yi))]})
