@@ -6,7 +6,7 @@ The batched form of an estimator takes a :class:`~metabac.wls.Problem` (a batch 
 problem as 1-D ``y`` and ``v``, the :class:`Control` and the problem's equal-effects :class:`~metabac.wls.OneFit`,
 and returns a :class:`ScalarTau2`: the same formulas in numpy-scalar arithmetic, which is several times faster on one
 analysis than a batch of one (numpy's per-call overhead on (1, k) arrays dominates there). Adding an estimator is one
-batched function and one entry in :data:`TAU2_ESTIMATORS` (and its name in :data:`METHODS`); a scalar form is
+batched function and one entry in :data:`TAU2_ESTIMATORS` (:data:`METHODS` is its names); a scalar form is
 optional, and without one a single analysis runs as a batch of one. Both paths agree to rounding
 (``tests/test_batch.py``).
 """
@@ -42,7 +42,6 @@ from metabac.wls import (
 
 Method = Literal["EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 Array = NDArray[np.float64]
-METHODS: tuple[str, ...] = ("EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 # Tests of the pooled effect: Wald (z), Hartung-Knapp-Sidik-Jonkman (knha) and its modified form (adhoc, metafor's
 # name); the last two use the t distribution with the variance factor of :func:`knapp_hartung_factor`.
 TestName = Literal["z", "knha", "adhoc"]
@@ -637,6 +636,7 @@ TAU2_ESTIMATORS: dict[str, Estimator] = {
     "EB": Estimator(empirical_bayes, empirical_bayes_one),
     "PM": Estimator(paule_mandel, paule_mandel_one),
 }
+METHODS: tuple[str, ...] = tuple(TAU2_ESTIMATORS)  # the names pool, metareg and the CLI accept
 
 
 def estimate_tau2(problem: Problem, method: str, control: Control | None = None, strict: bool = True) -> Tau2Fit:
