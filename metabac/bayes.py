@@ -38,6 +38,7 @@ from metabac.bayes_mixture import NormalMixture
 from metabac.bayes_posterior import Model, TauPosterior
 from metabac.bayes_priors import TauPrior, tau_prior
 from metabac.effects import RATIO_MEASURES, SCALE_NAMES
+from metabac.formatting import natural_scale, number
 from metabac.pooling import _ndim, _prepare_batch
 
 Array = NDArray[np.float64]
@@ -431,10 +432,10 @@ def format_summary(result: BayesResult, digits: int = 4) -> str:
               f"{' (flat mu prior: p(mu) = 1)' if result.mu_prior is None else ''}",
               f"Bayes factor tau = 0: {fmt(result.bf_tau0, d)}; Bayes factor mu = 0: {bf_mu0}"]
     if result.measure in RATIO_MEASURES:
-        mu, pred = result.mu, result.prediction
-        lines += ["", f"{result.measure} {math.exp(mu.median):.2f} (posterior median) [{pct} credible interval "
-                  f"{math.exp(mu.low):.2f}, {math.exp(mu.high):.2f}]; {pct} prediction interval "
-                  f"{math.exp(pred.low):.2f}, {math.exp(pred.high):.2f} (equal-tailed: they transform exactly)"]
+        median, low, high, pred_low, pred_high = (number(natural_scale(result.measure, x), 2) for x in (
+            result.mu.median, result.mu.low, result.mu.high, result.prediction.low, result.prediction.high))
+        lines += ["", f"{result.measure} {median} (posterior median) [{pct} credible interval {low}, {high}]; "
+                  f"{pct} prediction interval {pred_low}, {pred_high} (equal-tailed: they transform exactly)"]
     return "\n".join(lines)
 
 

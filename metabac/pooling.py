@@ -30,6 +30,7 @@ from metabac._checks import (
 )
 from metabac._result import Result, fmt, fmt_p, table
 from metabac.effects import RATIO_MEASURES, SCALE_NAMES, canonical_measure
+from metabac.formatting import natural_scale, number
 from metabac.single import fit_one
 from metabac.tau2 import (
     METHODS,
@@ -596,9 +597,10 @@ def format_summary(result: PoolResult, digits: int = 4) -> str:
         lines.append(f"({modified}Hartung-Knapp adjustment: t distribution with {result.df} df)")
     if result.measure in RATIO_MEASURES:
         level = f"{result.level:g}%"
-        text = (f"{result.measure} {np.exp(result.estimate):.2f} [{level} CI {np.exp(result.ci_low):.2f}, "
-                f"{np.exp(result.ci_high):.2f}]")
+        estimate, low, high, pi_low, pi_high = (number(natural_scale(result.measure, x), 2) for x in (
+            result.estimate, result.ci_low, result.ci_high, result.pi_low, result.pi_high))
+        text = f"{result.measure} {estimate} [{level} CI {low}, {high}]"
         if has_pi:
-            text += f"; {level} prediction interval {np.exp(result.pi_low):.2f}, {np.exp(result.pi_high):.2f}"
+            text += f"; {level} prediction interval {pi_low}, {pi_high}"
         lines += ["", text]
     return "\n".join(lines)
