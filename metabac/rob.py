@@ -238,10 +238,9 @@ def without_high_risk(trial_set: TrialSet, arms: pd.DataFrame, *, measure: str |
     model = ModelChoice(method=method, test=test, level=level)
     judgements = study_overall(trial_set, arms, outcome)
     keep = np.array([j != "high" for j in judgements])
-    if keep.sum() == 1:   # one trial left: its own Wald interval, said so by k = 1
-        restricted: PoolResult | None = fit_comparisons(arms[keep], measure, **(model | {"test": "z"}))
-    else:
-        restricted = fit_comparisons(arms[keep], measure, **model) if keep.any() else None
+    one_left: ModelChoice = {**model, "test": "z"}   # one trial left: its own Wald interval, said so by k = 1
+    restricted = fit_comparisons(arms[keep], measure, **(one_left if keep.sum() == 1 else model)) \
+        if keep.any() else None
     return RobSensitivity(outcome, measure, fit_comparisons(arms, measure, **model), restricted,
                           tuple(arms.loc[~keep, "study"]), dict(zip(arms["study"], judgements)))
 
