@@ -218,24 +218,17 @@ class TauPrior:
         return True
 
 
-def _positive(value: object, field: str) -> float:
+def _number(value: object, field: str, *, positive: bool = False) -> float:
+    """``value`` as a finite float (and above 0 with ``positive``), else an InputError naming ``field``."""
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InputError(f"{field}: must be a positive number, got {value!r}") from None
-    if not (math.isfinite(number) and number > 0):
-        raise InputError(f"{field}: must be a positive finite number, got {value!r}")
+        raise InputError(f"{field}: must be {'a positive number' if positive else 'a number'}, got {value!r}") \
+            from None
+    if not math.isfinite(number) or (positive and number <= 0):
+        raise InputError(f"{field}: must be {'a positive finite number' if positive else 'finite'}, got {value!r}")
     return number
 
-
-def _finite(value: object, field: str) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{field}: must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise InputError(f"{field}: must be finite, got {value!r}")
-    return number
 
 
 def tau_prior(
@@ -265,14 +258,14 @@ def tau_prior(
     """
     name = require_choice(name, PRIOR_NAMES, "tau_prior")
     if name in SCALE_PRIORS:
-        s = _positive(scale, "tau_scale")
+        s = _number(scale, "tau_scale", positive=True)
         if name == "uniform":
             return TauPrior("uniform", s, label=f"uniform(0, {s:g})")
         degrees = {"halfnormal": math.inf, "halfcauchy": 1.0}.get(name)
         if name == "halfstudentt":
             if df is None:
                 raise InputError("df: the half-Student-t prior needs its degrees of freedom (df=...)")
-            degrees = _positive(df, "df")
+            degrees = _number(df, "df", positive=True)
         assert degrees is not None
         label = {"halfnormal": f"half-normal(scale={s:g})", "halfcauchy": f"half-Cauchy(scale={s:g})"}.get(
             name, f"half-Student-t(scale={s:g}, df={degrees:g})")
@@ -280,7 +273,7 @@ def tau_prior(
     if name == "lognormal_tau2":
         if mean is None or sd is None:
             raise InputError("lognormal_tau2: needs mean= and sd= of log tau²")
-        m, s = _finite(mean, "mean"), _positive(sd, "sd")
+        m, s = _number(mean, "mean"), _number(sd, "sd", positive=True)
         return TauPrior("log-t", s, math.inf, m, f"log-normal on tau^2 (log tau^2 ~ N({m:g}, {s:g}^2))")
     if name == "turner":
         if outcome is None:
