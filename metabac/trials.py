@@ -16,6 +16,8 @@ predictors and the provenance of both arms.
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -64,7 +66,7 @@ def read_record(path: Path, vocabulary: Vocabulary = BUILT_IN) -> dict:
     """Parse and validate one trial file (a regular file, UTF-8 with or without a byte-order mark) against the
     schema extended by the review's ``vocabulary``; never writes to it."""
     try:
-        record = tomllib.loads(read_regular_file(path).decode("utf-8-sig"))
+        record = copy.deepcopy(_parsed(read_regular_file(path).decode("utf-8-sig")))
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"{path}: TOML syntax error: {error}") from None
     except UnicodeDecodeError as error:
@@ -76,6 +78,14 @@ def read_record(path: Path, vocabulary: Vocabulary = BUILT_IN) -> dict:
         raise InputError(f"{path}: {too_large}: a number beyond 1e308 (not a finite float)")
     check_record(record, str(path), path.stem, vocabulary)
     return record
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> dict:
+    """``tomllib.loads(text)``, kept for the process by the text itself (an edited file is parsed anew), so that a
+    folder read again (a report and then its reproduction, a notebook, the test suite) is parsed once: parsing is
+    most of what reading a record costs. Callers take a copy (:func:`read_record`); errors are not kept."""
+    return tomllib.loads(text)
 
 
 def _too_large(value: object, where: str = "") -> str | None:

@@ -6,15 +6,11 @@ Helpers that the test files import live in ``tests/support/`` (no test file impo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from support.reports import TRIALS, files_of
 
 from metabac import report_files
-from metabac.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -43,32 +39,6 @@ def reference_cases() -> list[dict]:
 def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip drawing: the tests of where files go do not need the plots (the slowest part of a write)."""
     monkeypatch.setattr(report_files, "drawings", lambda report: {})
-
-
-@dataclass(frozen=True)
-class BundledReview:
-    """One run of ``metabac report --quiet`` with no other option, in an empty folder outside the repository."""
-
-    result: Result
-    folder: Path                          # the working folder it ran in
-    trials_before: dict[Path, tuple]      # the bundled records (bytes, mtime) before and after the run
-    trials_after: dict[Path, tuple]
-
-    @property
-    def out(self) -> Path:
-        return self.folder / "reports"
-
-
-@pytest.fixture(scope="session")
-def bundled_review(tmp_path_factory: pytest.TempPathFactory) -> BundledReview:
-    """The review of the bundled trials, written once for the session by the ``report`` command run in this process
-    (:class:`click.testing.CliRunner`; the installed entry point itself is tested in tests/test_install.py)."""
-    folder = tmp_path_factory.mktemp("anywhere")
-    before = files_of(TRIALS)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        result = CliRunner().invoke(cli, ["report", "--quiet"])
-    return BundledReview(result, folder, before, files_of(TRIALS))
 
 
 class _DocstringExamplesRunInTheRepository:

@@ -7,8 +7,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-from conftest import BundledReview
-
 import metabac as mb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +50,3 @@ def test_every_trial_file_is_package_data() -> None:
     assert covered == {path for path in folder.rglob("*") if path.is_file() and "__pycache__" not in path.parts}
     packages = {".".join(path.parent.relative_to(ROOT).parts) for path in (ROOT / "metabac").rglob("*.py")}
     assert packages | {"metabac.bundled"} == set(config["packages"])
-
-
-def test_the_report_of_the_bundled_review_is_written_from_any_directory(bundled_review: BundledReview) -> None:
-    """Issue 18: `metabac report` with no options, run outside the repository, writes the bundled review into
-    ./reports there (and nothing else). The command runs in this process (the fixture is shared with
-    tests/test_report.py); the entry point's own start from any directory is tested above."""
-    assert bundled_review.result.exit_code == 0, bundled_review.result.output
-    assert [p.name for p in bundled_review.folder.iterdir()] == ["reports"]
-    assert "abstinence" in (bundled_review.out / "report.json").read_text()

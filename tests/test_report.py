@@ -9,16 +9,15 @@ import math
 import re
 import shutil
 import subprocess
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from conftest import BundledReview
+from click.testing import CliRunner, Result
 from support.bad_input_cases import ORIGINAL_WRITE_TEXT, OUTPUT_CASES, blocker
-from support.reports import HOSTILE, TRIALS, crafted_report, tree
+from support.reports import HOSTILE, TRIALS, crafted_report, files_of, tree
 
 import metabac as mb
 from metabac import report_files
@@ -299,7 +298,7 @@ def test_chromium_opens_the_page_without_errors_and_takes_a_screenshot(written: 
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
-         "--window-size=1280,4000", (out / "report.html").as_uri()],
+         "--window-size=1280,1600", (out / "report.html").as_uri()],
         capture_output=True, text=True, timeout=120, check=False)
     assert shot.exists() and shot.stat().st_size > 50_000, run.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -312,6 +311,41 @@ def test_cli_unknown_trials_folder_is_one_line_error(tmp_path: Path):
                                       str(tmp_path / "r"), "--quiet"])
     assert result.exit_code == 1 and result.output.startswith("Error: ") and result.output.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+@dataclass(frozen=True)
+class BundledReview:
+    """One run of ``metabac report --quiet`` with no other option, in an empty folder outside the repository."""
+
+    result: Result
+    folder: Path                          # the working folder it ran in
+    trials_before: dict[Path, tuple]      # the bundled records (bytes, mtime) before and after the run
+    trials_after: dict[Path, tuple]
+
+    @property
+    def out(self) -> Path:
+        return self.folder / "reports"
+
+
+@pytest.fixture(scope="module")
+def bundled_review(tmp_path_factory: pytest.TempPathFactory) -> BundledReview:
+    """The review of the bundled trials, written once for the module by the ``report`` command run in this process
+    (:class:`click.testing.CliRunner`; the installed entry point itself is tested in tests/test_install.py)."""
+    folder = tmp_path_factory.mktemp("anywhere")
+    before = files_of(TRIALS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        result = CliRunner().invoke(cli, ["report", "--quiet"])
+    return BundledReview(result, folder, before, files_of(TRIALS))
+
+
+def test_the_report_of_the_bundled_review_is_written_from_any_directory(bundled_review: BundledReview) -> None:
+    """Issue 18: `metabac report` with no options, run outside the repository, writes the bundled review into
+    ./reports there (and nothing else). The command runs in this process; the entry point's own start from any
+    directory is tested in tests/test_install.py."""
+    assert bundled_review.result.exit_code == 0, bundled_review.result.output
+    assert [p.name for p in bundled_review.folder.iterdir()] == ["reports"]
+    assert "abstinence" in (bundled_review.out / "report.json").read_text()
 
 
 def test_cli_report_on_the_bundled_trials(bundled_review: BundledReview):

@@ -380,6 +380,18 @@ def test_a_trial_file_with_a_byte_order_mark_is_read(tmp_path):
     assert list(mb.load_trials(tmp_path).records) == ["addolorato2002"]
 
 
+def test_a_record_edited_between_two_loads_is_read_anew_and_a_changed_record_changes_no_later_load(tmp_path):
+    """Parsed text is kept for the process (trials._parsed), keyed by the text: an edit is seen, and a caller that
+    changes the record it was given changes no other load's."""
+    path = tmp_path / "addolorato2002.toml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    first = mb.load_trials(tmp_path)
+    first.records["addolorato2002"]["arms"]["baclofen"]["randomised"] = 99
+    assert mb.load_trials(tmp_path).records["addolorato2002"]["arms"]["baclofen"]["randomised"] == 20
+    path.write_text(path.read_text(encoding="utf-8").replace("randomised = 20", "randomised = 21", 1), encoding="utf-8")
+    assert mb.load_trials(tmp_path).records["addolorato2002"]["arms"]["baclofen"]["randomised"] == 21
+
+
 @pytest.mark.parametrize("threshold", [float("nan"), 0, -60, float("inf"), "sixty"])
 def test_severity_thresholds_must_be_finite_and_positive(threshold, tmp_path):
     with pytest.raises(mb.InputError, match="threshold: must be a finite number > 0"):
