@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from metabac import report_files
-
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = Path(__file__).parent / "reference"
 
@@ -37,8 +35,9 @@ def reference_cases() -> list[dict]:
 
 @pytest.fixture
 def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip drawing: the tests of where files go do not need the plots (the slowest part of a write)."""
-    monkeypatch.setattr(report_files, "drawings", lambda report: {})
+    """Skip drawing: the tests of where files go do not need the plots (the slowest part of a write). Named by its
+    path, so that loading this file imports no part of metabac (pytest-xdist's controller loads it too)."""
+    monkeypatch.setattr("metabac.report_files.drawings", lambda report: {})
 
 
 class _DocstringExamplesRunInTheRepository:
