@@ -148,6 +148,14 @@ def require_positive_number(value: float, field: str, allow_inf: bool = False) -
     return number
 
 
+def require_nonnegative_number(value: float, field: str) -> float:
+    """A finite number >= 0 given as a number, not as text or a boolean (e.g. a between-study variance tau²)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(value) and value >= 0):
+        raise InputError(f"{field}: must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def require_whole_number(value: int, field: str, minimum: int = 1) -> int:
     """A whole number >= ``minimum`` (an int, or a float or numpy integer without a fractional part)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) or (

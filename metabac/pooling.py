@@ -8,7 +8,6 @@ with the same numbers to 1e-12 (tests/test_batch.py).
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from metabac._checks import (
     require_choice,
     require_label_count,
     require_level,
+    require_nonnegative_number,
     require_positive_number,
     unpack_effect_sizes,
 )
@@ -498,12 +498,10 @@ def pool(
 
 def _given_tau2(value: float, method: str) -> float:
     """A tau² given to :func:`pool`: a finite number >= 0, with a random-effects ``method``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
-            math.isfinite(value) and value >= 0):
-        raise InputError(f"tau2: must be a finite number >= 0, got {value!r}")
+    tau2 = require_nonnegative_number(value, "tau2")
     if method in ("EE", "FE"):
         raise InputError(f"tau2: a given tau2 needs a random-effects model, but method {method!r} fixes tau2 at 0")
-    return float(value)
+    return tau2
 
 
 def q_profile(result: PoolResult, tau2_max: float | None = None) -> HeterogeneityCI:

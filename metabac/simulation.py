@@ -31,7 +31,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from metabac._checks import InputError, as_float_array, require_choice, require_level, require_positive
+from metabac._checks import (
+    InputError,
+    as_float_array,
+    require_choice,
+    require_level,
+    require_nonnegative_number,
+    require_positive,
+)
 from metabac._result import Result, to_jsonable
 from metabac.bayes import bayes
 from metabac.bayes_priors import TauPrior
@@ -173,8 +180,7 @@ def simulate(
     require_positive(v, "vi")
     if len(v) < 2:
         raise InputError(f"vi: a simulation needs at least 2 trials, got {len(v)}")
-    if not (np.isfinite(tau2) and tau2 >= 0):
-        raise InputError(f"tau2: must be a finite number >= 0, got {tau2!r}")
+    tau2 = require_nonnegative_number(tau2, "tau2")
     if not np.isfinite(mu):
         raise InputError(f"mu: must be finite, got {mu!r}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
